@@ -1,0 +1,2 @@
+//! The memkv command-line interface.
+fn main() {}

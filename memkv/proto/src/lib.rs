@@ -1,0 +1,1 @@
+//! memkv wire protocol (sans-IO).
