@@ -1,0 +1,392 @@
+//! Wire-level tests of the frame header, sessions and message codecs.
+
+use memkv_proto::msg::{self, Message};
+use memkv_proto::*;
+
+fn key() -> AuthKey {
+    AuthKey::from_hex(&"ab".repeat(32)).unwrap()
+}
+
+fn sealed(session: &Session, ctrl: &[u8], data: &[u8]) -> ([u8; HEADER_LEN], Header) {
+    let mut h = Header::request(Opcode::Put, 7, 1_000);
+    let raw = session.seal(&mut h, ctrl, &[data], None);
+    (raw, h)
+}
+
+#[test]
+fn header_round_trips() {
+    let mut h = Header::request(Opcode::BatchGet, u64::MAX - 1, 123_456_789);
+    h.status = Status::NoSpace.code();
+    h.ctrl_len = 10;
+    h.data_len = 20;
+    h.data_crc = 0xdead_beef;
+    h.tag = [9; TAG_LEN];
+    h.integrity = Integrity::Checksum;
+    h.response = true;
+    let raw = h.encode();
+    assert_eq!(&raw[..4], b"MEMK");
+    assert_eq!(Header::decode(&raw, &Limits::default()).unwrap(), h);
+}
+
+#[test]
+fn future_version_is_refused_with_its_request_id() {
+    let mut raw = Header::request(Opcode::Get, 42, 0).encode();
+    raw[4..6].copy_from_slice(&(VERSION + 1).to_le_bytes());
+    match Header::decode(&raw, &Limits::default()) {
+        Err(FrameError::UnsupportedVersion {
+            version,
+            request_id,
+            opcode,
+        }) => {
+            assert_eq!(version, VERSION + 1);
+            assert_eq!(request_id, 42);
+            assert_eq!(opcode, Opcode::Get.code());
+        }
+        other => panic!("expected UnsupportedVersion, got {other:?}"),
+    }
+}
+
+#[test]
+fn oversized_body_is_refused_from_the_header_alone() {
+    let mut h = Header::request(Opcode::Put, 1, 0);
+    h.ctrl_len = 16;
+    h.data_len = u32::MAX;
+    let err = Header::decode(&h.encode(), &Limits { max_body: 1 << 20 }).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FrameError::TooLarge {
+                max: 1_048_576,
+                request_id: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn bad_magic_and_unknown_flags_are_refused() {
+    let mut raw = Header::request(Opcode::Get, 1, 0).encode();
+    raw[0] = b'X';
+    assert_eq!(
+        Header::decode(&raw, &Limits::default()),
+        Err(FrameError::BadMagic)
+    );
+    let mut raw = Header::request(Opcode::Get, 1, 0).encode();
+    raw[7] = 0x80;
+    assert!(matches!(
+        Header::decode(&raw, &Limits::default()),
+        Err(FrameError::Malformed(_))
+    ));
+}
+
+#[test]
+fn every_mode_verifies_its_own_frames_and_rejects_tampering() {
+    for mode in Integrity::ALL {
+        let s = Session::derive(&key(), mode, &[1; 16], &[2; 16]);
+        let ctrl = msg::PutReq {
+            key: b"k",
+            value_crc: crc32c(b"value"),
+        }
+        .encode();
+        let (raw, h) = sealed(&s, &ctrl, b"value");
+        let parsed = Header::decode(&raw, &Limits::default()).unwrap();
+        assert_eq!(parsed.integrity, mode);
+        s.verify(&parsed, &raw, &ctrl, b"value").unwrap();
+        assert_eq!(parsed, h);
+
+        // Tampered data: every mode notices (the MAC modes through the tag, checksum through CRC).
+        let err = s.verify(&parsed, &raw, &ctrl, b"valuf").unwrap_err();
+        let expected = if mode == Integrity::Checksum {
+            VerifyError::ChecksumMismatch
+        } else {
+            VerifyError::BadMac
+        };
+        assert_eq!(err, expected, "{mode}");
+
+        // Tampered header field (request id) and control section.
+        let mut raw2 = raw;
+        raw2[8] ^= 1;
+        let h2 = Header::decode(&raw2, &Limits::default()).unwrap();
+        assert_eq!(
+            s.verify(&h2, &raw2, &ctrl, b"value"),
+            Err(VerifyError::BadMac)
+        );
+        let mut ctrl2 = ctrl.clone();
+        ctrl2[2] ^= 1;
+        assert_eq!(
+            s.verify(&parsed, &raw, &ctrl2, b"value"),
+            Err(VerifyError::BadMac)
+        );
+    }
+}
+
+#[test]
+fn frames_do_not_verify_on_another_connection_or_with_another_key() {
+    let a = Session::derive(&key(), Integrity::Mac, &[1; 16], &[2; 16]);
+    let b = Session::derive(&key(), Integrity::Mac, &[1; 16], &[3; 16]);
+    let other_key = Session::derive(
+        &AuthKey::from_bytes([7; 32]),
+        Integrity::Mac,
+        &[1; 16],
+        &[2; 16],
+    );
+    let (raw, h) = sealed(&a, b"ctrl", b"data");
+    assert_eq!(
+        b.verify(&h, &raw, b"ctrl", b"data"),
+        Err(VerifyError::BadMac)
+    );
+    assert_eq!(
+        other_key.verify(&h, &raw, b"ctrl", b"data"),
+        Err(VerifyError::BadMac)
+    );
+}
+
+#[test]
+fn integrity_mismatch_is_reported_as_such() {
+    let a = Session::derive(&key(), Integrity::Checksum, &[1; 16], &[2; 16]);
+    let b = Session::derive(&key(), Integrity::Mac, &[1; 16], &[2; 16]);
+    let (raw, h) = sealed(&a, b"", b"x");
+    assert_eq!(
+        b.verify(&h, &raw, b"", b"x"),
+        Err(VerifyError::IntegrityMismatch {
+            frame: Integrity::Checksum,
+            session: Integrity::Mac
+        })
+    );
+}
+
+#[test]
+fn seal_accepts_split_data_and_a_known_crc() {
+    let s = Session::derive(&key(), Integrity::Checksum, &[1; 16], &[2; 16]);
+    let mut h = Header::request(Opcode::BatchPut, 1, 0);
+    let (a, b) = (b"hello ".as_slice(), b"world".as_slice());
+    let combined = crc32c_combine(crc32c(a), crc32c(b), b.len());
+    assert_eq!(combined, crc32c(b"hello world"));
+    let raw = s.seal(&mut h, b"c", &[a, b], Some(combined));
+    s.verify(&h, &raw, b"c", b"hello world").unwrap();
+}
+
+#[test]
+fn auth_keys_parse_and_refuse_clearly() {
+    assert_eq!(AuthKey::from_hex("abc"), Err(AuthKeyError::KeyLength(3)));
+    assert_eq!(
+        AuthKey::from_hex(&"zz".repeat(32)),
+        Err(AuthKeyError::KeyHex)
+    );
+    let k = AuthKey::from_hex(&format!("  {}\n", "0f".repeat(32))).unwrap();
+    assert_eq!(k.as_bytes(), &[0x0f; 32]);
+    assert!(
+        !format!("{k:?}").contains("0f0f"),
+        "Debug must not print the key"
+    );
+    assert_eq!(AuthKey::loopback_dev_key(), AuthKey::loopback_dev_key());
+    assert_ne!(AuthKey::loopback_dev_key(), k);
+}
+
+#[test]
+fn messages_round_trip() {
+    fn rt<'a, M: Message<'a> + PartialEq + std::fmt::Debug>(m: M, buf: &'a mut Vec<u8>) {
+        *buf = m.encode();
+        let back: M = msg::decode(buf).unwrap();
+        assert_eq!(back, m);
+    }
+    let info = msg::NodeInfo {
+        server_id: [3; 16],
+        version: VERSION,
+        release: "RELEASE.2026-11-25T00-00-00Z",
+        storage_mode: "memory",
+        max_body: 1 << 26,
+        max_key_len: 512,
+        max_clock_skew_ns: 30_000_000_000,
+        capabilities: 0,
+    };
+    let mut b = Vec::new();
+    rt(
+        msg::Hello {
+            client_nonce: [1; 16],
+            features: 5,
+            client_name: "test",
+        },
+        &mut b,
+    );
+    rt(
+        msg::HelloOk {
+            server_nonce: [2; 16],
+            client_nonce: [1; 16],
+            info: info.clone(),
+        },
+        &mut b,
+    );
+    rt(info, &mut b);
+    rt(msg::KeyReq { key: b"k" }, &mut b);
+    rt(
+        msg::PutReq {
+            key: b"key",
+            value_crc: 9,
+        },
+        &mut b,
+    );
+    rt(
+        msg::ValueMeta {
+            len: 1 << 40,
+            crc: 1,
+        },
+        &mut b,
+    );
+    rt(
+        msg::KeyList {
+            keys: vec![b"a".as_slice(), b"", b"ccc"],
+        },
+        &mut b,
+    );
+    rt(
+        msg::Bitmap {
+            bits: vec![true, false, true, true, false, false, false, false, true],
+        },
+        &mut b,
+    );
+    rt(
+        msg::BatchPutReq {
+            items: vec![msg::BatchPutItem {
+                key: b"a",
+                len: 3,
+                crc: 4,
+            }],
+        },
+        &mut b,
+    );
+    rt(
+        msg::StatusList {
+            statuses: vec![0, 1, 2],
+        },
+        &mut b,
+    );
+    rt(
+        msg::BatchGetResp {
+            items: vec![msg::BatchGetItem {
+                status: 0,
+                len: 5,
+                crc: 6,
+            }],
+        },
+        &mut b,
+    );
+    rt(
+        msg::PutBeginReq {
+            key: b"big",
+            total_len: 1 << 30,
+            value_crc: 7,
+        },
+        &mut b,
+    );
+    rt(msg::StreamRef { stream: 8 }, &mut b);
+    rt(
+        msg::ChunkReq {
+            stream: 8,
+            offset: 9,
+        },
+        &mut b,
+    );
+    rt(
+        msg::GetBeginResp {
+            stream: 1,
+            len: 2,
+            crc: 3,
+        },
+        &mut b,
+    );
+    rt(
+        msg::GetChunkReq {
+            stream: 1,
+            offset: 2,
+            len: 3,
+        },
+        &mut b,
+    );
+    rt(msg::ErrorResp { message: "nope" }, &mut b);
+    rt(
+        msg::ClockDriftResp {
+            ts_ns: 1,
+            window_ns: 2,
+            drift_ns: -3,
+            message: "m",
+        },
+        &mut b,
+    );
+    let region = msg::MemRegion {
+        region: 1,
+        rkey: 2,
+        addr: 3,
+        len: 4,
+    };
+    rt(
+        msg::AllocateReq {
+            key: b"k",
+            len: 1,
+            crc: 2,
+        },
+        &mut b,
+    );
+    rt(msg::AllocateResp { handle: 1, region }, &mut b);
+    rt(msg::HandleRef { handle: 1 }, &mut b);
+    rt(
+        msg::LookupResp {
+            handle: 1,
+            region,
+            len: 2,
+            crc: 3,
+        },
+        &mut b,
+    );
+    rt(
+        msg::BatchReadReq {
+            items: vec![(b"k".as_slice(), region)],
+        },
+        &mut b,
+    );
+    rt(
+        msg::BatchWriteReq {
+            items: vec![(b"k".as_slice(), region, 5)],
+        },
+        &mut b,
+    );
+}
+
+#[test]
+fn trailing_and_truncated_control_sections_are_refused() {
+    let mut enc = msg::KeyReq { key: b"abc" }.encode();
+    enc.push(0);
+    assert_eq!(
+        msg::decode::<msg::KeyReq>(&enc),
+        Err(DecodeError::Trailing(1))
+    );
+    assert!(matches!(
+        msg::decode::<msg::KeyReq>(&enc[..3]),
+        Err(DecodeError::Truncated(_))
+    ));
+    // A forged count larger than the bytes present must not allocate for it.
+    let forged = [0xff, 0xff, 0xff, 0xff];
+    assert!(matches!(
+        msg::decode::<msg::KeyList>(&forged),
+        Err(DecodeError::Truncated(_))
+    ));
+}
+
+#[test]
+fn opcodes_and_statuses_have_stable_codes() {
+    assert_eq!(Opcode::Connect.code(), 0x06);
+    assert_eq!(Opcode::Put.code(), 0x20);
+    assert_eq!(Opcode::Get.code(), 0x21);
+    assert_eq!(Opcode::Delete.code(), 0x22);
+    for op in Opcode::ALL {
+        assert_eq!(Opcode::from_code(op.code()), Some(*op));
+        assert_eq!(Opcode::ALL[op.index()], *op);
+    }
+    for s in Status::ALL {
+        assert_eq!(Status::from_code(s.code()), Some(*s));
+    }
+    assert!(Opcode::BatchRead.is_one_sided());
+    assert!(!Opcode::BatchGet.is_one_sided());
+}
