@@ -1,1 +1,465 @@
-//! config
+//! The server config file (`/etc/memkv/config.yaml` by default): the typed runtime
+//! [`ServerConfig`], loading and validation, human sizes and durations, and the generated key
+//! reference in `docs/configuration.md`.
+//!
+//! Loading has two steps. The YAML is deserialized into raw structs (`raw.rs`) that reject
+//! unknown keys; then one `validate` function destructures the raw structs exhaustively into
+//! [`ServerConfig`], applying defaults and cross-key rules, so a new key cannot be forgotten.
+//! Every error names the key by its full dotted path.
+
+mod raw;
+mod reference;
+pub mod units;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_path_to_error::Segment;
+
+pub use reference::{CONFIG_KEYS, KeyDoc, SECTIONS, known_keys_under, reference_markdown};
+pub use units::{HumanSize, UnitError, format_duration, format_size, parse_duration, parse_size};
+
+use raw::RawConfig;
+
+/// Where `memkv start` looks for the config file when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/memkv/config.yaml";
+
+/// The validated server configuration. Build it with [`ServerConfig::from_path`],
+/// [`ServerConfig::from_yaml_str`] or [`ServerConfig::embedded_default`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// `network.*`.
+    pub network: NetworkConfig,
+    /// `memory.*`.
+    pub memory: MemoryConfig,
+    /// `storage.*`.
+    pub storage: StorageConfig,
+    /// `rdma.*`.
+    pub rdma: RdmaConfig,
+}
+
+/// `network.*`: the data-plane listener, authentication and limits, and admin TLS.
+///
+/// `Debug` never prints the auth key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NetworkConfig {
+    /// Data-plane listen address; the admin API uses the same IP at port + 1.
+    pub address: SocketAddr,
+    /// The 32-byte shared key; `None` only for loopback addresses (the caller then derives the
+    /// loopback dev key).
+    pub auth_key: Option<[u8; 32]>,
+    /// How frames are authenticated.
+    pub integrity: IntegrityMode,
+    /// Certificate and key for the admin API; `None` serves plain HTTP.
+    pub tls: Option<TlsSettings>,
+    /// Most concurrent data-plane connections.
+    pub max_connections: u32,
+    /// Close connections idle this long; `None` never closes them.
+    pub idle_timeout: Option<Duration>,
+    /// Largest accepted request frame, in bytes.
+    pub max_frame_size: u64,
+    /// Largest accepted difference between a request timestamp and the server clock.
+    pub max_clock_skew: Duration,
+    /// Per-connection cap on request and response bytes held in memory.
+    pub max_inflight_bytes: u64,
+}
+
+impl fmt::Debug for NetworkConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            address,
+            auth_key,
+            integrity,
+            tls,
+            max_connections,
+            idle_timeout,
+            max_frame_size,
+            max_clock_skew,
+            max_inflight_bytes,
+        } = self;
+        f.debug_struct("NetworkConfig")
+            .field("address", address)
+            .field("auth_key", &auth_key.map(|_| "<redacted>"))
+            .field("integrity", integrity)
+            .field("tls", tls)
+            .field("max_connections", max_connections)
+            .field("idle_timeout", idle_timeout)
+            .field("max_frame_size", max_frame_size)
+            .field("max_clock_skew", max_clock_skew)
+            .field("max_inflight_bytes", max_inflight_bytes)
+            .finish()
+    }
+}
+
+/// Certificate chain and private key files (PEM) for serving the admin API over HTTPS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// `network.tls_cert`.
+    pub cert: PathBuf,
+    /// `network.tls_key`.
+    pub key: PathBuf,
+}
+
+/// `memory.*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryConfig {
+    /// RDMA staging chunk size in bytes (kept for compatibility; unused by this build).
+    pub block_size: u64,
+    /// Memory for stored values in bytes.
+    pub max_size: u64,
+}
+
+/// `storage.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageConfig {
+    /// The storage engine; always [`StorageMode::Memory`] in this build.
+    pub mode: StorageMode,
+    /// On-drive extent size in bytes.
+    pub block_size: u64,
+    /// Drives of the persistent engines.
+    pub drives: Vec<DriveConfig>,
+    /// When persistent engines flush writes.
+    pub sync: SyncMode,
+    /// I/O requests in flight per drive.
+    pub queue_depth: u32,
+}
+
+/// One entry of `storage.drives`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriveConfig {
+    /// Block device or file.
+    pub media: PathBuf,
+}
+
+/// `rdma.*`: accepted and kept; this build has no RDMA data path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RdmaConfig {
+    /// `rdma.device`.
+    pub device: Option<String>,
+    /// `rdma.num_dcis`.
+    pub num_dcis: Option<u32>,
+    /// `rdma.traffic_class`.
+    pub traffic_class: Option<u8>,
+}
+
+/// `network.integrity`: how request and response frames are authenticated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum IntegrityMode {
+    /// Keyed BLAKE3 over header and payload.
+    #[default]
+    #[serde(rename = "mac")]
+    Mac,
+    /// HMAC-SHA256 over header and payload.
+    #[serde(rename = "hmac-sha256")]
+    HmacSha256,
+    /// MAC over the header plus CRC32C of the payload; for trusted fabrics.
+    #[serde(rename = "checksum")]
+    Checksum,
+}
+
+impl IntegrityMode {
+    /// The config-file spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mac => "mac",
+            Self::HmacSha256 => "hmac-sha256",
+            Self::Checksum => "checksum",
+        }
+    }
+}
+
+impl fmt::Display for IntegrityMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `storage.mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageMode {
+    /// Values live in RAM only.
+    #[default]
+    Memory,
+    /// Regular files on a filesystem (not served by this build).
+    File,
+    /// Raw block devices with direct I/O (not served by this build).
+    Direct,
+}
+
+impl StorageMode {
+    /// The config-file spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::File => "file",
+            Self::Direct => "direct",
+        }
+    }
+}
+
+impl fmt::Display for StorageMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `storage.sync`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// A write is durable before it is acknowledged.
+    #[default]
+    Always,
+    /// Flushing is left to the operating system.
+    None,
+}
+
+impl SyncMode {
+    /// The config-file spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Always => "always",
+            Self::None => "none",
+        }
+    }
+}
+
+impl fmt::Display for SyncMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a config could not be loaded. `Display` names the key and says what is allowed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {}: {error} (pass another file with --config)", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        error: io::Error,
+    },
+    /// An error in a named config file.
+    #[error("{}: {error}", path.display())]
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        error: Box<ConfigError>,
+    },
+    /// The text is not valid YAML.
+    #[error("config is not valid YAML: {message}")]
+    Syntax {
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// The document is not a mapping of sections.
+    #[error(
+        "config must be a mapping with the sections network, memory, storage and rdma: {message}"
+    )]
+    NotAMapping {
+        /// The parser's message.
+        message: String,
+    },
+    /// A key that the server does not know.
+    #[error("{}", unknown_key_message(key, parent, known))]
+    UnknownKey {
+        /// Full dotted path of the key as written.
+        key: String,
+        /// Dotted path of the enclosing section (`""` at the top level).
+        parent: String,
+        /// The keys allowed there.
+        known: Vec<&'static str>,
+    },
+    /// A value that is not allowed for its key.
+    #[error("config key `{key}`: {message}")]
+    InvalidValue {
+        /// Full dotted path of the key.
+        key: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+    /// A non-loopback listen address without an auth key.
+    #[error(
+        "network.address {address} is not a loopback address, so network.auth_key is required; generate one with `openssl rand -hex 32`"
+    )]
+    AuthKeyRequired {
+        /// The configured address.
+        address: SocketAddr,
+    },
+    /// Only one of `network.tls_cert` and `network.tls_key` is set.
+    #[error(
+        "config key `{set}` is set but `{missing}` is not: set both network.tls_cert and network.tls_key to serve the admin API over HTTPS, or neither to serve plain HTTP"
+    )]
+    TlsIncomplete {
+        /// The key that is set.
+        set: &'static str,
+        /// The key that is missing.
+        missing: &'static str,
+    },
+    /// A storage mode this build recognises but does not serve.
+    #[error(
+        "config key `storage.mode`: `{mode}` is not served by this build; the `file` and `direct` modes arrive with the persistent storage engines. Use `storage.mode: memory`"
+    )]
+    StorageModeUnsupported {
+        /// The configured mode.
+        mode: StorageMode,
+    },
+}
+
+fn unknown_key_message(key: &str, parent: &str, known: &[&str]) -> String {
+    let known = known.join(", ");
+    if parent.is_empty() {
+        format!("config key `{key}` is not known (known top-level keys: {known})")
+    } else {
+        format!("config key `{key}` is not known (known keys under `{parent}`: {known})")
+    }
+}
+
+impl ServerConfig {
+    /// Reads and validates the config file at `path`.
+    pub fn from_path(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: path.to_owned(),
+            error,
+        })?;
+        Self::from_yaml_str(&text).map_err(|error| ConfigError::InFile {
+            path: path.to_owned(),
+            error: Box::new(error),
+        })
+    }
+
+    /// Parses and validates config-file text. Keys that are not set get the defaults of a
+    /// config file (e.g. `network.address` `0.0.0.0:9900`).
+    pub fn from_yaml_str(text: &str) -> Result<Self, ConfigError> {
+        let raw = parse_raw(text)?;
+        validate::validate(raw, validate::default_memory_max_size)
+    }
+
+    /// The configuration used when no config file is given: loopback `127.0.0.1:9900`, memory
+    /// mode with the default memory size, no auth key (the caller derives the loopback dev key).
+    pub fn embedded_default() -> Self {
+        let raw = RawConfig {
+            network: Some(raw::RawNetwork {
+                address: Some(validate::EMBEDDED_ADDRESS.to_owned()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        match validate::validate(raw, validate::default_memory_max_size) {
+            Ok(config) => config,
+            // The embedded default is a fixed value covered by tests; failing here is a bug.
+            Err(error) => panic!("the embedded default config is invalid: {error}"),
+        }
+    }
+
+    /// The admin API address: the same IP as `network.address`, port + 1 (port 0 stays 0).
+    pub fn admin_address(&self) -> SocketAddr {
+        admin_address_for(self.network.address)
+    }
+
+    /// Warnings to log at start-up: settings this build accepts but does not act on.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let RdmaConfig {
+            device,
+            num_dcis,
+            traffic_class,
+        } = &self.rdma;
+        if device.is_some() || num_dcis.is_some() || traffic_class.is_some() {
+            warnings.push(
+                "rdma.* is set, but this build has no RDMA data path; clients are served over TCP only"
+                    .to_owned(),
+            );
+        }
+        if self.storage.mode == StorageMode::Memory && !self.storage.drives.is_empty() {
+            warnings.push(format!(
+                "storage.drives lists {} drive(s), but storage.mode is memory; the drives are not used",
+                self.storage.drives.len()
+            ));
+        }
+        warnings
+    }
+}
+
+/// The admin address for a data-plane address: same IP, port + 1; port 0 stays 0 (ephemeral).
+/// Port 65535 maps to itself; validated configs never contain it.
+pub fn admin_address_for(address: SocketAddr) -> SocketAddr {
+    let port = match address.port() {
+        0 => 0,
+        port => port.saturating_add(1),
+    };
+    SocketAddr::new(address.ip(), port)
+}
+
+/// YAML text → raw structs, turning serde errors into errors that name the dotted key.
+fn parse_raw(text: &str) -> Result<RawConfig, ConfigError> {
+    let value: serde_yaml::Value =
+        serde_yaml::from_str(text).map_err(|error| ConfigError::Syntax {
+            message: error.to_string(),
+        })?;
+    if value.is_null() {
+        return Ok(RawConfig::default());
+    }
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let segments: Vec<Segment> = error.path().iter().cloned().collect();
+        let message = error.into_inner().to_string();
+        classify_error(&segments, message)
+    })
+}
+
+fn classify_error(segments: &[Segment], message: String) -> ConfigError {
+    let Some((last, parents)) = segments.split_last() else {
+        return ConfigError::NotAMapping { message };
+    };
+    // The documented form of the parent path: list indices become `[]`.
+    let mut parent = String::new();
+    for segment in parents {
+        match segment {
+            Segment::Seq { .. } => parent.push_str("[]"),
+            other => {
+                if !parent.is_empty() {
+                    parent.push('.');
+                }
+                parent.push_str(&other.to_string());
+            }
+        }
+    }
+    let key = dotted(segments);
+    if let Segment::Map { key: name } = last {
+        let known = known_keys_under(&parent);
+        if !known.contains(&name.as_str()) {
+            return ConfigError::UnknownKey { key, parent, known };
+        }
+    }
+    ConfigError::InvalidValue { key, message }
+}
+
+/// `network.address`, `storage.drives[1].media`.
+fn dotted(segments: &[Segment]) -> String {
+    let mut out = String::new();
+    for segment in segments {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            other => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(&other.to_string());
+            }
+        }
+    }
+    out
+}

@@ -1,1 +1,181 @@
-//! memkv storage engines.
+//! memkv storage engines behind one interface.
+//!
+//! The server stores and serves values through the [`Store`] trait and nothing else, so an
+//! engine can be swapped without touching the data plane. This crate holds the trait, the
+//! types that cross it ([`Value`], [`ValueMeta`], [`StoreError`], [`StoreStats`]) and the
+//! engines:
+//!
+//! - [`MemoryStore`], `storage.mode: memory`: values live in RAM, cold entries are evicted
+//!   with CLOCK when the store is full (see the [`memory`] module for the policy).
+//! - `storage.mode: file` and `storage.mode: direct` arrive with the storage engines issue,
+//!   as further implementations of [`Store`] and further variants of [`StoreConfig`] and
+//!   [`AnyStore`].
+//!
+//! Engines keep the client's CRC32C next to every value and check it on every read: a value
+//! whose bytes no longer match is dropped and reported as a miss, never served.
+
+use std::future::Future;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+
+mod any;
+pub mod memory;
+
+pub use any::{AnyStore, StoreConfig};
+pub use memory::{ENTRY_OVERHEAD, MemoryStore, MemoryStoreConfig};
+
+/// The longest key any engine accepts, in bytes. The server rejects longer keys before they
+/// reach a store; engines only check it in debug builds.
+pub const MAX_KEY_LEN: usize = 512;
+
+/// A stored value: the bytes and the CRC32C (Castagnoli) the client computed over them.
+///
+/// Engines keep `data` as given (the memory engine does not copy it), so pass a buffer that
+/// owns exactly the value bytes: a small slice of a large shared buffer keeps the whole buffer
+/// resident while only the slice is counted in [`StoreStats::used_bytes`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Value {
+    /// The value bytes.
+    pub data: Bytes,
+    /// CRC32C (Castagnoli) of `data`, as computed by the client.
+    pub crc: u32,
+}
+
+impl Value {
+    /// Wraps `data` together with its freshly computed CRC32C.
+    pub fn checksummed(data: Bytes) -> Self {
+        let crc = crc32c::crc32c(&data);
+        Self { data, crc }
+    }
+
+    /// Whether `crc` is the CRC32C of `data`.
+    pub fn is_intact(&self) -> bool {
+        crc32c::crc32c(&self.data) == self.crc
+    }
+
+    /// Length and checksum, without the bytes.
+    pub fn meta(&self) -> ValueMeta {
+        ValueMeta {
+            len: self.data.len() as u64,
+            crc: self.crc,
+        }
+    }
+}
+
+impl std::fmt::Debug for Value {
+    // Values can be megabytes: show their shape, not their bytes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Value")
+            .field("len", &self.data.len())
+            .field("crc", &format_args!("{:#010x}", self.crc))
+            .finish()
+    }
+}
+
+/// What [`Store::stat`] reports about a stored value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValueMeta {
+    /// Length of the value in bytes.
+    pub len: u64,
+    /// The stored CRC32C of the value.
+    pub crc: u32,
+}
+
+/// Why a store operation failed.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The value can never fit in this store, however much is evicted. Smaller values still
+    /// fit; nothing was changed.
+    #[error(
+        "value of {len} bytes is too large for this store, which holds at most {usable} bytes \
+         per value under this key; store smaller values or raise the storage capacity"
+    )]
+    NoSpace {
+        /// Length of the rejected value.
+        len: u64,
+        /// The largest value length this store can ever hold under the same key (its capacity
+        /// minus the key and the per-entry overhead).
+        usable: u64,
+    },
+    /// A drive or backing file failed. Not produced by the memory engine.
+    #[error("storage I/O failed: could not {op} {}; check that the drive is present and healthy", path.display())]
+    Io {
+        /// What the engine was doing, as a verb phrase ("read extent of", "open").
+        op: &'static str,
+        /// The drive or file involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Capacity and activity counters of a store, as reported on the admin status page and in
+/// metrics. Capacity counts (`*_bytes` except `evicted_bytes`) are in the units entries are
+/// charged in: see [`ENTRY_OVERHEAD`] for what the memory engine charges per entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Engine name: `"memory"`, later `"file"` or `"direct"`.
+    pub engine: &'static str,
+    /// Raw capacity of the backing media (for memory: the configured size).
+    pub raw_bytes: u64,
+    /// Capacity available for entries after engine metadata (for memory: the configured size).
+    pub usable_bytes: u64,
+    /// Capacity in use by entries (and, for an instant, by puts in flight). Never above
+    /// `usable_bytes`.
+    pub used_bytes: u64,
+    /// Number of stored keys.
+    pub keys: u64,
+    /// Entries evicted to make room for new ones, since start.
+    pub evictions: u64,
+    /// Value bytes of those evicted entries (keys and per-entry overhead not included).
+    pub evicted_bytes: u64,
+    /// Reads that found a damaged value (checksum mismatch); each such value was dropped.
+    pub corrupt_reads: u64,
+    /// Drives serving I/O (0 for memory).
+    pub drives_online: u32,
+    /// Drives taken out of service after failures (0 for memory).
+    pub drives_offline: u32,
+    /// Configured drives (0 for memory).
+    pub drives_total: u32,
+}
+
+/// A key-value storage engine.
+///
+/// Contract every engine keeps:
+/// - Keys are opaque bytes of at most [`MAX_KEY_LEN`]; values are immutable once stored.
+/// - A put replaces any previous value atomically: a concurrent `get` sees the old value or
+///   the new one, never a mix.
+/// - The store is a cache: when full it evicts cold entries to make room, so a stored key may
+///   later miss. [`StoreError::NoSpace`] means only that this one value can never fit.
+/// - `get` verifies the stored CRC32C before returning a value; a damaged value is dropped,
+///   counted in [`StoreStats::corrupt_reads`] and reported as a miss.
+/// - `stat` and `exists` report presence without reading or verifying the value bytes.
+///
+/// The futures are `Send` so the server can run them on any runtime thread.
+pub trait Store: Send + Sync + 'static {
+    /// Stores `value` under `key`, replacing any previous value and evicting cold entries if
+    /// needed to make room.
+    fn put(&self, key: &[u8], value: Value) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Returns the value under `key`. Only returns values whose CRC32C still matches; a
+    /// damaged value is dropped, counted in `corrupt_reads`, and reported as `None` (a miss).
+    fn get(&self, key: &[u8]) -> impl Future<Output = Result<Option<Value>, StoreError>> + Send;
+
+    /// Removes `key`; returns whether it existed.
+    fn delete(&self, key: &[u8]) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Length and checksum of the value under `key`, without reading it.
+    fn stat(
+        &self,
+        key: &[u8],
+    ) -> impl Future<Output = Result<Option<ValueMeta>, StoreError>> + Send;
+
+    /// For each key, in order, whether it is stored.
+    fn exists(&self, keys: &[&[u8]]) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
+
+    /// Current capacity and activity counters. Cheap: reads counters, takes no locks.
+    fn stats(&self) -> StoreStats;
+}

@@ -1,0 +1,227 @@
+//! The one table that describes every config key (type, default, meaning). It drives the
+//! generated reference in `docs/configuration.md`, the "known keys" list in unknown-key errors,
+//! and the tests that check the table against what the parser accepts.
+
+use std::fmt::Write as _;
+
+/// One documented config key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyDoc {
+    /// Full dotted path, e.g. `network.address`; list entries use `[]`, e.g. `storage.drives[].media`.
+    pub key: &'static str,
+    /// The accepted type or values, in Markdown.
+    pub kind: &'static str,
+    /// The default, in Markdown (`-` when the key has none).
+    pub default: &'static str,
+    /// What the key does, in Markdown, on one line.
+    pub description: &'static str,
+    /// A valid YAML value for the key, used by tests to build a file that sets every key.
+    pub example: &'static str,
+}
+
+/// Top-level sections of the config file, in documentation order.
+pub const SECTIONS: &[(&str, &str)] = &[
+    (
+        "network",
+        "Data-plane listener, authentication, limits, and admin TLS.",
+    ),
+    ("memory", "Memory budget of the server."),
+    (
+        "storage",
+        "Storage engine. This build serves `memory` only; the persistent engines (`file`, `direct`) arrive later and these keys are accepted for them now.",
+    ),
+    (
+        "rdma",
+        "RDMA transport. Accepted and kept for compatibility with existing config files; this build has no RDMA data path and warns at start-up when any of these keys is set.",
+    ),
+];
+
+/// Every config key the server accepts.
+pub const CONFIG_KEYS: &[KeyDoc] = &[
+    KeyDoc {
+        key: "network.address",
+        kind: "socket address (`IP:port`)",
+        default: "`0.0.0.0:9900` (`127.0.0.1:9900` when no config file is used)",
+        description: "Data-plane TCP listen address. The admin HTTP(S) API listens on the same IP at port + 1 (`9901` by default). Port `0` picks free ports for both (for tests).",
+        example: "127.0.0.1:9900",
+    },
+    KeyDoc {
+        key: "network.auth_key",
+        kind: "64 hex characters (32 bytes)",
+        default: "- (required unless `network.address` is a loopback address)",
+        description: "Shared secret that authenticates every request. Generate one with `openssl rand -hex 32`. Never logged or printed.",
+        example: "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+    },
+    KeyDoc {
+        key: "network.integrity",
+        kind: "`mac` \\| `hmac-sha256` \\| `checksum`",
+        default: "`mac`",
+        description: "How frames are authenticated. `mac`: keyed BLAKE3 over header and payload. `hmac-sha256`: HMAC-SHA256 over header and payload. `checksum`: MAC over the header plus CRC32C of the payload, for trusted fabrics only (detects corruption, not tampering with the payload).",
+        example: "mac",
+    },
+    KeyDoc {
+        key: "network.tls_cert",
+        kind: "path",
+        default: "-",
+        description: "PEM certificate chain for serving the admin API over HTTPS. Set together with `network.tls_key`; setting only one of them is a start-up error.",
+        example: "/etc/memkv/admin.crt",
+    },
+    KeyDoc {
+        key: "network.tls_key",
+        kind: "path",
+        default: "-",
+        description: "PEM private key (PKCS#8, PKCS#1 or SEC1) for `network.tls_cert`.",
+        example: "/etc/memkv/admin.key",
+    },
+    KeyDoc {
+        key: "network.max_connections",
+        kind: "integer, 1 to 1048576",
+        default: "`1024`",
+        description: "Most concurrent data-plane connections. Further connections get a `Busy` answer, are closed, and are counted in `memkv_connections_rejected_total`.",
+        example: "1024",
+    },
+    KeyDoc {
+        key: "network.idle_timeout",
+        kind: "duration",
+        default: "`5m`",
+        description: "Close a data-plane connection that has sent nothing for this long. `0s` keeps idle connections open forever.",
+        example: "5m",
+    },
+    KeyDoc {
+        key: "network.max_frame_size",
+        kind: "size, `1 MiB` to `1 GiB`",
+        default: "`64 MiB`",
+        description: "Largest frame (header and payload) the server accepts or sends; larger requests are refused and counted in `memkv_frames_rejected_total{reason=\"too_large\"}`.",
+        example: "64 MiB",
+    },
+    KeyDoc {
+        key: "network.max_clock_skew",
+        kind: "duration, more than `0s` and at most `1h`",
+        default: "`30s`",
+        description: "Largest accepted difference between a request's signed timestamp and the server clock; older or newer requests fail with `ClockDrift`.",
+        example: "30s",
+    },
+    KeyDoc {
+        key: "network.max_inflight_bytes",
+        kind: "size, at least `network.max_frame_size`",
+        default: "`256 MiB`",
+        description: "Per connection: most request bytes being processed at once; a connection that reaches it is not read from until earlier requests complete.",
+        example: "256 MiB",
+    },
+    KeyDoc {
+        key: "memory.block_size",
+        kind: "size, `4 KiB` to `1 GiB`",
+        default: "`2 MiB`",
+        description: "RDMA staging chunk size. Kept for compatibility; no effect in this build.",
+        example: "2 MiB",
+    },
+    KeyDoc {
+        key: "memory.max_size",
+        kind: "size, at least `1 MiB`",
+        default: "25% of the machine's memory (the lower of `MemTotal` in `/proc/meminfo` and the cgroup v2 `memory.max`), rounded down to whole MiB, at least `64 MiB`; `1 GiB` when neither can be read",
+        description: "Memory for stored values in `memory` mode; when it is full, stored values are evicted to make room (`memkv_evictions_total`).",
+        example: "1 GiB",
+    },
+    KeyDoc {
+        key: "storage.mode",
+        kind: "`memory` \\| `file` \\| `direct`",
+        default: "`memory`",
+        description: "Storage engine. `memory`: values live in RAM only and are lost on restart. `file` (regular files) and `direct` (raw NVMe) are recognised but refused by this build: they arrive with the persistent storage engines.",
+        example: "memory",
+    },
+    KeyDoc {
+        key: "storage.block_size",
+        kind: "size, `4 KiB` to `1 GiB`",
+        default: "`4 MiB`",
+        description: "On-drive extent size of the persistent engines.",
+        example: "4 MiB",
+    },
+    KeyDoc {
+        key: "storage.drives",
+        kind: "list of `{ media: PATH }`",
+        default: "`[]`",
+        description: "Drives (block devices or files) of the persistent engines. Ignored, with a warning, in `memory` mode.",
+        example: "[{ media: /dev/nvme0n1 }]",
+    },
+    KeyDoc {
+        key: "storage.drives[].media",
+        kind: "path",
+        default: "- (required in each entry)",
+        description: "Block device or file of one drive.",
+        example: "/dev/nvme0n1",
+    },
+    KeyDoc {
+        key: "storage.sync",
+        kind: "`always` \\| `none`",
+        default: "`always`",
+        description: "Persistent engines: `always` makes a write durable before it is acknowledged; `none` leaves flushing to the operating system.",
+        example: "always",
+    },
+    KeyDoc {
+        key: "storage.queue_depth",
+        kind: "integer, 1 to 4096",
+        default: "`32`",
+        description: "Persistent engines: I/O requests in flight per drive.",
+        example: "32",
+    },
+    KeyDoc {
+        key: "rdma.device",
+        kind: "string",
+        default: "-",
+        description: "RDMA device name, e.g. `mlx5_0`. Accepted and kept; no effect in this build.",
+        example: "mlx5_0",
+    },
+    KeyDoc {
+        key: "rdma.num_dcis",
+        kind: "integer, at least 1",
+        default: "-",
+        description: "Size of the DC initiator pool. Accepted and kept; no effect in this build.",
+        example: "64",
+    },
+    KeyDoc {
+        key: "rdma.traffic_class",
+        kind: "integer, 0 to 255",
+        default: "-",
+        description: "RoCE traffic class (DSCP). Accepted and kept; no effect in this build.",
+        example: "106",
+    },
+];
+
+/// The keys directly under `parent` (a dotted path; `""` for the top level), by their last
+/// segment, in table order. `parent` uses `[]` for list entries, e.g. `storage.drives[]`.
+pub fn known_keys_under(parent: &str) -> Vec<&'static str> {
+    if parent.is_empty() {
+        return SECTIONS.iter().map(|(name, _)| *name).collect();
+    }
+    CONFIG_KEYS
+        .iter()
+        .filter_map(|doc| {
+            let rest = doc.key.strip_prefix(parent)?.strip_prefix('.')?;
+            (!rest.contains('.')).then_some(rest)
+        })
+        .collect()
+}
+
+/// The generated Markdown reference of every key: one table per section.
+pub fn reference_markdown() -> String {
+    let mut out = String::new();
+    for (index, (section, about)) in SECTIONS.iter().enumerate() {
+        if index > 0 {
+            out.push('\n');
+        }
+        let _ = writeln!(out, "### `{section}`\n\n{about}\n");
+        out.push_str("| Key | Type | Default | Description |\n");
+        out.push_str("|---|---|---|---|\n");
+        for doc in CONFIG_KEYS
+            .iter()
+            .filter(|doc| doc.key.split('.').next() == Some(section))
+        {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} |",
+                doc.key, doc.kind, doc.default, doc.description
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,575 @@
+//! One client connection: handshake, frame reading and authentication, and the writer task.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use memkv_proto::msg::{self, Message};
+use memkv_proto::{
+    FrameError, HEADER_LEN, Header, Integrity, Limits, Opcode, ReplayGuard, Session, Status,
+    VerifyError, check_clock,
+};
+use memkv_store::Store;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+
+use super::handler::{self, Response};
+use super::streams::Streams;
+use super::{Shared, now_ns};
+use crate::metrics::{AuthFailure, FrameReject};
+
+/// Largest handshake body accepted (a `Hello` is well under 1 KiB).
+const MAX_HELLO_BODY: u32 = 64 * 1024;
+const IO_BUFFER: usize = 64 * 1024;
+/// Responses queued for the writer before the reader waits.
+const WRITE_QUEUE: usize = 1024;
+/// After shutdown begins, how long a connection waits for bytes a client already sent.
+const DRAIN_GRACE: Duration = Duration::from_millis(100);
+/// Longest time one frame may take to arrive once its first byte has.
+const FRAME_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Waits until at least one byte is readable; false at end of stream. Cancel-safe.
+async fn has_bytes(rd: &mut BufReader<OwnedReadHalf>) -> std::io::Result<bool> {
+    use tokio::io::AsyncBufReadExt;
+    Ok(!rd.fill_buf().await?.is_empty())
+}
+
+/// A response on its way to the writer task.
+struct Outgoing {
+    header: Header,
+    response: Response,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+/// What the reader does after a frame.
+enum Next {
+    Continue,
+    Close,
+}
+
+/// Per-connection state owned by the reader.
+pub(super) struct ConnState {
+    pub(super) session: Session,
+    pub(super) streams: Streams,
+    replay: ReplayGuard,
+}
+
+/// Answers a connection over `network.max_connections` with an unauthenticated `Busy` and
+/// closes it.
+pub(super) async fn refuse_busy(mut stream: TcpStream) {
+    let msg = msg::ErrorResp {
+        message: "server is at network.max_connections: retry later, or raise the limit",
+    }
+    .encode();
+    let raw = unsigned_response(Opcode::Hello.code(), 0, Status::Busy, &msg);
+    let write = async {
+        stream.write_all(&raw).await?;
+        stream.write_all(&msg).await?;
+        stream.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+}
+
+/// A response header with a zero tag, for refusals sent before any key is shared.
+fn unsigned_response(opcode: u8, request_id: u64, status: Status, ctrl: &[u8]) -> [u8; HEADER_LEN] {
+    let mut req = Header::request(Opcode::Hello, request_id, 0);
+    req.opcode = opcode;
+    let mut h = Header::response_to(&req, status, now_ns());
+    h.ctrl_len = u32::try_from(ctrl.len()).unwrap_or(0);
+    h.encode()
+}
+
+/// Serves one connection until the peer leaves, an authentication failure, an idle timeout or
+/// shutdown.
+pub(super) async fn serve<S: Store>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared<S>>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let (rd, wr) = stream.into_split();
+    let mut rd = BufReader::with_capacity(IO_BUFFER, rd);
+    let mut wr = BufWriter::with_capacity(IO_BUFFER, wr);
+
+    let hs = tokio::time::timeout(
+        shared.settings.handshake_timeout,
+        handshake(&mut rd, &mut wr, &shared),
+    )
+    .await;
+    let session = match hs {
+        Ok(Ok(session)) => session,
+        Ok(Err(reason)) => {
+            tracing::debug!(%peer, "handshake refused: {reason}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "handshake timed out");
+            return;
+        }
+    };
+    tracing::debug!(%peer, integrity = %session.integrity(), "connection established");
+
+    let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+    let writer = tokio::spawn(write_loop(wr, rx, session.clone()));
+    let budget = Arc::new(Semaphore::new(
+        usize::try_from(shared.settings.max_inflight_bytes).unwrap_or(usize::MAX >> 4),
+    ));
+    let mut state = ConnState {
+        session,
+        streams: Streams::default(),
+        replay: ReplayGuard::default(),
+    };
+
+    let mut draining = false;
+    let stop = super::stopped(shutdown);
+    tokio::pin!(stop);
+    loop {
+        // Wait until the next frame starts to arrive. `fill_buf` is cancel-safe (bytes stay in
+        // the buffer), so shutdown can interrupt the wait without losing a partial header.
+        let arriving = if draining {
+            // Shutting down: finish what the client has already sent, then close.
+            matches!(
+                tokio::time::timeout(DRAIN_GRACE, has_bytes(&mut rd)).await,
+                Ok(Ok(true))
+            )
+        } else {
+            let wait = async {
+                match shared.settings.idle_timeout {
+                    Some(idle) => tokio::time::timeout(idle, has_bytes(&mut rd)).await.ok(),
+                    None => Some(has_bytes(&mut rd).await),
+                }
+            };
+            tokio::select! {
+                biased;
+                () = &mut stop => {
+                    draining = true;
+                    continue;
+                }
+                r = wait => match r {
+                    Some(Ok(more)) => more,
+                    Some(Err(e)) => {
+                        tracing::debug!(%peer, "connection read failed: {e}");
+                        false
+                    }
+                    None => {
+                        tracing::debug!(%peer, "closing idle connection (network.idle_timeout)");
+                        false
+                    }
+                },
+            }
+        };
+        if !arriving {
+            break;
+        }
+        let mut raw = [0u8; HEADER_LEN];
+        match tokio::time::timeout(FRAME_TIMEOUT, rd.read_exact(&mut raw)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, "connection closed inside a frame header: {e}");
+                break;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "frame header incomplete after {FRAME_TIMEOUT:?}; closing");
+                break;
+            }
+        }
+        match frame(&raw, &mut rd, &mut state, &shared, &tx, &budget, peer).await {
+            Next::Continue => {}
+            Next::Close => break,
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+}
+
+/// Reads, authenticates and handles one frame whose header is `raw`.
+async fn frame<S: Store>(
+    raw: &[u8; HEADER_LEN],
+    rd: &mut BufReader<OwnedReadHalf>,
+    state: &mut ConnState,
+    shared: &Shared<S>,
+    tx: &mpsc::Sender<Outgoing>,
+    budget: &Arc<Semaphore>,
+    peer: SocketAddr,
+) -> Next {
+    let metrics = &shared.metrics;
+    let header = match Header::decode(raw, &shared.settings.limits) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::debug!(%peer, "refusing frame: {e}");
+            let (status, request_id, opcode) = match e {
+                FrameError::BadMagic | FrameError::Malformed(_) => {
+                    metrics.frame_rejected(if matches!(e, FrameError::BadMagic) {
+                        FrameReject::BadMagic
+                    } else {
+                        FrameReject::Malformed
+                    });
+                    return Next::Close;
+                }
+                FrameError::UnsupportedVersion {
+                    request_id, opcode, ..
+                } => {
+                    metrics.auth_failure(AuthFailure::UnsupportedVersion);
+                    (Status::UnsupportedVersion, request_id, opcode)
+                }
+                FrameError::TooLarge { request_id, .. } => {
+                    metrics.frame_rejected(FrameReject::TooLarge);
+                    let opcode = raw[6];
+                    (Status::PayloadTooLarge, request_id, opcode)
+                }
+            };
+            let mut req = Header::request(Opcode::Ping, request_id, 0);
+            req.opcode = opcode;
+            req.integrity = state.session.integrity();
+            send(tx, &req, Response::error(status, e.to_string()), None).await;
+            return Next::Close;
+        }
+    };
+    if header.response {
+        metrics.frame_rejected(FrameReject::Malformed);
+        return Next::Close;
+    }
+
+    let body_len = usize::try_from(header.body_len()).unwrap_or(usize::MAX);
+    let permit = match Arc::clone(budget)
+        .acquire_many_owned(u32::try_from(body_len).unwrap_or(u32::MAX))
+        .await
+    {
+        Ok(p) => p,
+        Err(_) => return Next::Close,
+    };
+    // Control section and data are read into separate buffers so that a stored value owns
+    // exactly its bytes (no control section kept alive beside it).
+    let read = async {
+        let ctrl = read_body(rd, header.ctrl_len as usize).await?;
+        let data = read_body(rd, header.data_len as usize).await?;
+        Ok::<_, std::io::Error>((ctrl, data))
+    };
+    let (ctrl, data) = match tokio::time::timeout(FRAME_TIMEOUT, read).await {
+        Ok(Ok(parts)) => parts,
+        Err(_) => {
+            tracing::debug!(%peer, "frame body incomplete after {FRAME_TIMEOUT:?}; closing");
+            return Next::Close;
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, "connection closed inside a frame: {e}");
+            return Next::Close;
+        }
+    };
+    let opcode = Opcode::from_code(header.opcode);
+
+    // In checksum mode a batch put checks its payload CRC from the per-value CRCs it computes
+    // anyway; every other frame is verified whole here.
+    let crc_deferred =
+        state.session.integrity() == Integrity::Checksum && opcode == Some(Opcode::BatchPut);
+    let verified = if crc_deferred {
+        state.session.verify_tag(&header, raw, &ctrl, &data)
+    } else {
+        state.session.verify(&header, raw, &ctrl, &data)
+    };
+    if let Err(e) = verified {
+        let (status, fatal) = match e {
+            VerifyError::BadMac => {
+                metrics.auth_failure(AuthFailure::BadMac);
+                (Status::BadMac, true)
+            }
+            VerifyError::IntegrityMismatch { .. } => {
+                metrics.auth_failure(AuthFailure::IntegrityMismatch);
+                (Status::IntegrityMismatch, true)
+            }
+            VerifyError::ChecksumMismatch => {
+                metrics.checksum_failure(crate::metrics::ChecksumStage::Put);
+                (Status::ChecksumMismatch, false)
+            }
+        };
+        tracing::debug!(%peer, "refusing frame {}: {e}", header.request_id);
+        send(tx, &header, Response::error(status, e.to_string()), None).await;
+        return if fatal { Next::Close } else { Next::Continue };
+    }
+    if let Err(drift) = check_clock(
+        header.timestamp_ns,
+        now_ns(),
+        duration_ns(shared.settings.max_clock_skew),
+    ) {
+        metrics.auth_failure(AuthFailure::ClockDrift);
+        let message = drift.to_string();
+        let ctrl = msg::ClockDriftResp {
+            ts_ns: drift.ts_ns,
+            window_ns: drift.window_ns,
+            drift_ns: drift.drift_ns,
+            message: &message,
+        }
+        .encode();
+        send(
+            tx,
+            &header,
+            Response::with_ctrl(Status::ClockDrift, ctrl),
+            None,
+        )
+        .await;
+        return Next::Continue;
+    }
+    if !state.replay.accept(header.request_id) {
+        metrics.auth_failure(AuthFailure::Replay);
+        let message = "request id did not increase: a replayed or reordered frame";
+        send(tx, &header, Response::error(Status::Replay, message), None).await;
+        return Next::Close;
+    }
+
+    let started = Instant::now();
+    let response = handler::handle(opcode, &header, ctrl, data, crc_deferred, state, shared).await;
+    drop(permit);
+    let out_len = response.body_len();
+    let out_permit = Arc::clone(budget)
+        .acquire_many_owned(u32::try_from(out_len).unwrap_or(u32::MAX))
+        .await
+        .ok();
+    metrics.record_op(
+        opcode.map_or(crate::run::UNKNOWN_OP_INDEX, Opcode::index),
+        response.status.index(),
+        started.elapsed(),
+        header.body_len() + HEADER_LEN as u64,
+        out_len as u64 + HEADER_LEN as u64,
+    );
+    if send(tx, &header, response, out_permit).await {
+        Next::Continue
+    } else {
+        Next::Close
+    }
+}
+
+/// Queues a response to `req`. Returns false if the writer is gone.
+async fn send(
+    tx: &mpsc::Sender<Outgoing>,
+    req: &Header,
+    response: Response,
+    permit: Option<OwnedSemaphorePermit>,
+) -> bool {
+    let header = Header::response_to(req, response.status, 0);
+    tx.send(Outgoing {
+        header,
+        response,
+        _permit: permit,
+    })
+    .await
+    .is_ok()
+}
+
+/// Reads exactly `len` bytes into one fresh buffer without zero-filling it first.
+async fn read_body<R: AsyncRead + Unpin>(rd: &mut R, len: usize) -> std::io::Result<Bytes> {
+    let mut body = BytesMut::with_capacity(len);
+    let mut limited = rd.take(len as u64);
+    while body.len() < len {
+        if limited.read_buf(&mut body).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(body.freeze())
+}
+
+/// Seals and writes responses, batching small ones into one flush.
+async fn write_loop(
+    mut wr: BufWriter<OwnedWriteHalf>,
+    mut rx: mpsc::Receiver<Outgoing>,
+    session: Session,
+) {
+    let result: std::io::Result<()> = async {
+        while let Some(out) = rx.recv().await {
+            write_one(&mut wr, &session, out).await?;
+            while let Ok(out) = rx.try_recv() {
+                write_one(&mut wr, &session, out).await?;
+            }
+            wr.flush().await?;
+        }
+        wr.shutdown().await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::debug!("connection write failed: {e}");
+    }
+}
+
+async fn write_one<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    session: &Session,
+    out: Outgoing,
+) -> std::io::Result<()> {
+    let Outgoing {
+        mut header,
+        response,
+        _permit,
+    } = out;
+    header.timestamp_ns = now_ns();
+    let pieces: Vec<&[u8]> = response.data.iter().map(|b| b.as_ref()).collect();
+    let raw = session.seal(&mut header, &response.ctrl, &pieces, response.data_crc);
+    wr.write_all(&raw).await?;
+    wr.write_all(&response.ctrl).await?;
+    for piece in pieces {
+        wr.write_all(piece).await?;
+    }
+    Ok(())
+}
+
+/// Why a handshake failed (logged at debug: a client that fails to authenticate is the client's
+/// problem, and it is counted in metrics).
+#[derive(Debug, thiserror::Error)]
+enum HandshakeError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Frame(#[from] FrameError),
+    #[error("first frame was not a Hello request with id 0")]
+    NotHello,
+    #[error("{0}")]
+    Verify(#[from] VerifyError),
+    #[error("client clock: {0}")]
+    Clock(#[from] memkv_proto::ClockDrift),
+    #[error("malformed Hello: {0}")]
+    Decode(#[from] memkv_proto::DecodeError),
+}
+
+async fn handshake<S: Store>(
+    rd: &mut BufReader<OwnedReadHalf>,
+    wr: &mut BufWriter<OwnedWriteHalf>,
+    shared: &Shared<S>,
+) -> Result<Session, HandshakeError> {
+    let metrics = &shared.metrics;
+    let settings = &shared.settings;
+    let mut raw = [0u8; HEADER_LEN];
+    rd.read_exact(&mut raw).await?;
+    let header = match Header::decode(
+        &raw,
+        &Limits {
+            max_body: MAX_HELLO_BODY,
+        },
+    ) {
+        Ok(h) => h,
+        Err(
+            e @ FrameError::UnsupportedVersion {
+                request_id, opcode, ..
+            },
+        ) => {
+            metrics.auth_failure(AuthFailure::UnsupportedVersion);
+            let text = e.to_string();
+            refuse_unsigned(wr, opcode, request_id, Status::UnsupportedVersion, &text).await?;
+            return Err(e.into());
+        }
+        Err(e) => {
+            metrics.frame_rejected(match e {
+                FrameError::BadMagic => FrameReject::BadMagic,
+                FrameError::TooLarge { .. } => FrameReject::TooLarge,
+                _ => FrameReject::Malformed,
+            });
+            return Err(e.into());
+        }
+    };
+    if header.opcode != Opcode::Hello.code() || header.request_id != 0 || header.response {
+        metrics.frame_rejected(FrameReject::Malformed);
+        return Err(HandshakeError::NotHello);
+    }
+    let body = read_body(rd, usize::try_from(header.body_len()).unwrap_or(0)).await?;
+    let (ctrl, data) = body.split_at(header.ctrl_len as usize);
+
+    // The hello is checked in the mode the client chose, so that a mode mismatch can be told
+    // apart from a wrong key and answered in a form the client can verify.
+    let hello_session = Session::handshake(&settings.auth_key, header.integrity);
+    if let Err(e) = hello_session.verify(&header, &raw, ctrl, data) {
+        metrics.auth_failure(AuthFailure::BadMac);
+        let text = "the server rejected this client's auth key (BadMac): client and server must be configured with the same 64-hex-character key";
+        refuse_unsigned(wr, header.opcode, 0, Status::BadMac, text).await?;
+        return Err(e.into());
+    }
+    if header.integrity != settings.integrity {
+        metrics.auth_failure(AuthFailure::IntegrityMismatch);
+        let text = format!(
+            "integrity mode mismatch: this server requires `{}`, the client uses `{}`; set the client's `integrity` (MEMKV_INTEGRITY) to `{}`",
+            settings.integrity, header.integrity, settings.integrity
+        );
+        let resp = Response::error(Status::IntegrityMismatch, text);
+        refuse_signed(wr, &hello_session, &header, resp).await?;
+        return Err(VerifyError::IntegrityMismatch {
+            frame: header.integrity,
+            session: settings.integrity,
+        }
+        .into());
+    }
+    if let Err(drift) = check_clock(
+        header.timestamp_ns,
+        now_ns(),
+        duration_ns(settings.max_clock_skew),
+    ) {
+        metrics.auth_failure(AuthFailure::ClockDrift);
+        let message = drift.to_string();
+        let ctrl = msg::ClockDriftResp {
+            ts_ns: drift.ts_ns,
+            window_ns: drift.window_ns,
+            drift_ns: drift.drift_ns,
+            message: &message,
+        }
+        .encode();
+        refuse_signed(
+            wr,
+            &hello_session,
+            &header,
+            Response::with_ctrl(Status::ClockDrift, ctrl),
+        )
+        .await?;
+        return Err(drift.into());
+    }
+    let hello: msg::Hello = msg::decode(ctrl)?;
+    let server_nonce: [u8; 16] = rand::random();
+    let session = Session::derive(
+        &settings.auth_key,
+        settings.integrity,
+        &hello.client_nonce,
+        &server_nonce,
+    );
+    let ok = msg::HelloOk {
+        server_nonce,
+        client_nonce: hello.client_nonce,
+        info: handler::node_info(shared),
+    }
+    .encode();
+    let mut resp = Header::response_to(&header, Status::Ok, now_ns());
+    let raw = session.seal(&mut resp, &ok, &[], None);
+    wr.write_all(&raw).await?;
+    wr.write_all(&ok).await?;
+    wr.flush().await?;
+    tracing::debug!(client = hello.client_name, "handshake complete");
+    Ok(session)
+}
+
+async fn refuse_unsigned(
+    wr: &mut BufWriter<OwnedWriteHalf>,
+    opcode: u8,
+    request_id: u64,
+    status: Status,
+    text: &str,
+) -> std::io::Result<()> {
+    let msg = msg::ErrorResp { message: text }.encode();
+    wr.write_all(&unsigned_response(opcode, request_id, status, &msg))
+        .await?;
+    wr.write_all(&msg).await?;
+    wr.flush().await
+}
+
+async fn refuse_signed(
+    wr: &mut BufWriter<OwnedWriteHalf>,
+    session: &Session,
+    req: &Header,
+    resp: Response,
+) -> std::io::Result<()> {
+    let mut h = Header::response_to(req, resp.status, now_ns());
+    let raw = session.seal(&mut h, &resp.ctrl, &[], None);
+    wr.write_all(&raw).await?;
+    wr.write_all(&resp.ctrl).await?;
+    wr.flush().await
+}
+
+fn duration_ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,516 @@
+//! Request handling: one function per operation, each turning a verified request into a
+//! [`Response`].
+
+use bytes::{Bytes, BytesMut};
+use memkv_proto::msg::{self, Message};
+use memkv_proto::{Header, MAX_KEY_LEN, Opcode, Status, VERSION, crc32c, crc32c_combine};
+use memkv_store::{Store, StoreError, Value};
+
+use super::Shared;
+use super::conn::ConnState;
+use super::streams::{Download, MAX_STREAMS, Stream, Upload};
+use crate::metrics::ChecksumStage;
+
+/// A response before sealing: status, control section and data pieces.
+#[derive(Debug)]
+pub(super) struct Response {
+    pub(super) status: Status,
+    pub(super) ctrl: Vec<u8>,
+    pub(super) data: Vec<Bytes>,
+    /// CRC32C of the data when already known (values carry theirs).
+    pub(super) data_crc: Option<u32>,
+}
+
+impl Response {
+    fn ok() -> Self {
+        Response::with_ctrl(Status::Ok, Vec::new())
+    }
+
+    pub(super) fn with_ctrl(status: Status, ctrl: Vec<u8>) -> Self {
+        Response {
+            status,
+            ctrl,
+            data: Vec::new(),
+            data_crc: None,
+        }
+    }
+
+    pub(super) fn error(status: Status, message: impl AsRef<str>) -> Self {
+        Response::with_ctrl(
+            status,
+            msg::ErrorResp {
+                message: message.as_ref(),
+            }
+            .encode(),
+        )
+    }
+
+    pub(super) fn body_len(&self) -> usize {
+        self.ctrl.len() + self.data.iter().map(Bytes::len).sum::<usize>()
+    }
+}
+
+impl From<memkv_proto::DecodeError> for Response {
+    fn from(e: memkv_proto::DecodeError) -> Self {
+        Response::error(Status::InvalidRequest, format!("malformed request: {e}"))
+    }
+}
+
+fn key_too_long(key: &[u8]) -> Option<Response> {
+    (key.len() > MAX_KEY_LEN).then(|| {
+        Response::error(
+            Status::KeyTooLong,
+            format!(
+                "key is {} bytes; the limit is {MAX_KEY_LEN} bytes",
+                key.len()
+            ),
+        )
+    })
+}
+
+fn store_error(e: StoreError) -> Response {
+    match e {
+        StoreError::NoSpace { .. } => Response::error(Status::NoSpace, e.to_string()),
+        other => {
+            tracing::error!("storage failure: {other}");
+            Response::error(Status::ServerError, format!("storage failure: {other}"))
+        }
+    }
+}
+
+/// The node facts sent in the handshake and for `NodeInfo`.
+pub(super) fn node_info<S>(shared: &Shared<S>) -> msg::NodeInfo<'_> {
+    msg::NodeInfo {
+        server_id: shared.server_id,
+        version: VERSION,
+        release: &shared.settings.release,
+        storage_mode: &shared.settings.storage_mode,
+        max_body: shared.settings.limits.max_body,
+        max_key_len: MAX_KEY_LEN as u16,
+        max_clock_skew_ns: u64::try_from(shared.settings.max_clock_skew.as_nanos())
+            .unwrap_or(u64::MAX),
+        capabilities: 0,
+    }
+}
+
+/// Handles one authenticated request. `crc_deferred` says the frame's payload CRC (checksum
+/// mode) was not checked yet and the handler must check it.
+pub(super) async fn handle<S: Store>(
+    opcode: Option<Opcode>,
+    header: &Header,
+    ctrl: Bytes,
+    data: Bytes,
+    crc_deferred: bool,
+    state: &mut ConnState,
+    shared: &Shared<S>,
+) -> Response {
+    let Some(op) = opcode else {
+        return Response::error(
+            Status::InvalidRequest,
+            format!("unknown opcode {:#04x}", header.opcode),
+        );
+    };
+    let result = match op {
+        Opcode::Hello => Err(Response::error(
+            Status::InvalidRequest,
+            "handshake already done",
+        )),
+        Opcode::NodeInfo => Ok(Response::with_ctrl(Status::Ok, node_info(shared).encode())),
+        Opcode::Ping => Ok(Response::ok()),
+        Opcode::Put => put(header, &ctrl, data, state, shared).await,
+        Opcode::Get => get(&ctrl, shared).await,
+        Opcode::Delete => delete(&ctrl, shared).await,
+        Opcode::Stat => stat(&ctrl, shared).await,
+        Opcode::Exists => exists(&ctrl, shared).await,
+        Opcode::BatchPut => batch_put(header, &ctrl, data, crc_deferred, shared).await,
+        Opcode::BatchGet => batch_get(&ctrl, shared).await,
+        Opcode::PutBegin => put_begin(&ctrl, state, shared),
+        Opcode::PutChunk => put_chunk(&ctrl, &data, state),
+        Opcode::PutCommit => put_commit(&ctrl, state, shared).await,
+        Opcode::PutAbort | Opcode::GetEnd => stream_end(&ctrl, state),
+        Opcode::GetBegin => get_begin(&ctrl, state, shared).await,
+        Opcode::GetChunk => get_chunk(&ctrl, state),
+        Opcode::Connect
+        | Opcode::Allocate
+        | Opcode::Commit
+        | Opcode::Lookup
+        | Opcode::Release
+        | Opcode::BatchRead
+        | Opcode::BatchWrite => Err(Response::error(
+            Status::Unsupported,
+            format!(
+                "`{op}` needs a shared-memory or RDMA data path, which this server does not offer; use the TCP operations"
+            ),
+        )),
+    };
+    result.unwrap_or_else(|e| e)
+}
+
+type Handled = Result<Response, Response>;
+
+async fn put<S: Store>(
+    header: &Header,
+    ctrl: &[u8],
+    data: Bytes,
+    state: &ConnState,
+    shared: &Shared<S>,
+) -> Handled {
+    let req: msg::PutReq = msg::decode(ctrl)?;
+    if let Some(e) = key_too_long(req.key) {
+        return Err(e);
+    }
+    // In checksum mode the frame CRC was verified against the data already.
+    let actual = if state.session.integrity() == memkv_proto::Integrity::Checksum {
+        header.data_crc
+    } else {
+        crc32c(&data)
+    };
+    if actual != req.value_crc {
+        shared.metrics.checksum_failure(ChecksumStage::Put);
+        return Err(Response::error(
+            Status::ChecksumMismatch,
+            "value bytes do not match the CRC32C sent with them: damaged before or in transit",
+        ));
+    }
+    shared
+        .store
+        .put(
+            req.key,
+            Value {
+                data,
+                crc: req.value_crc,
+            },
+        )
+        .await
+        .map_err(store_error)?;
+    Ok(Response::ok())
+}
+
+async fn get<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {
+    let req: msg::KeyReq = msg::decode(ctrl)?;
+    if let Some(e) = key_too_long(req.key) {
+        return Err(e);
+    }
+    let Some(value) = shared.store.get(req.key).await.map_err(store_error)? else {
+        return Err(Response::error(Status::NotFound, "key not found"));
+    };
+    let meta = msg::ValueMeta {
+        len: value.data.len() as u64,
+        crc: value.crc,
+    }
+    .encode();
+    if (meta.len() + value.data.len()) as u64 > u64::from(shared.settings.limits.max_body) {
+        // The client switches to a chunked download.
+        return Err(Response::with_ctrl(Status::PayloadTooLarge, meta));
+    }
+    Ok(Response {
+        status: Status::Ok,
+        ctrl: meta,
+        data: vec![value.data],
+        data_crc: Some(value.crc),
+    })
+}
+
+async fn delete<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {
+    let req: msg::KeyReq = msg::decode(ctrl)?;
+    if let Some(e) = key_too_long(req.key) {
+        return Err(e);
+    }
+    if shared.store.delete(req.key).await.map_err(store_error)? {
+        Ok(Response::ok())
+    } else {
+        Err(Response::error(Status::NotFound, "key not found"))
+    }
+}
+
+async fn stat<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {
+    let req: msg::KeyReq = msg::decode(ctrl)?;
+    if let Some(e) = key_too_long(req.key) {
+        return Err(e);
+    }
+    match shared.store.stat(req.key).await.map_err(store_error)? {
+        Some(m) => Ok(Response::with_ctrl(
+            Status::Ok,
+            msg::ValueMeta {
+                len: m.len,
+                crc: m.crc,
+            }
+            .encode(),
+        )),
+        None => Err(Response::error(Status::NotFound, "key not found")),
+    }
+}
+
+async fn exists<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {
+    let req: msg::KeyList = msg::decode(ctrl)?;
+    if let Some(e) = req.keys.iter().find_map(|k| key_too_long(k)) {
+        return Err(e);
+    }
+    let bits = shared.store.exists(&req.keys).await.map_err(store_error)?;
+    Ok(Response::with_ctrl(
+        Status::Ok,
+        msg::Bitmap { bits }.encode(),
+    ))
+}
+
+async fn batch_put<S: Store>(
+    header: &Header,
+    ctrl: &[u8],
+    data: Bytes,
+    crc_deferred: bool,
+    shared: &Shared<S>,
+) -> Handled {
+    let req: msg::BatchPutReq = msg::decode(ctrl)?;
+    let total: u64 = req.items.iter().map(|it| u64::from(it.len)).sum();
+    if total != data.len() as u64 {
+        return Err(Response::error(
+            Status::InvalidRequest,
+            format!(
+                "batch put lists {total} value bytes but carries {}",
+                data.len()
+            ),
+        ));
+    }
+    // One pass computes every value's CRC32C; in checksum mode they also rebuild the frame CRC.
+    let mut offset = 0usize;
+    let mut frame_crc = 0u32;
+    let mut values = Vec::with_capacity(req.items.len());
+    for it in &req.items {
+        let len = it.len as usize;
+        // Copied out so that each stored value owns its bytes: a slice would keep the whole
+        // frame buffer alive for as long as any one of its values stays stored.
+        let bytes = Bytes::copy_from_slice(&data[offset..offset + len]);
+        offset += len;
+        let crc = crc32c(&bytes);
+        frame_crc = crc32c_combine(frame_crc, crc, len);
+        values.push((bytes, crc));
+    }
+    if crc_deferred && frame_crc != header.data_crc {
+        shared.metrics.checksum_failure(ChecksumStage::Put);
+        return Err(Response::error(
+            Status::ChecksumMismatch,
+            "batch payload does not match its CRC32C: damaged in transit",
+        ));
+    }
+    let mut statuses = Vec::with_capacity(req.items.len());
+    for (it, (bytes, crc)) in req.items.iter().zip(values) {
+        let status = if it.key.len() > MAX_KEY_LEN {
+            Status::KeyTooLong
+        } else if crc != it.crc {
+            shared.metrics.checksum_failure(ChecksumStage::Put);
+            Status::ChecksumMismatch
+        } else {
+            match shared.store.put(it.key, Value { data: bytes, crc }).await {
+                Ok(()) => Status::Ok,
+                Err(StoreError::NoSpace { .. }) => Status::NoSpace,
+                Err(e) => {
+                    tracing::error!("storage failure: {e}");
+                    Status::ServerError
+                }
+            }
+        };
+        statuses.push(status.code());
+    }
+    Ok(Response::with_ctrl(
+        Status::Ok,
+        msg::StatusList { statuses }.encode(),
+    ))
+}
+
+async fn batch_get<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {
+    let req: msg::KeyList = msg::decode(ctrl)?;
+    if let Some(e) = req.keys.iter().find_map(|k| key_too_long(k)) {
+        return Err(e);
+    }
+    let ctrl_len = 4 + req.keys.len() * msg::BATCH_GET_ITEM_LEN;
+    let mut room = (shared.settings.limits.max_body as usize).saturating_sub(ctrl_len);
+    let mut items = Vec::with_capacity(req.keys.len());
+    let mut data = Vec::new();
+    let mut frame_crc = 0u32;
+    for key in &req.keys {
+        let item = match shared.store.get(key).await.map_err(store_error)? {
+            None => msg::BatchGetItem {
+                status: Status::NotFound.code(),
+                len: 0,
+                crc: 0,
+            },
+            Some(v) if v.data.len() > room => msg::BatchGetItem {
+                status: Status::PayloadTooLarge.code(),
+                len: v.data.len() as u64,
+                crc: v.crc,
+            },
+            Some(v) => {
+                room -= v.data.len();
+                frame_crc = crc32c_combine(frame_crc, v.crc, v.data.len());
+                let item = msg::BatchGetItem {
+                    status: Status::Ok.code(),
+                    len: v.data.len() as u64,
+                    crc: v.crc,
+                };
+                data.push(v.data);
+                item
+            }
+        };
+        items.push(item);
+    }
+    Ok(Response {
+        status: Status::Ok,
+        ctrl: msg::BatchGetResp { items }.encode(),
+        data,
+        data_crc: Some(frame_crc),
+    })
+}
+
+fn put_begin<S: Store>(ctrl: &[u8], state: &mut ConnState, shared: &Shared<S>) -> Handled {
+    let req: msg::PutBeginReq = msg::decode(ctrl)?;
+    if let Some(e) = key_too_long(req.key) {
+        return Err(e);
+    }
+    let usable = shared.store.stats().usable_bytes;
+    if req.total_len > usable {
+        return Err(Response::error(
+            Status::NoSpace,
+            format!(
+                "value of {} bytes is larger than this server's usable capacity of {usable} bytes",
+                req.total_len
+            ),
+        ));
+    }
+    let len = usize::try_from(req.total_len).map_err(|_| {
+        Response::error(
+            Status::PayloadTooLarge,
+            "value length does not fit in memory",
+        )
+    })?;
+    let upload = Upload {
+        key: req.key.to_vec(),
+        total_len: req.total_len,
+        crc: req.value_crc,
+        buf: BytesMut::with_capacity(len),
+    };
+    match state.streams.open(Stream::Upload(upload)) {
+        Some(stream) => Ok(Response::with_ctrl(
+            Status::Ok,
+            msg::StreamRef { stream }.encode(),
+        )),
+        None => Err(too_many_streams()),
+    }
+}
+
+fn too_many_streams() -> Response {
+    Response::error(
+        Status::Busy,
+        format!(
+            "this connection already has {MAX_STREAMS} open streams; finish or abort one first"
+        ),
+    )
+}
+
+fn unknown_stream(id: u64) -> Response {
+    Response::error(
+        Status::UnknownStream,
+        format!("stream {id} is not open on this connection"),
+    )
+}
+
+fn put_chunk(ctrl: &[u8], data: &[u8], state: &mut ConnState) -> Handled {
+    let req: msg::ChunkReq = msg::decode(ctrl)?;
+    let Some(Stream::Upload(up)) = state.streams.get_mut(req.stream) else {
+        return Err(unknown_stream(req.stream));
+    };
+    let expected = up.buf.len() as u64;
+    if req.offset != expected || expected + data.len() as u64 > up.total_len {
+        let msg = format!(
+            "chunk at offset {} with {} bytes does not continue the upload (next offset {expected}, total {})",
+            req.offset,
+            data.len(),
+            up.total_len
+        );
+        state.streams.close(req.stream);
+        return Err(Response::error(Status::InvalidRequest, msg));
+    }
+    up.buf.extend_from_slice(data);
+    Ok(Response::ok())
+}
+
+async fn put_commit<S: Store>(ctrl: &[u8], state: &mut ConnState, shared: &Shared<S>) -> Handled {
+    let req: msg::StreamRef = msg::decode(ctrl)?;
+    let Some(Stream::Upload(up)) = state.streams.close(req.stream) else {
+        return Err(unknown_stream(req.stream));
+    };
+    if up.buf.len() as u64 != up.total_len {
+        return Err(Response::error(
+            Status::InvalidRequest,
+            format!(
+                "upload committed after {} of {} bytes",
+                up.buf.len(),
+                up.total_len
+            ),
+        ));
+    }
+    let data = up.buf.freeze();
+    if crc32c(&data) != up.crc {
+        shared.metrics.checksum_failure(ChecksumStage::Put);
+        return Err(Response::error(
+            Status::ChecksumMismatch,
+            "uploaded bytes do not match the CRC32C sent with PutBegin",
+        ));
+    }
+    shared
+        .store
+        .put(&up.key, Value { data, crc: up.crc })
+        .await
+        .map_err(store_error)?;
+    Ok(Response::ok())
+}
+
+fn stream_end(ctrl: &[u8], state: &mut ConnState) -> Handled {
+    let req: msg::StreamRef = msg::decode(ctrl)?;
+    match state.streams.close(req.stream) {
+        Some(_) => Ok(Response::ok()),
+        None => Err(unknown_stream(req.stream)),
+    }
+}
+
+async fn get_begin<S: Store>(ctrl: &[u8], state: &mut ConnState, shared: &Shared<S>) -> Handled {
+    let req: msg::KeyReq = msg::decode(ctrl)?;
+    if let Some(e) = key_too_long(req.key) {
+        return Err(e);
+    }
+    let Some(value) = shared.store.get(req.key).await.map_err(store_error)? else {
+        return Err(Response::error(Status::NotFound, "key not found"));
+    };
+    let (len, crc) = (value.data.len() as u64, value.crc);
+    match state.streams.open(Stream::Download(Download { value })) {
+        Some(stream) => Ok(Response::with_ctrl(
+            Status::Ok,
+            msg::GetBeginResp { stream, len, crc }.encode(),
+        )),
+        None => Err(too_many_streams()),
+    }
+}
+
+fn get_chunk(ctrl: &[u8], state: &mut ConnState) -> Handled {
+    let req: msg::GetChunkReq = msg::decode(ctrl)?;
+    let Some(Stream::Download(down)) = state.streams.get_mut(req.stream) else {
+        return Err(unknown_stream(req.stream));
+    };
+    let total = down.value.data.len() as u64;
+    let end = req.offset.saturating_add(u64::from(req.len));
+    if end > total {
+        return Err(Response::error(
+            Status::InvalidRequest,
+            format!(
+                "chunk {}..{end} is outside the value's {total} bytes",
+                req.offset
+            ),
+        ));
+    }
+    let chunk = down.value.data.slice(req.offset as usize..end as usize);
+    Ok(Response {
+        status: Status::Ok,
+        ctrl: Vec::new(),
+        data: vec![chunk],
+        data_crc: None,
+    })
+}

@@ -1,0 +1,152 @@
+//! The TCP data plane: the listener, per-connection framing and authentication, and request
+//! handling against a [`Store`].
+//!
+//! Each connection has a reader (this module's `conn`), which reads, authenticates and handles
+//! one frame at a time, and a writer task, which seals and sends responses. Handling runs on the
+//! reader, in order, so chunked streams need no locking; sealing (the MAC over response data)
+//! runs on the writer, so the two halves of a large transfer overlap on different cores.
+
+mod conn;
+mod handler;
+mod streams;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use memkv_proto::{AuthKey, Integrity, Limits};
+use memkv_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::metrics::Metrics;
+
+/// The settings the data plane runs with, derived once from the validated server config.
+#[derive(Debug, Clone)]
+pub struct DataPlaneSettings {
+    /// Shared key that authenticates every frame.
+    pub auth_key: AuthKey,
+    /// Integrity mode clients must use.
+    pub integrity: Integrity,
+    /// Frame size limit.
+    pub limits: Limits,
+    /// Allowed clock skew of frame timestamps.
+    pub max_clock_skew: Duration,
+    /// Most simultaneous connections; further ones are refused with `Busy`.
+    pub max_connections: usize,
+    /// Close connections idle this long (`None`: never).
+    pub idle_timeout: Option<Duration>,
+    /// Bytes of request and response bodies one connection may hold at once.
+    pub max_inflight_bytes: u64,
+    /// Time allowed for a new connection to complete its handshake.
+    pub handshake_timeout: Duration,
+    /// Release tag reported in `NodeInfo`.
+    pub release: String,
+    /// Storage mode reported in `NodeInfo`.
+    pub storage_mode: String,
+}
+
+/// State shared by every connection of one server.
+#[derive(Debug)]
+pub(crate) struct Shared<S> {
+    pub(crate) store: Arc<S>,
+    pub(crate) settings: DataPlaneSettings,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) server_id: [u8; 16],
+    pub(crate) active: AtomicUsize,
+}
+
+/// A running data plane: call [`DataPlane::run`] to accept connections until shutdown.
+#[derive(Debug)]
+pub struct DataPlane<S> {
+    listener: TcpListener,
+    shared: Arc<Shared<S>>,
+}
+
+impl<S: Store> DataPlane<S> {
+    /// Wraps a bound listener.
+    pub fn new(
+        listener: TcpListener,
+        store: Arc<S>,
+        settings: DataPlaneSettings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let shared = Arc::new(Shared {
+            store,
+            settings,
+            metrics,
+            server_id: rand::random(),
+            active: AtomicUsize::new(0),
+        });
+        DataPlane { listener, shared }
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Accepts connections until `shutdown` turns true, then stops accepting, lets every
+    /// connection finish the request it is handling and flush its responses, and returns.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let mut conns = JoinSet::new();
+        let conn_shutdown = shutdown.clone();
+        let stop = stopped(shutdown);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut stop => break,
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let shared = Arc::clone(&self.shared);
+                        let active = shared.active.fetch_add(1, Ordering::AcqRel);
+                        if active >= shared.settings.max_connections {
+                            shared.active.fetch_sub(1, Ordering::AcqRel);
+                            shared.metrics.connection_rejected();
+                            tracing::warn!(%peer, limit = shared.settings.max_connections,
+                                "refusing connection: network.max_connections reached");
+                            conns.spawn(conn::refuse_busy(stream));
+                            continue;
+                        }
+                        shared.metrics.connection_opened();
+                        let rx = conn_shutdown.clone();
+                        conns.spawn(async move {
+                            conn::serve(stream, peer, Arc::clone(&shared), rx).await;
+                            shared.active.fetch_sub(1, Ordering::AcqRel);
+                            shared.metrics.connection_closed();
+                        });
+                    }
+                    Err(e) => {
+                        // Out of file descriptors and similar: back off instead of spinning.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+            }
+        }
+        drop(self.listener);
+        tracing::info!(
+            connections = conns.len(),
+            "data plane stopped accepting; draining connections"
+        );
+        while conns.join_next().await.is_some() {}
+    }
+}
+
+/// Nanoseconds since the Unix epoch.
+pub(crate) fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Resolves once `rx` holds `true`. The `watch` guard is dropped inside, so the future stays
+/// `Send` while it waits in a `select!`.
+pub(crate) async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
