@@ -212,7 +212,8 @@ impl MemoryStore {
             || self
                 .used
                 .fetch_update(Relaxed, Relaxed, |used| {
-                    (used + cost <= self.max_size).then_some(used + cost)
+                    used.checked_add(cost)
+                        .filter(|&after| after <= self.max_size)
                 })
                 .is_ok()
     }
