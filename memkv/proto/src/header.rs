@@ -130,10 +130,12 @@ impl Header {
         }
     }
 
-    /// The response header to `req` carrying `status`.
+    /// The response header to `req` carrying `status`. A response is written in the request's
+    /// version (never newer than this build's), so an older client can read a newer server's
+    /// answers: upgrade servers first, then clients.
     pub fn response_to(req: &Header, status: crate::Status, timestamp_ns: u64) -> Self {
         Header {
-            version: VERSION,
+            version: req.version.min(VERSION),
             opcode: req.opcode,
             response: true,
             integrity: req.integrity,
