@@ -1,0 +1,564 @@
+//! Batch operations: keys are grouped by server, each group is split into frames that respect
+//! `max_batch_size` and the server's frame limit, every frame of every server is sent
+//! concurrently, and the answers are stitched back into input order.
+
+use bytes::Bytes;
+use memkv_proto::msg::{self, Message};
+use memkv_proto::{Integrity, Opcode, Status};
+
+use crate::batch::{FRAME_SLACK, frame_fits, gather, group_by_server, scatter, split_frames};
+use crate::client::{AsyncClient, Inner, check_key};
+use crate::error::ClientError;
+use crate::frame::{Request, combine_crcs};
+use crate::join::join_all;
+use crate::stream::Sink;
+use crate::types::GetInto;
+
+/// Bytes of a list's count prefix.
+const COUNT_LEN: usize = 4;
+
+/// One key's outcome in a batch get, before oversized values are fetched on their own.
+#[derive(Debug)]
+enum Fetched {
+    Found(Bytes),
+    Miss,
+    /// Too large for the batch frame: fetch it with a single (chunked) get.
+    Large(u64),
+}
+
+impl Inner {
+    /// Frames (as ranges of `idx`) for a key list sent to server `s`.
+    async fn key_frames(
+        &self,
+        s: usize,
+        keys: &[&[u8]],
+        idx: &[usize],
+    ) -> Result<Vec<std::ops::Range<usize>>, ClientError> {
+        let limit = self.frame_limit(s).await?;
+        let sizes: Vec<usize> = idx.iter().map(|&i| msg::key_encoded_len(keys[i])).collect();
+        Ok(split_frames(
+            &sizes,
+            COUNT_LEN + FRAME_SLACK,
+            self.config.max_batch_size(),
+            limit,
+        ))
+    }
+
+    /// Presence of `keys[idx]` on server `s`, in `idx` order.
+    async fn exists_group(
+        &self,
+        s: usize,
+        keys: &[&[u8]],
+        idx: &[usize],
+    ) -> Result<Vec<bool>, ClientError> {
+        let frames = self.key_frames(s, keys, idx).await?;
+        let parts = join_all(
+            frames
+                .iter()
+                .map(|f| self.exists_frame(s, keys, &idx[f.clone()]))
+                .collect(),
+        )
+        .await;
+        let mut out = Vec::with_capacity(idx.len());
+        for part in parts {
+            out.extend(part?);
+        }
+        Ok(out)
+    }
+
+    async fn exists_frame(
+        &self,
+        s: usize,
+        keys: &[&[u8]],
+        idx: &[usize],
+    ) -> Result<Vec<bool>, ClientError> {
+        let ctrl = msg::KeyList {
+            keys: idx.iter().map(|&i| keys[i]).collect(),
+        }
+        .encode();
+        let reply = self
+            .request(s, &Request::ctrl_only(Opcode::Exists, &ctrl), "exists")
+            .await?;
+        if !reply.is_ok() {
+            return Err(self.error(s, &reply));
+        }
+        let bitmap: msg::Bitmap = reply.decode(self.server_name(s))?;
+        if bitmap.bits.len() != idx.len() {
+            return Err(self.count_mismatch(s, "exists", idx.len(), bitmap.bits.len()));
+        }
+        Ok(bitmap.bits)
+    }
+
+    fn count_mismatch(&self, s: usize, op: &str, want: usize, got: usize) -> ClientError {
+        ClientError::Protocol {
+            server: self.server_name(s).to_owned(),
+            detail: format!("{op} asked about {want} keys but the answer has {got}"),
+        }
+    }
+
+    /// Stores `items[idx]` on server `s`; one result per item, in `idx` order.
+    async fn put_group(
+        &self,
+        s: usize,
+        items: &[(&[u8], &[u8])],
+        idx: &[usize],
+    ) -> Vec<Result<(), ClientError>> {
+        let limit = match self.frame_limit(s).await {
+            Ok(l) => l,
+            Err(e) => return idx.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let sizes: Vec<usize> = idx
+            .iter()
+            .map(|&i| msg::batch_put_item_encoded_len(items[i].0) + items[i].1.len())
+            .collect();
+        let base = COUNT_LEN + FRAME_SLACK;
+        let frames = split_frames(&sizes, base, self.config.max_batch_size(), limit);
+        let futures = frames.iter().map(|f| {
+            let part = &idx[f.clone()];
+            let oversized = !frame_fits(&sizes[f.clone()], base, limit);
+            async move {
+                if oversized {
+                    // A single value over the frame limit: a chunked upload of its own.
+                    let (k, v) = items[part[0]];
+                    vec![self.put_on(s, k, v).await]
+                } else {
+                    self.put_frame(s, items, part).await
+                }
+            }
+        });
+        join_all(futures.collect())
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    async fn put_frame(
+        &self,
+        s: usize,
+        items: &[(&[u8], &[u8])],
+        idx: &[usize],
+    ) -> Vec<Result<(), ClientError>> {
+        let values: Vec<&[u8]> = idx.iter().map(|&i| items[i].1).collect();
+        let crcs: Vec<u32> = values.iter().map(|v| memkv_proto::crc32c(v)).collect();
+        let ctrl = msg::BatchPutReq {
+            items: idx
+                .iter()
+                .zip(&crcs)
+                .map(|(&i, &crc)| msg::BatchPutItem {
+                    key: items[i].0,
+                    len: items[i].1.len() as u32,
+                    crc,
+                })
+                .collect(),
+        }
+        .encode();
+        let req = Request {
+            opcode: Opcode::BatchPut,
+            ctrl: &ctrl,
+            data: &values,
+            data_crc: Some(combine_crcs(
+                crcs.iter().copied().zip(values.iter().map(|v| v.len())),
+            )),
+        };
+        let all = |e: ClientError| idx.iter().map(|_| Err(e.clone())).collect();
+        let reply = match self.request(s, &req, "batch_put").await {
+            Ok(r) => r,
+            Err(e) => return all(e),
+        };
+        if !reply.is_ok() {
+            return all(self.error(s, &reply));
+        }
+        let list: msg::StatusList = match reply.decode(self.server_name(s)) {
+            Ok(l) => l,
+            Err(e) => return all(e),
+        };
+        if list.statuses.len() != idx.len() {
+            return all(self.count_mismatch(s, "batch_put", idx.len(), list.statuses.len()));
+        }
+        list.statuses
+            .iter()
+            .zip(&values)
+            .map(|(&code, value)| match Status::from_code(code) {
+                Some(Status::Ok) => Ok(()),
+                Some(Status::NoSpace) => Err(ClientError::NoSpace {
+                    server: self.server_name(s).to_owned(),
+                    len: value.len() as u64,
+                }),
+                Some(status) => Err(ClientError::Server {
+                    server: self.server_name(s).to_owned(),
+                    status,
+                    message: format!("the server refused this batch item ({status})"),
+                }),
+                None => Err(ClientError::Protocol {
+                    server: self.server_name(s).to_owned(),
+                    detail: format!("unknown status code {code} in a batch answer"),
+                }),
+            })
+            .collect()
+    }
+
+    /// Fetches `keys[idx]` from server `s` in batch frames, in `idx` order. Values the server
+    /// could not fit in a response frame are fetched again in frames packed by their now known
+    /// lengths; those too large for any frame stay [`Fetched::Large`].
+    async fn get_group(
+        &self,
+        s: usize,
+        keys: &[&[u8]],
+        idx: &[usize],
+    ) -> Result<Vec<Fetched>, ClientError> {
+        let limit = self.frame_limit(s).await?;
+        let base = COUNT_LEN + FRAME_SLACK;
+        let sizes: Vec<usize> = idx.iter().map(|&i| msg::key_encoded_len(keys[i])).collect();
+        let mut out = self.get_frames(s, keys, idx, &sizes, limit).await?;
+        loop {
+            let again: Vec<usize> = (0..out.len())
+                .filter(|&j| match out[j] {
+                    Fetched::Large(len) => {
+                        frame_fits(&[Self::get_item_size(keys[idx[j]], len)], base, limit)
+                    }
+                    _ => false,
+                })
+                .collect();
+            if again.is_empty() {
+                return Ok(out);
+            }
+            let sub: Vec<usize> = again.iter().map(|&j| idx[j]).collect();
+            let sizes: Vec<usize> = again
+                .iter()
+                .map(|&j| match out[j] {
+                    Fetched::Large(len) => Self::get_item_size(keys[idx[j]], len),
+                    _ => 0,
+                })
+                .collect();
+            let fetched = self.get_frames(s, keys, &sub, &sizes, limit).await?;
+            let progress = fetched.iter().any(|f| !matches!(f, Fetched::Large(_)));
+            for (j, f) in again.into_iter().zip(fetched) {
+                out[j] = f;
+            }
+            if !progress {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Frame budget of one batch-get item: the larger of its request and response encodings.
+    fn get_item_size(key: &[u8], value_len: u64) -> usize {
+        let response = usize::try_from(value_len)
+            .unwrap_or(usize::MAX)
+            .saturating_add(msg::BATCH_GET_ITEM_LEN);
+        response.max(msg::key_encoded_len(key))
+    }
+
+    /// Sends `keys[idx]` in frames sized by `sizes` (concurrently) and concatenates the answers.
+    async fn get_frames(
+        &self,
+        s: usize,
+        keys: &[&[u8]],
+        idx: &[usize],
+        sizes: &[usize],
+        limit: usize,
+    ) -> Result<Vec<Fetched>, ClientError> {
+        let frames = split_frames(
+            sizes,
+            COUNT_LEN + FRAME_SLACK,
+            self.config.max_batch_size(),
+            limit,
+        );
+        let parts = join_all(
+            frames
+                .iter()
+                .map(|f| self.get_frame(s, keys, &idx[f.clone()]))
+                .collect(),
+        )
+        .await;
+        let mut out = Vec::with_capacity(idx.len());
+        for part in parts {
+            out.extend(part?);
+        }
+        Ok(out)
+    }
+
+    async fn get_frame(
+        &self,
+        s: usize,
+        keys: &[&[u8]],
+        idx: &[usize],
+    ) -> Result<Vec<Fetched>, ClientError> {
+        let ctrl = msg::KeyList {
+            keys: idx.iter().map(|&i| keys[i]).collect(),
+        }
+        .encode();
+        let reply = self
+            .request(s, &Request::ctrl_only(Opcode::BatchGet, &ctrl), "batch_get")
+            .await?;
+        if !reply.is_ok() {
+            return Err(self.error(s, &reply));
+        }
+        let resp: msg::BatchGetResp = reply.decode(self.server_name(s))?;
+        if resp.items.len() != idx.len() {
+            return Err(self.count_mismatch(s, "batch_get", idx.len(), resp.items.len()));
+        }
+        let data = reply.data();
+        let mut offset = 0usize;
+        let mut out = Vec::with_capacity(idx.len());
+        let mut crcs = Vec::new();
+        for item in &resp.items {
+            match Status::from_code(item.status) {
+                Some(Status::Ok) => {
+                    let end = usize::try_from(item.len)
+                        .ok()
+                        .and_then(|l| offset.checked_add(l))
+                        .filter(|&e| e <= data.len())
+                        .ok_or_else(|| ClientError::Protocol {
+                            server: self.server_name(s).to_owned(),
+                            detail: "batch_get answer lists more value bytes than it carries"
+                                .into(),
+                        })?;
+                    let value = data.slice(offset..end);
+                    offset = end;
+                    let crc = memkv_proto::crc32c(&value);
+                    crcs.push((crc, value.len()));
+                    if crc == item.crc {
+                        out.push(Fetched::Found(value));
+                    } else {
+                        self.checksum_failure(s);
+                        out.push(Fetched::Miss);
+                    }
+                }
+                Some(Status::PayloadTooLarge) => out.push(Fetched::Large(item.len)),
+                Some(Status::NotFound) => out.push(Fetched::Miss),
+                other => {
+                    tracing::debug!(
+                        server = self.server_name(s),
+                        status = ?other,
+                        "batch_get item refused; reporting a miss"
+                    );
+                    out.push(Fetched::Miss);
+                }
+            }
+        }
+        if offset != data.len() {
+            return Err(ClientError::Protocol {
+                server: self.server_name(s).to_owned(),
+                detail: "batch_get answer carries more value bytes than it lists".into(),
+            });
+        }
+        // In checksum mode the data section is covered by the tagged frame CRC; derive it from
+        // the per-value CRCs computed above instead of summing the bytes again. Every value was
+        // also checked against its own (tagged) CRC, so this only matters when those all
+        // passed: then a mismatch means the frame does not hold what its header says.
+        let all_intact = crcs.len()
+            == out
+                .iter()
+                .filter(|f| matches!(f, Fetched::Found(_)))
+                .count();
+        if self.integrity() == Integrity::Checksum
+            && all_intact
+            && combine_crcs(crcs) != reply.header.data_crc
+        {
+            self.checksum_failure(s);
+            return Ok(idx.iter().map(|_| Fetched::Miss).collect());
+        }
+        Ok(out)
+    }
+
+    /// Batch-fetches `keys`, one entry per key in input order; oversized values are reported as
+    /// [`Fetched::Large`]. Unreachable servers follow the `unreachable` policy.
+    async fn fetch_all(&self, keys: &[&[u8]]) -> Result<Vec<Fetched>, ClientError> {
+        for k in keys {
+            check_key(k)?;
+        }
+        let groups = group_by_server(keys.iter().copied(), &self.ring);
+        let active: Vec<usize> = (0..groups.len())
+            .filter(|&s| !groups[s].is_empty())
+            .collect();
+        let results = join_all(
+            active
+                .iter()
+                .map(|&s| self.get_group(s, keys, &groups[s]))
+                .collect(),
+        )
+        .await;
+        let mut out: Vec<Option<Fetched>> = (0..keys.len()).map(|_| None).collect();
+        for (&s, r) in active.iter().zip(results) {
+            let idx = &groups[s];
+            let values = self.or_miss(r, || idx.iter().map(|_| Fetched::Miss).collect())?;
+            scatter(&mut out, idx, values);
+        }
+        Ok(gather(out))
+    }
+}
+
+impl AsyncClient {
+    /// Whether each key is stored, in input order. Keys are grouped by server and asked in
+    /// parallel.
+    pub async fn exists(&self, keys: &[&[u8]]) -> Result<Vec<bool>, ClientError> {
+        for k in keys {
+            check_key(k)?;
+        }
+        let inner = &self.inner;
+        let groups = group_by_server(keys.iter().copied(), &inner.ring);
+        let active: Vec<usize> = (0..groups.len())
+            .filter(|&s| !groups[s].is_empty())
+            .collect();
+        let results = join_all(
+            active
+                .iter()
+                .map(|&s| inner.exists_group(s, keys, &groups[s]))
+                .collect(),
+        )
+        .await;
+        let mut out: Vec<Option<bool>> = vec![None; keys.len()];
+        for (&s, r) in active.iter().zip(results) {
+            let idx = &groups[s];
+            let bits = inner.or_miss(r, || vec![false; idx.len()])?;
+            scatter(&mut out, idx, bits);
+        }
+        Ok(gather(out))
+    }
+
+    /// Whether each key is stored on server `server_index`, bypassing sharding (probes,
+    /// diagnostics).
+    pub async fn exists_on(
+        &self,
+        server_index: usize,
+        keys: &[&[u8]],
+    ) -> Result<Vec<bool>, ClientError> {
+        let s = self.check_index(server_index)?;
+        for k in keys {
+            check_key(k)?;
+        }
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let idx: Vec<usize> = (0..keys.len()).collect();
+        let r = self.inner.exists_group(s, keys, &idx).await;
+        self.inner.or_miss(r, || vec![false; keys.len()])
+    }
+
+    /// Stores many values; one result per item, in input order. Values are sent straight from
+    /// the caller's slices, many per frame; a value over the frame limit is uploaded in chunks
+    /// on its own. Keys over 512 bytes fail with [`ClientError::KeyTooLong`] without stopping
+    /// the other items.
+    pub async fn batch_put(&self, items: &[(&[u8], &[u8])]) -> Vec<Result<(), ClientError>> {
+        let inner = &self.inner;
+        let mut out: Vec<Option<Result<(), ClientError>>> =
+            (0..items.len()).map(|_| None).collect();
+        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); inner.pools.len()];
+        for (i, (k, _)) in items.iter().enumerate() {
+            match check_key(k) {
+                Ok(()) => groups[inner.ring.server_for(k)].push(i),
+                Err(e) => out[i] = Some(Err(e)),
+            }
+        }
+        let active: Vec<usize> = (0..groups.len())
+            .filter(|&s| !groups[s].is_empty())
+            .collect();
+        let results = join_all(
+            active
+                .iter()
+                .map(|&s| inner.put_group(s, items, &groups[s]))
+                .collect(),
+        )
+        .await;
+        for (&s, r) in active.iter().zip(results) {
+            scatter(&mut out, &groups[s], r);
+        }
+        gather(out)
+    }
+
+    /// The values of many keys, in input order (`None` for misses). Values over the frame
+    /// limit are fetched on their own, in chunks. Values come back as slices of the received
+    /// frames (no copy).
+    pub async fn batch_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Bytes>>, ClientError> {
+        let inner = &self.inner;
+        let fetched = inner.fetch_all(keys).await?;
+        let mut out: Vec<Option<Bytes>> = Vec::with_capacity(keys.len());
+        let mut large = Vec::new();
+        for (i, f) in fetched.into_iter().enumerate() {
+            out.push(match f {
+                Fetched::Found(b) => Some(b),
+                Fetched::Miss => None,
+                Fetched::Large(_) => {
+                    large.push(i);
+                    None
+                }
+            });
+        }
+        let singles = join_all(
+            large
+                .iter()
+                .map(|&i| async move {
+                    let s = inner.ring.server_for(keys[i]);
+                    let r = inner
+                        .get_chunked(s, keys[i], Sink::Owned)
+                        .await
+                        .map(|d| match d {
+                            crate::stream::Downloaded::Value(v) => Some(v),
+                            _ => None,
+                        });
+                    inner.or_miss(r, || None)
+                })
+                .collect(),
+        )
+        .await;
+        for (&i, r) in large.iter().zip(singles) {
+            out[i] = r?;
+        }
+        Ok(out)
+    }
+
+    /// Reads many values into the caller's buffers, in input order: each entry is
+    /// [`GetInto::Hit`] only when the whole value fits its buffer.
+    pub async fn batch_get_into(
+        &self,
+        items: &mut [(&[u8], &mut [u8])],
+    ) -> Result<Vec<GetInto>, ClientError> {
+        let inner = &self.inner;
+        let keys: Vec<&[u8]> = items.iter().map(|(k, _)| *k).collect();
+        let fetched = inner.fetch_all(&keys).await?;
+        let mut out = Vec::with_capacity(items.len());
+        let mut large = Vec::new();
+        for ((key, buf), f) in items.iter_mut().zip(fetched) {
+            out.push(match f {
+                Fetched::Found(v) if v.len() <= buf.len() => {
+                    buf[..v.len()].copy_from_slice(&v);
+                    GetInto::Hit(v.len())
+                }
+                Fetched::Found(v) => GetInto::TooSmall {
+                    len: v.len() as u64,
+                },
+                Fetched::Miss => GetInto::Miss,
+                Fetched::Large(len) if len > buf.len() as u64 => GetInto::TooSmall { len },
+                Fetched::Large(_) => {
+                    large.push((out.len(), *key, &mut **buf));
+                    GetInto::Miss
+                }
+            });
+        }
+        let positions: Vec<usize> = large.iter().map(|(i, _, _)| *i).collect();
+        let singles = join_all(
+            large
+                .into_iter()
+                .map(|(_, key, buf)| async move {
+                    let s = inner.ring.server_for(key);
+                    let r = inner
+                        .get_chunked(s, key, Sink::Into(buf))
+                        .await
+                        .map(|d| match d {
+                            crate::stream::Downloaded::Hit(n) => GetInto::Hit(n),
+                            crate::stream::Downloaded::TooSmall(len) => GetInto::TooSmall { len },
+                            _ => GetInto::Miss,
+                        });
+                    inner.or_miss(r, || GetInto::Miss)
+                })
+                .collect(),
+        )
+        .await;
+        for (i, r) in positions.into_iter().zip(singles) {
+            out[i] = r?;
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,650 @@
+//! One authenticated TCP connection to a server: dialing and the handshake, the pipelined write
+//! path, and the reader task that matches responses to waiting requests.
+//!
+//! Writes run on the caller's future under a per-connection async lock, straight from the
+//! caller's slices (one coalesced write for small frames, vectored writes for large ones). The
+//! request id is taken under that lock, so ids increase in wire order. A write that does not
+//! finish (the future was dropped, or timed out mid-frame) leaves the stream unusable: a guard
+//! poisons the connection, closes it and fails every request waiting on it.
+//!
+//! The reader task reads whole response frames, verifies their tags and timestamps and hands
+//! each to the request that waits for its id. Any read or verification failure ends the
+//! connection and fails every waiter.
+
+use std::collections::HashMap;
+use std::io::IoSlice;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use memkv_proto::msg::{self, Message};
+use memkv_proto::{
+    FrameError, HEADER_LEN, Header, Integrity, Limits, Nonce, Opcode, Session, Status, check_clock,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::oneshot;
+use tokio::task::AbortHandle;
+
+use crate::config::{ServerAddr, ValidatedConfig};
+use crate::error::{AuthError, ClientError};
+use crate::frame::{Reply, Request, now_ns};
+use crate::stats::Counters;
+use crate::types::NodeInfo;
+
+/// Name this client gives in its `Hello`.
+const CLIENT_NAME: &str = concat!("memkv-client/", env!("CARGO_PKG_VERSION"));
+/// Largest handshake answer accepted.
+const MAX_HELLO_BODY: u32 = 64 * 1024;
+/// Frames up to this size are copied into one buffer and written with one call.
+const COALESCE_LIMIT: usize = 16 * 1024;
+/// Read buffer of the reader task.
+const READ_BUFFER: usize = 64 * 1024;
+/// Slack over the server's frame limit accepted on responses.
+const RESPONSE_SLACK: u32 = 64 * 1024;
+
+type Waiter = oneshot::Sender<Result<Reply, ClientError>>;
+
+/// State shared between a connection's users and its reader task.
+#[derive(Debug)]
+struct Shared {
+    server: String,
+    session: Session,
+    window_ns: u64,
+    pending: parking_lot::Mutex<Pending>,
+    healthy: AtomicBool,
+    inflight: AtomicUsize,
+    reader: parking_lot::Mutex<Option<AbortHandle>>,
+    counters: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    waiters: HashMap<u64, Waiter>,
+    /// Set once the connection failed; later registrations fail with it.
+    closed: Option<ClientError>,
+}
+
+impl Shared {
+    fn lost(&self, reason: impl Into<String>) -> ClientError {
+        ClientError::ConnectionLost {
+            server: self.server.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    fn register(
+        &self,
+        id: u64,
+    ) -> Result<oneshot::Receiver<Result<Reply, ClientError>>, ClientError> {
+        let mut p = self.pending.lock();
+        if let Some(e) = &p.closed {
+            return Err(e.clone());
+        }
+        let (tx, rx) = oneshot::channel();
+        p.waiters.insert(id, tx);
+        Ok(rx)
+    }
+
+    fn deliver(&self, id: u64, result: Result<Reply, ClientError>) {
+        let waiter = self.pending.lock().waiters.remove(&id);
+        match waiter {
+            Some(tx) => {
+                let _ = tx.send(result);
+            }
+            None => tracing::debug!(
+                server = %self.server,
+                request_id = id,
+                "dropping a response nobody waits for (its request timed out or was cancelled)"
+            ),
+        }
+    }
+
+    /// Stops new requests from choosing this connection; requests in flight continue.
+    fn mark_unhealthy(&self, why: &str) {
+        if self.healthy.swap(false, Ordering::AcqRel) {
+            Counters::bump(&self.counters.connections_failed);
+            tracing::debug!(server = %self.server, "Connection marked unhealthy: {why}");
+        }
+    }
+
+    /// Ends the connection: marks it unhealthy, fails every waiter with `err` and stops the
+    /// reader.
+    fn fail(&self, err: ClientError) {
+        let was_healthy = self.healthy.swap(false, Ordering::AcqRel);
+        let waiters: Vec<Waiter> = {
+            let mut p = self.pending.lock();
+            if p.closed.is_none() {
+                p.closed = Some(err.clone());
+            }
+            p.waiters.drain().map(|(_, w)| w).collect()
+        };
+        if was_healthy {
+            Counters::bump(&self.counters.connections_failed);
+            if waiters.is_empty() {
+                tracing::debug!(server = %self.server, "Connection marked unhealthy: {err}");
+            } else {
+                tracing::warn!(
+                    server = %self.server,
+                    in_flight = waiters.len(),
+                    "Connection marked unhealthy: {err}"
+                );
+            }
+        }
+        for w in waiters {
+            let _ = w.send(Err(err.clone()));
+        }
+        if let Some(h) = self.reader.lock().take() {
+            h.abort();
+        }
+    }
+}
+
+/// The write side: the socket half and the next request id.
+#[derive(Debug)]
+struct Writer {
+    half: Option<OwnedWriteHalf>,
+    next_id: u64,
+}
+
+/// One authenticated connection.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    shared: Arc<Shared>,
+    writer: tokio::sync::Mutex<Writer>,
+    /// What the server reported in its handshake.
+    pub(crate) info: NodeInfo,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Nobody can wait on this connection any more (waiters hold the `Conn`); stop the
+        // reader so the socket closes.
+        if let Some(h) = self.shared.reader.lock().take() {
+            h.abort();
+        }
+    }
+}
+
+/// Counts a request against its connection from the moment it picks it until its reply
+/// arrives or it is abandoned.
+#[derive(Debug)]
+struct InflightGuard(Arc<Shared>);
+
+impl InflightGuard {
+    fn new(shared: &Arc<Shared>) -> Self {
+        shared.inflight.fetch_add(1, Ordering::AcqRel);
+        InflightGuard(Arc::clone(shared))
+    }
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A request that was written and waits for its reply. Dropping it abandons the request (a late
+/// reply is discarded).
+#[derive(Debug)]
+pub(crate) struct PendingReply {
+    conn: Arc<Conn>,
+    id: u64,
+    rx: Option<oneshot::Receiver<Result<Reply, ClientError>>>,
+    _inflight: InflightGuard,
+}
+
+impl PendingReply {
+    /// Waits for the reply, at most `timeout`.
+    pub(crate) async fn wait(
+        mut self,
+        op: &'static str,
+        timeout: Duration,
+    ) -> Result<Reply, ClientError> {
+        let rx = self.rx.take().expect("a pending reply is awaited once");
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(self.conn.shared.lost("the connection closed")),
+            Err(_) => Err(self.conn.timed_out(op, timeout)),
+        }
+    }
+}
+
+impl Drop for PendingReply {
+    fn drop(&mut self) {
+        if self.rx.is_some() {
+            self.conn.shared.pending.lock().waiters.remove(&self.id);
+        }
+    }
+}
+
+/// Poisons the connection unless the frame was written completely.
+struct PoisonGuard<'a> {
+    writer: &'a mut Writer,
+    shared: &'a Shared,
+    armed: bool,
+}
+
+impl Drop for PoisonGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            // Dropping the write half shuts the socket's write direction: the server sees the
+            // connection end instead of a truncated frame followed by garbage.
+            self.writer.half = None;
+            self.shared.fail(
+                self.shared
+                    .lost("a request was interrupted in the middle of its frame"),
+            );
+        }
+    }
+}
+
+impl Conn {
+    /// Resolves, connects and authenticates to `addr`, all within the connect timeout.
+    pub(crate) async fn connect(
+        addr: &ServerAddr,
+        config: &ValidatedConfig,
+        counters: &Arc<Counters>,
+    ) -> Result<Arc<Conn>, ClientError> {
+        let timeout = config.connect_timeout();
+        let attempt = async {
+            let mut stream = dial(addr).await?;
+            let (session, info) = handshake(&mut stream, addr, config).await?;
+            Ok::<_, ClientError>((stream, session, info))
+        };
+        let (stream, session, info) = match tokio::time::timeout(timeout, attempt).await {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                Counters::bump(&counters.connect_failures);
+                return Err(e);
+            }
+            Err(_) => {
+                Counters::bump(&counters.connect_failures);
+                return Err(ClientError::Timeout {
+                    server: addr.id.clone(),
+                    op: "connect",
+                    after: timeout,
+                });
+            }
+        };
+        Counters::bump(&counters.connections_opened);
+        let (rd, wr) = stream.into_split();
+        let shared = Arc::new(Shared {
+            server: addr.id.clone(),
+            session,
+            window_ns: u64::try_from(info.max_clock_skew.as_nanos()).unwrap_or(u64::MAX),
+            pending: parking_lot::Mutex::new(Pending::default()),
+            healthy: AtomicBool::new(true),
+            inflight: AtomicUsize::new(0),
+            reader: parking_lot::Mutex::new(None),
+            counters: Arc::clone(counters),
+        });
+        let limits = Limits {
+            max_body: info.max_body.saturating_add(RESPONSE_SLACK),
+        };
+        let task = tokio::spawn(read_loop(Arc::clone(&shared), rd, limits));
+        *shared.reader.lock() = Some(task.abort_handle());
+        tracing::debug!(server = %addr.id, release = %info.release, "connection established");
+        Ok(Arc::new(Conn {
+            shared,
+            writer: tokio::sync::Mutex::new(Writer {
+                half: Some(wr),
+                next_id: 1,
+            }),
+            info,
+        }))
+    }
+
+    /// Whether new requests may use this connection.
+    pub(crate) fn is_healthy(&self) -> bool {
+        self.shared.healthy.load(Ordering::Acquire)
+    }
+
+    /// Requests currently using this connection.
+    pub(crate) fn inflight(&self) -> usize {
+        self.shared.inflight.load(Ordering::Acquire)
+    }
+
+    fn timed_out(&self, op: &'static str, after: Duration) -> ClientError {
+        Counters::bump(&self.shared.counters.timeouts);
+        self.shared
+            .mark_unhealthy(&format!("{op} timed out after {after:?}"));
+        ClientError::Timeout {
+            server: self.shared.server.clone(),
+            op,
+            after,
+        }
+    }
+
+    /// Writes `req` and returns the pending reply, without waiting for it. Requests sent one
+    /// after the other on one connection reach the server in that order.
+    pub(crate) async fn send(
+        self: &Arc<Self>,
+        req: &Request<'_>,
+        op: &'static str,
+        timeout: Duration,
+    ) -> Result<PendingReply, ClientError> {
+        let inflight = InflightGuard::new(&self.shared);
+        match tokio::time::timeout(timeout, self.write(req, inflight)).await {
+            Ok(r) => r,
+            Err(_) => Err(self.timed_out(op, timeout)),
+        }
+    }
+
+    async fn write(
+        self: &Arc<Self>,
+        req: &Request<'_>,
+        inflight: InflightGuard,
+    ) -> Result<PendingReply, ClientError> {
+        let mut w = self.writer.lock().await;
+        if w.half.is_none() || !self.is_healthy() {
+            let closed = self.shared.pending.lock().closed.clone();
+            return Err(closed.unwrap_or_else(|| self.shared.lost("the connection is unhealthy")));
+        }
+        let id = w.next_id;
+        w.next_id += 1;
+        let rx = self.shared.register(id)?;
+        let pending = PendingReply {
+            conn: Arc::clone(self),
+            id,
+            rx: Some(rx),
+            _inflight: inflight,
+        };
+        let raw = req.seal(&self.shared.session, id, now_ns());
+        let mut guard = PoisonGuard {
+            writer: &mut w,
+            shared: &self.shared,
+            armed: true,
+        };
+        let half = guard.writer.half.as_mut().expect("checked above");
+        match write_frame(half, &raw, req).await {
+            Ok(()) => {
+                guard.armed = false;
+                Ok(pending)
+            }
+            Err(e) => {
+                // The guard poisons the connection as it drops.
+                Err(self.shared.lost(format!("write failed: {e}")))
+            }
+        }
+    }
+
+    /// Sends `req` and waits for its reply; `timeout` bounds each of the two steps.
+    pub(crate) async fn call(
+        self: &Arc<Self>,
+        req: &Request<'_>,
+        op: &'static str,
+        timeout: Duration,
+    ) -> Result<Reply, ClientError> {
+        self.send(req, op, timeout).await?.wait(op, timeout).await
+    }
+}
+
+/// Resolves `addr` and connects to the first address that answers.
+async fn dial(addr: &ServerAddr) -> Result<TcpStream, ClientError> {
+    let connect_err = |e: std::io::Error| ClientError::Connect {
+        server: addr.id.clone(),
+        source: Arc::new(e),
+    };
+    let resolved = tokio::net::lookup_host((addr.host.as_str(), addr.port))
+        .await
+        .map_err(connect_err)?;
+    let mut last = None;
+    for sa in resolved {
+        match TcpStream::connect(sa).await {
+            Ok(s) => {
+                s.set_nodelay(true).map_err(connect_err)?;
+                return Ok(s);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(connect_err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("`{}` resolved to no address", addr.host),
+        )
+    })))
+}
+
+/// Runs the client side of the handshake (docs/protocol.md, "Handshake") on a fresh stream.
+async fn handshake(
+    stream: &mut TcpStream,
+    addr: &ServerAddr,
+    config: &ValidatedConfig,
+) -> Result<(Session, NodeInfo), ClientError> {
+    let server = addr.id.as_str();
+    let integrity = config.integrity();
+    let io_err = |e: std::io::Error| ClientError::Connect {
+        server: server.to_owned(),
+        source: Arc::new(e),
+    };
+    let protocol = |detail: String| ClientError::Protocol {
+        server: server.to_owned(),
+        detail,
+    };
+    let auth = |kind| ClientError::Auth {
+        server: server.to_owned(),
+        kind,
+    };
+
+    let client_nonce: Nonce = rand::random();
+    let hello = msg::Hello {
+        client_nonce,
+        features: 0,
+        client_name: CLIENT_NAME,
+    }
+    .encode();
+    let hs = Session::handshake(config.auth_key(), integrity);
+    let raw = Request::ctrl_only(Opcode::Hello, &hello).seal(&hs, 0, now_ns());
+    let mut frame = Vec::with_capacity(HEADER_LEN + hello.len());
+    frame.extend_from_slice(&raw);
+    frame.extend_from_slice(&hello);
+    stream.write_all(&frame).await.map_err(io_err)?;
+
+    let mut raw = [0u8; HEADER_LEN];
+    stream.read_exact(&mut raw).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            protocol(
+                "the server closed the connection during the handshake (it may not be a memkv data port, or it refused this client)".into(),
+            )
+        } else {
+            io_err(e)
+        }
+    })?;
+    let header = match Header::decode(
+        &raw,
+        &Limits {
+            max_body: MAX_HELLO_BODY,
+        },
+    ) {
+        Ok(h) => h,
+        Err(FrameError::UnsupportedVersion { version, .. }) => {
+            return Err(auth(AuthError::UnsupportedVersion {
+                client_version: memkv_proto::VERSION,
+                message: format!("the server answered in newer protocol version {version}"),
+            }));
+        }
+        Err(e) => return Err(protocol(format!("bad handshake answer: {e}"))),
+    };
+    if !header.response || header.opcode != Opcode::Hello.code() || header.request_id != 0 {
+        return Err(protocol(
+            "the handshake answer is not a Hello response".into(),
+        ));
+    }
+    let body = read_body(stream, header.body_len() as usize)
+        .await
+        .map_err(io_err)?;
+    let reply = Reply { header, body };
+    let status = reply.status();
+    if status != Some(Status::Ok) {
+        // Refusals: `BadMac` comes with a zero tag (no key is shared); the others are tagged
+        // under the handshake key in this client's mode. They are reported, never trusted for
+        // more than their explanation.
+        let e = reply.error(server, integrity);
+        if status == Some(Status::Busy) {
+            return Err(ClientError::Server {
+                server: server.to_owned(),
+                status: Status::Busy,
+                message: format!(
+                    "{} (the server is at network.max_connections; lower num_connections or raise the server's limit)",
+                    reply.message()
+                ),
+            });
+        }
+        return Err(e);
+    }
+    let ok: msg::HelloOk<'_> = reply.decode(server)?;
+    let session = Session::derive(
+        config.auth_key(),
+        integrity,
+        &client_nonce,
+        &ok.server_nonce,
+    );
+    if session
+        .verify(
+            &reply.header,
+            &raw,
+            reply.ctrl(),
+            &reply.body[reply.ctrl().len()..],
+        )
+        .is_err()
+    {
+        return Err(auth(AuthError::ResponseBadMac));
+    }
+    if ok.client_nonce != client_nonce {
+        return Err(auth(AuthError::ResponseBadMac));
+    }
+    let info = NodeInfo::from(&ok.info);
+    if let Err(d) = check_clock(header.timestamp_ns, now_ns(), ok.info.max_clock_skew_ns) {
+        return Err(auth(AuthError::ClockDrift {
+            ts_ns: d.ts_ns,
+            window_ns: d.window_ns,
+            drift_ns: d.drift_ns,
+        }));
+    }
+    Ok((session, info))
+}
+
+/// Reads exactly `len` bytes into one fresh buffer without zero-filling it first.
+async fn read_body<R: AsyncRead + Unpin>(rd: &mut R, len: usize) -> std::io::Result<Bytes> {
+    let mut body = BytesMut::with_capacity(len);
+    let mut limited = rd.take(len as u64);
+    while body.len() < len {
+        if limited.read_buf(&mut body).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(body.freeze())
+}
+
+/// Writes one frame: small frames as one buffer, large ones vectored from the caller's slices.
+async fn write_frame(
+    w: &mut OwnedWriteHalf,
+    raw: &[u8; HEADER_LEN],
+    req: &Request<'_>,
+) -> std::io::Result<()> {
+    let total = HEADER_LEN + req.body_len();
+    if total <= COALESCE_LIMIT {
+        let mut buf = Vec::with_capacity(total);
+        buf.extend_from_slice(raw);
+        buf.extend_from_slice(req.ctrl);
+        for d in req.data {
+            buf.extend_from_slice(d);
+        }
+        return w.write_all(&buf).await;
+    }
+    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(2 + req.data.len());
+    slices.push(IoSlice::new(raw));
+    for piece in std::iter::once(req.ctrl).chain(req.data.iter().copied()) {
+        if !piece.is_empty() {
+            slices.push(IoSlice::new(piece));
+        }
+    }
+    let mut bufs: &mut [IoSlice<'_>] = &mut slices;
+    while !bufs.is_empty() {
+        let n = w.write_vectored(bufs).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut bufs, n);
+    }
+    Ok(())
+}
+
+/// Whether a reply's data is checked by the operation rather than here. In `checksum` mode the
+/// data of value-carrying replies is covered by CRCs the operation computes anyway (per value,
+/// per chunk), so it is not summed twice.
+fn data_checked_by_op(integrity: Integrity, opcode: u8) -> bool {
+    integrity == Integrity::Checksum
+        && [Opcode::Get, Opcode::BatchGet, Opcode::GetChunk]
+            .iter()
+            .any(|o| o.code() == opcode)
+}
+
+/// Reads response frames until the connection ends.
+async fn read_loop(shared: Arc<Shared>, rd: OwnedReadHalf, limits: Limits) {
+    let mut rd = BufReader::with_capacity(READ_BUFFER, rd);
+    let err = loop {
+        let mut raw = [0u8; HEADER_LEN];
+        if let Err(e) = rd.read_exact(&mut raw).await {
+            break if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                shared.lost("the server closed the connection")
+            } else {
+                shared.lost(format!("read failed: {e}"))
+            };
+        }
+        let header = match Header::decode(&raw, &limits) {
+            Ok(h) => h,
+            Err(e) => {
+                break ClientError::Protocol {
+                    server: shared.server.clone(),
+                    detail: format!("bad response frame: {e}"),
+                };
+            }
+        };
+        if !header.response {
+            break ClientError::Protocol {
+                server: shared.server.clone(),
+                detail: "the server sent a request frame".into(),
+            };
+        }
+        let body = match read_body(&mut rd, header.body_len() as usize).await {
+            Ok(b) => b,
+            Err(e) => break shared.lost(format!("read failed inside a frame: {e}")),
+        };
+        let (ctrl, data) = body.split_at(header.ctrl_len as usize);
+        let verified = if data_checked_by_op(shared.session.integrity(), header.opcode) {
+            shared.session.verify_tag(&header, &raw, ctrl, data)
+        } else {
+            shared.session.verify(&header, &raw, ctrl, data)
+        };
+        if let Err(e) = verified {
+            tracing::debug!(server = %shared.server, "response failed verification: {e}");
+            break ClientError::Auth {
+                server: shared.server.clone(),
+                kind: AuthError::ResponseBadMac,
+            };
+        }
+        let fatal = Status::from_code(header.status).is_some_and(Status::is_fatal);
+        let result = match check_clock(header.timestamp_ns, now_ns(), shared.window_ns) {
+            Ok(()) => Ok(Reply { header, body }),
+            Err(d) => Err(ClientError::Auth {
+                server: shared.server.clone(),
+                kind: AuthError::ClockDrift {
+                    ts_ns: d.ts_ns,
+                    window_ns: d.window_ns,
+                    drift_ns: d.drift_ns,
+                },
+            }),
+        };
+        shared.deliver(header.request_id, result);
+        if fatal {
+            // The server closes the connection after such an answer.
+            shared.mark_unhealthy("the server refused a request as unauthenticated");
+        }
+    };
+    shared.fail(err);
+}

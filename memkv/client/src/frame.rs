@@ -1,0 +1,314 @@
+//! Frame building and reply interpretation: sealing a request header, and turning a response's
+//! status and control section into results or typed errors. No I/O here.
+
+use bytes::Bytes;
+use memkv_proto::msg::{self, Message};
+use memkv_proto::{HEADER_LEN, Header, Integrity, Opcode, Session, Status};
+
+use crate::error::{AuthError, ClientError};
+
+/// One request as the caller lays it out: the control section and the data pieces that follow
+/// it on the wire (written straight from the caller's memory).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Request<'a> {
+    /// The operation.
+    pub(crate) opcode: Opcode,
+    /// The encoded control section.
+    pub(crate) ctrl: &'a [u8],
+    /// Data pieces, sent back to back.
+    pub(crate) data: &'a [&'a [u8]],
+    /// CRC32C of all data pieces together, when the caller already knows it.
+    pub(crate) data_crc: Option<u32>,
+}
+
+impl<'a> Request<'a> {
+    /// A request with a control section and no data.
+    pub(crate) fn ctrl_only(opcode: Opcode, ctrl: &'a [u8]) -> Self {
+        Request {
+            opcode,
+            ctrl,
+            data: &[],
+            data_crc: None,
+        }
+    }
+
+    /// Bytes of the frame body (`ctrl_len + data_len`).
+    pub(crate) fn body_len(&self) -> usize {
+        self.ctrl.len() + self.data.iter().map(|d| d.len()).sum::<usize>()
+    }
+
+    /// Seals the header for this request under `session` with `request_id`, stamped `now_ns`.
+    pub(crate) fn seal(&self, session: &Session, request_id: u64, now_ns: u64) -> [u8; HEADER_LEN] {
+        let mut header = Header::request(self.opcode, request_id, now_ns);
+        session.seal(&mut header, self.ctrl, self.data, self.data_crc)
+    }
+}
+
+/// A verified response frame.
+#[derive(Debug, Clone)]
+pub(crate) struct Reply {
+    /// The decoded header.
+    pub(crate) header: Header,
+    /// `ctrl ++ data`, as received.
+    pub(crate) body: Bytes,
+}
+
+impl Reply {
+    /// The control section.
+    pub(crate) fn ctrl(&self) -> &[u8] {
+        &self.body[..self.header.ctrl_len as usize]
+    }
+
+    /// The data section (shares the receive buffer).
+    pub(crate) fn data(&self) -> Bytes {
+        self.body.slice(self.header.ctrl_len as usize..)
+    }
+
+    /// The status, if it is one this build knows.
+    pub(crate) fn status(&self) -> Option<Status> {
+        Status::from_code(self.header.status)
+    }
+
+    /// Whether the status is `Ok`.
+    pub(crate) fn is_ok(&self) -> bool {
+        self.header.status == Status::Ok.code()
+    }
+
+    /// Decodes the `Ok` control section as `M`.
+    pub(crate) fn decode<'a, M: Message<'a>>(&'a self, server: &str) -> Result<M, ClientError> {
+        msg::decode(self.ctrl()).map_err(|e| ClientError::Protocol {
+            server: server.to_owned(),
+            detail: format!(
+                "cannot decode the {} response: {e}",
+                Opcode::from_code(self.header.opcode).map_or("unknown", Opcode::name)
+            ),
+        })
+    }
+
+    /// The server's explanation of a non-`Ok` status.
+    pub(crate) fn message(&self) -> String {
+        match msg::decode::<msg::ErrorResp<'_>>(self.ctrl()) {
+            Ok(e) => e.message.to_owned(),
+            Err(_) => String::from("(no explanation given)"),
+        }
+    }
+
+    /// The typed error for a non-`Ok` reply. Operation-specific statuses (`NotFound`,
+    /// `PayloadTooLarge` on gets, `NoSpace` on puts) are handled by the callers first.
+    pub(crate) fn error(&self, server: &str, integrity: Integrity) -> ClientError {
+        let server_s = server.to_owned();
+        let Some(status) = self.status() else {
+            return ClientError::Protocol {
+                server: server_s,
+                detail: format!("unknown status code {}", self.header.status),
+            };
+        };
+        let auth = |kind| ClientError::Auth {
+            server: server.to_owned(),
+            kind,
+        };
+        match status {
+            Status::BadMac => auth(AuthError::BadMac),
+            Status::IntegrityMismatch => auth(AuthError::IntegrityMismatch {
+                server: server_mode_in(&self.message()),
+                client: integrity,
+            }),
+            Status::UnsupportedVersion => auth(AuthError::UnsupportedVersion {
+                client_version: memkv_proto::VERSION,
+                message: self.message(),
+            }),
+            Status::ClockDrift => match msg::decode::<msg::ClockDriftResp<'_>>(self.ctrl()) {
+                Ok(d) => auth(AuthError::ClockDrift {
+                    ts_ns: d.ts_ns,
+                    window_ns: d.window_ns,
+                    drift_ns: d.drift_ns,
+                }),
+                Err(e) => ClientError::Protocol {
+                    server: server_s,
+                    detail: format!("cannot decode a ClockDrift response: {e}"),
+                },
+            },
+            _ => ClientError::Server {
+                server: server_s,
+                status,
+                message: self.message(),
+            },
+        }
+    }
+}
+
+/// The server's integrity mode, as named in its `IntegrityMismatch` explanation
+/// ("... requires `checksum` ...").
+pub(crate) fn server_mode_in(message: &str) -> Option<Integrity> {
+    let rest = &message[message.find("requires `")? + "requires `".len()..];
+    rest[..rest.find('`')?].parse().ok()
+}
+
+/// Nanoseconds since the Unix epoch.
+pub(crate) fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// CRC32C of consecutive pieces from their individual CRCs and lengths.
+pub(crate) fn combine_crcs(parts: impl IntoIterator<Item = (u32, usize)>) -> u32 {
+    parts.into_iter().fold(0, |acc, (crc, len)| {
+        memkv_proto::crc32c_combine(acc, crc, len)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use memkv_proto::{AuthKey, Limits};
+
+    fn sessions(mode: Integrity) -> Session {
+        let key = AuthKey::from_bytes([7; 32]);
+        Session::derive(&key, mode, &[1; 16], &[2; 16])
+    }
+
+    #[test]
+    fn sealed_put_verifies_on_the_other_side() {
+        for mode in Integrity::ALL {
+            let session = sessions(mode);
+            let value = b"hello, value";
+            let crc = memkv_proto::crc32c(value);
+            let ctrl = msg::PutReq {
+                key: b"k1",
+                value_crc: crc,
+            }
+            .encode();
+            let data: [&[u8]; 1] = [value];
+            let req = Request {
+                opcode: Opcode::Put,
+                ctrl: &ctrl,
+                data: &data,
+                data_crc: Some(crc),
+            };
+            let raw = req.seal(&session, 42, 1_000);
+            let header = Header::decode(&raw, &Limits::default()).unwrap();
+            assert_eq!(header.request_id, 42);
+            assert_eq!(header.timestamp_ns, 1_000);
+            assert_eq!(header.opcode, Opcode::Put.code());
+            assert!(!header.response);
+            assert_eq!(header.integrity, mode);
+            assert_eq!(header.ctrl_len as usize, ctrl.len());
+            assert_eq!(header.data_len as usize, value.len());
+            assert_eq!(header.data_crc, crc);
+            assert_eq!(req.body_len(), ctrl.len() + value.len());
+            session.verify(&header, &raw, &ctrl, value).unwrap();
+            let decoded: msg::PutReq<'_> = msg::decode(&ctrl).unwrap();
+            assert_eq!(decoded.key, b"k1");
+            // A different connection's session does not accept it.
+            let other = Session::derive(&AuthKey::from_bytes([7; 32]), mode, &[1; 16], &[3; 16]);
+            assert!(other.verify(&header, &raw, &ctrl, value).is_err());
+        }
+    }
+
+    #[test]
+    fn batch_frame_crc_is_combined_from_item_crcs() {
+        let values: [&[u8]; 3] = [b"first", b"", b"third value"];
+        let combined = combine_crcs(values.iter().map(|v| (memkv_proto::crc32c(v), v.len())));
+        assert_eq!(combined, memkv_proto::crc32c(&values.concat()));
+        let session = sessions(Integrity::Checksum);
+        let ctrl = msg::BatchPutReq {
+            items: values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| msg::BatchPutItem {
+                    key: if i == 0 { b"a" } else { b"b" },
+                    len: v.len() as u32,
+                    crc: memkv_proto::crc32c(v),
+                })
+                .collect(),
+        }
+        .encode();
+        let req = Request {
+            opcode: Opcode::BatchPut,
+            ctrl: &ctrl,
+            data: &values,
+            data_crc: Some(combined),
+        };
+        let raw = req.seal(&session, 1, 5);
+        let header = Header::decode(&raw, &Limits::default()).unwrap();
+        session
+            .verify(&header, &raw, &ctrl, &values.concat())
+            .unwrap();
+    }
+
+    fn reply(status: Status, ctrl: Vec<u8>) -> Reply {
+        let req = Header::request(Opcode::Get, 1, 0);
+        let mut header = Header::response_to(&req, status, 0);
+        header.ctrl_len = ctrl.len() as u32;
+        Reply {
+            header,
+            body: Bytes::from(ctrl),
+        }
+    }
+
+    #[test]
+    fn error_statuses_map_to_typed_errors() {
+        let msg = msg::ErrorResp {
+            message: "integrity mode mismatch: this server requires `checksum`, the client uses `mac`; ...",
+        }
+        .encode();
+        let e = reply(Status::IntegrityMismatch, msg).error("s:1", Integrity::Mac);
+        assert!(matches!(
+            e,
+            ClientError::Auth {
+                kind: AuthError::IntegrityMismatch {
+                    server: Some(Integrity::Checksum),
+                    client: Integrity::Mac
+                },
+                ..
+            }
+        ));
+        assert!(
+            e.to_string()
+                .contains("server requires `checksum`, client uses `mac`")
+        );
+
+        let drift = msg::ClockDriftResp {
+            ts_ns: 5,
+            window_ns: 10,
+            drift_ns: -99,
+            message: "x",
+        }
+        .encode();
+        let e = reply(Status::ClockDrift, drift).error("s:1", Integrity::Mac);
+        assert!(matches!(
+            e,
+            ClientError::Auth {
+                kind: AuthError::ClockDrift {
+                    ts_ns: 5,
+                    window_ns: 10,
+                    drift_ns: -99
+                },
+                ..
+            }
+        ));
+
+        let busy = msg::ErrorResp {
+            message: "too many streams",
+        }
+        .encode();
+        let e = reply(Status::Busy, busy).error("s:1", Integrity::Mac);
+        assert!(matches!(
+            e,
+            ClientError::Server {
+                status: Status::Busy,
+                ..
+            }
+        ));
+        assert!(e.to_string().contains("too many streams"));
+
+        let mut odd = reply(Status::Ok, Vec::new());
+        odd.header.status = 999;
+        assert!(matches!(
+            odd.error("s:1", Integrity::Mac),
+            ClientError::Protocol { .. }
+        ));
+    }
+}
