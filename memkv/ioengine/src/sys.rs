@@ -1,0 +1,124 @@
+//! The raw Linux calls the engine needs that std does not wrap: block-device ioctls,
+//! `fallocate`, and `eventfd`.
+//!
+//! Every function here takes a borrowed fd, so the descriptor is open for the whole call, and
+//! passes only pointers to locals that live across the call.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+// The block-layer ioctl numbers from <linux/fs.h>. libc exports BLKSSZGET but not these two.
+// They use the generic `_IOC` encoding (x86_64, aarch64, riscv64, s390x, loongarch64).
+#[cfg(any(
+    target_arch = "mips",
+    target_arch = "mips64",
+    target_arch = "powerpc",
+    target_arch = "powerpc64",
+    target_arch = "sparc",
+    target_arch = "sparc64"
+))]
+compile_error!("memkv-ioengine encodes block ioctls for the generic _IOC layout only");
+
+/// `_IOR(0x12, 114, size_t)`: the device size in bytes, as a u64.
+const BLKGETSIZE64: u64 = (2 << 30) | ((size_of::<usize>() as u64) << 16) | (0x12 << 8) | 114;
+/// `_IO(0x12, 119)`: discard a byte range given as `[offset, len]` u64s.
+const BLKDISCARD: u64 = (0x12 << 8) | 119;
+
+/// Converts a libc `-1` return into the thread's errno.
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// The size of a block device in bytes (`BLKGETSIZE64`).
+pub(crate) fn block_device_size(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    let mut size: u64 = 0;
+    // SAFETY: `fd` is open for the call (borrowed); BLKGETSIZE64 writes one u64 through the
+    // pointer, which points to a live, writable, correctly aligned local.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), BLKGETSIZE64 as _, &mut size as *mut u64) })?;
+    Ok(size)
+}
+
+/// The logical block (sector) size of a block device in bytes (`BLKSSZGET`).
+pub(crate) fn logical_block_size(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    let mut size: libc::c_int = 0;
+    // SAFETY: `fd` is open for the call; BLKSSZGET writes one C int through the pointer, which
+    // points to a live, writable, correctly aligned local.
+    check(unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::BLKSSZGET as _,
+            &mut size as *mut libc::c_int,
+        )
+    })?;
+    u64::try_from(size).map_err(|_| io::Error::other("BLKSSZGET returned a negative size"))
+}
+
+/// Discards `len` bytes at `offset` on a block device (`BLKDISCARD`). Blocks until done.
+pub(crate) fn blk_discard(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<()> {
+    let range: [u64; 2] = [offset, len];
+    // SAFETY: `fd` is open for the call; BLKDISCARD reads two u64s through the pointer, which
+    // points to a live local array of exactly that shape.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), BLKDISCARD as _, range.as_ptr()) })?;
+    Ok(())
+}
+
+/// `fallocate(2)` with the given mode.
+pub(crate) fn fallocate(
+    fd: BorrowedFd<'_>,
+    mode: libc::c_int,
+    offset: u64,
+    len: u64,
+) -> io::Result<()> {
+    let offset =
+        libc::off_t::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    loop {
+        // SAFETY: `fd` is open for the call; fallocate takes only integers.
+        match check(unsafe { libc::fallocate(fd.as_raw_fd(), mode, offset, len) }) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other.map(drop),
+        }
+    }
+}
+
+/// The `fallocate` mode that deallocates a range without changing the file size.
+pub(crate) const PUNCH_HOLE: libc::c_int = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+
+/// Whether `err` means "this device or filesystem does not support the operation" (`ENOTSUP`
+/// and `EOPNOTSUPP` are the same number on Linux).
+pub(crate) fn is_unsupported(err: &io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::EOPNOTSUPP | libc::ENOTTY))
+}
+
+/// A new non-blocking, close-on-exec eventfd with counter 0.
+pub(crate) fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd takes only integers.
+    let fd = check(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })?;
+    // SAFETY: eventfd just returned this descriptor (checked >= 0); nothing else owns it, so
+    // the OwnedFd becomes its only owner and closes it exactly once.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ioctl_numbers_match_linux_headers() {
+        // From <linux/fs.h> on x86_64/aarch64.
+        assert_eq!(BLKGETSIZE64, 0x8008_1272);
+        assert_eq!(BLKDISCARD, 0x1277);
+    }
+
+    #[test]
+    fn ioctls_on_a_regular_file_fail_cleanly() {
+        let file = tempfile::tempfile().expect("create temp file");
+        let fd = std::os::fd::AsFd::as_fd(&file);
+        let err = block_device_size(fd).expect_err("BLKGETSIZE64 on a file");
+        assert_eq!(err.raw_os_error(), Some(libc::ENOTTY));
+    }
+}
