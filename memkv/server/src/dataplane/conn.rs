@@ -28,6 +28,10 @@ const IO_BUFFER: usize = 64 * 1024;
 const WRITE_QUEUE: usize = 1024;
 /// After shutdown begins, how long a connection waits for bytes a client already sent.
 const DRAIN_GRACE: Duration = Duration::from_millis(100);
+/// How long a refused connection keeps reading (and discarding) input before it closes.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+/// Most input a refused connection discards before it closes.
+const LINGER_MAX_BYTES: usize = 256 << 20;
 /// Longest time one frame may take to arrive once its first byte has.
 const FRAME_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -125,6 +129,7 @@ pub(super) async fn serve<S: Store>(
     };
 
     let mut draining = false;
+    let mut refused = false;
     let stop = super::stopped(shutdown);
     tokio::pin!(stop);
     loop {
@@ -179,11 +184,35 @@ pub(super) async fn serve<S: Store>(
         }
         match frame(&raw, &mut rd, &mut state, &shared, &tx, &budget, peer).await {
             Next::Continue => {}
-            Next::Close => break,
+            Next::Close => {
+                refused = true;
+                break;
+            }
         }
     }
     drop(tx);
     let _ = writer.await;
+    if refused {
+        linger(&mut rd).await;
+    }
+}
+
+/// After refusing a frame, the client may still be sending (the rest of an oversized body, or
+/// pipelined requests). Closing a socket with unread input makes the kernel answer with a reset,
+/// which can destroy the error response before the client reads it; so read and discard input
+/// for a bounded time first, as HTTP servers do.
+async fn linger(rd: &mut BufReader<OwnedReadHalf>) {
+    let mut sink = vec![0u8; IO_BUFFER];
+    let drain = async {
+        let mut total = 0usize;
+        while total < LINGER_MAX_BYTES {
+            match rd.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
 }
 
 /// Reads, authenticates and handles one frame whose header is `raw`.
