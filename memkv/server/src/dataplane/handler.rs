@@ -129,7 +129,7 @@ pub(super) async fn handle<S: Store>(
         Opcode::PutCommit => put_commit(&ctrl, state, shared).await,
         Opcode::PutAbort | Opcode::GetEnd => stream_end(&ctrl, state),
         Opcode::GetBegin => get_begin(&ctrl, state, shared).await,
-        Opcode::GetChunk => get_chunk(&ctrl, state),
+        Opcode::GetChunk => get_chunk(&ctrl, state, shared),
         Opcode::Connect
         | Opcode::Allocate
         | Opcode::Commit
@@ -490,8 +490,18 @@ async fn get_begin<S: Store>(ctrl: &[u8], state: &mut ConnState, shared: &Shared
     }
 }
 
-fn get_chunk(ctrl: &[u8], state: &mut ConnState) -> Handled {
+fn get_chunk<S>(ctrl: &[u8], state: &mut ConnState, shared: &Shared<S>) -> Handled {
     let req: msg::GetChunkReq = msg::decode(ctrl)?;
+    let max = shared.settings.limits.max_body;
+    if req.len > max {
+        return Err(Response::error(
+            Status::PayloadTooLarge,
+            format!(
+                "chunk of {} bytes asked; this server's frame limit is {max} bytes",
+                req.len
+            ),
+        ));
+    }
     let Some(Stream::Download(down)) = state.streams.get_mut(req.stream) else {
         return Err(unknown_stream(req.stream));
     };
