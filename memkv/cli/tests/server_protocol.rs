@@ -97,9 +97,17 @@ fn skewed_clock_is_refused_with_clock_drift_and_the_connection_survives() {
         d.drift_ns
     );
     assert_eq!(c.call(Opcode::Ping, &[], &[]).status(), Status::Ok);
+    // A handshake from a skewed clock is refused the same way, in a form the client can verify.
+    let (hello, _) = raw::hello_frame(&server.key(), Integrity::Mac, raw::now_ns() + hour);
+    let mut s = raw::connect(server.data);
+    s.write_all(&hello).unwrap();
+    let (_, reply) = raw::read_frame(&mut s).unwrap();
+    assert_eq!(reply.status(), Status::ClockDrift);
+    let d: msg::ClockDriftResp = msg::decode(&reply.ctrl).unwrap();
+    assert!(d.drift_ns > (hour as i64) - 60_000_000_000, "{}", d.drift_ns);
     assert_eq!(
         server.metric("memkv_auth_failures_total{reason=\"clock_drift\"}"),
-        1.0
+        2.0
     );
 }
 

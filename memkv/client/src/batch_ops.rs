@@ -10,7 +10,7 @@ use crate::batch::{FRAME_SLACK, frame_fits, gather, group_by_server, scatter, sp
 use crate::client::{AsyncClient, Inner, check_key};
 use crate::error::ClientError;
 use crate::frame::{Request, combine_crcs};
-use crate::join::join_all;
+use crate::join::{join_all, join_concat};
 use crate::stream::Sink;
 use crate::types::GetInto;
 
@@ -52,18 +52,13 @@ impl Inner {
         idx: &[usize],
     ) -> Result<Vec<bool>, ClientError> {
         let frames = self.key_frames(s, keys, idx).await?;
-        let parts = join_all(
+        join_concat(
             frames
                 .iter()
                 .map(|f| self.exists_frame(s, keys, &idx[f.clone()]))
                 .collect(),
         )
-        .await;
-        let mut out = Vec::with_capacity(idx.len());
-        for part in parts {
-            out.extend(part?);
-        }
-        Ok(out)
+        .await
     }
 
     async fn exists_frame(
@@ -265,18 +260,13 @@ impl Inner {
             self.config.max_batch_size(),
             limit,
         );
-        let parts = join_all(
+        join_concat(
             frames
                 .iter()
                 .map(|f| self.get_frame(s, keys, &idx[f.clone()]))
                 .collect(),
         )
-        .await;
-        let mut out = Vec::with_capacity(idx.len());
-        for part in parts {
-            out.extend(part?);
-        }
-        Ok(out)
+        .await
     }
 
     async fn get_frame(

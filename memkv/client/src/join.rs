@@ -35,6 +35,19 @@ pub(crate) async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
         .collect()
 }
 
+/// Runs every part concurrently and concatenates their outputs in input order; the first error
+/// (in input order) is returned instead.
+pub(crate) async fn join_concat<T, E, F>(parts: Vec<F>) -> Result<Vec<T>, E>
+where
+    F: Future<Output = Result<Vec<T>, E>>,
+{
+    let mut out = Vec::new();
+    for part in join_all(parts).await {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -319,27 +319,8 @@ async fn frame<S: Store>(
         send(tx, &header, Response::error(status, e.to_string()), None).await;
         return if fatal { Next::Close } else { Next::Continue };
     }
-    if let Err(drift) = check_clock(
-        header.timestamp_ns,
-        now_ns(),
-        duration_ns(shared.settings.max_clock_skew),
-    ) {
-        metrics.auth_failure(AuthFailure::ClockDrift);
-        let message = drift.to_string();
-        let ctrl = msg::ClockDriftResp {
-            ts_ns: drift.ts_ns,
-            window_ns: drift.window_ns,
-            drift_ns: drift.drift_ns,
-            message: &message,
-        }
-        .encode();
-        send(
-            tx,
-            &header,
-            Response::with_ctrl(Status::ClockDrift, ctrl),
-            None,
-        )
-        .await;
+    if let Err(drift) = fresh(&header, shared) {
+        send(tx, &header, drift, None).await;
         return Next::Continue;
     }
     if !state.replay.accept(header.request_id) {
@@ -455,8 +436,8 @@ enum HandshakeError {
     NotHello,
     #[error("{0}")]
     Verify(#[from] VerifyError),
-    #[error("client clock: {0}")]
-    Clock(#[from] memkv_proto::ClockDrift),
+    #[error("the client's clock is outside network.max_clock_skew")]
+    Clock,
     #[error("malformed Hello: {0}")]
     Decode(#[from] memkv_proto::DecodeError),
 }
@@ -526,28 +507,9 @@ async fn handshake<S: Store>(
         }
         .into());
     }
-    if let Err(drift) = check_clock(
-        header.timestamp_ns,
-        now_ns(),
-        duration_ns(settings.max_clock_skew),
-    ) {
-        metrics.auth_failure(AuthFailure::ClockDrift);
-        let message = drift.to_string();
-        let ctrl = msg::ClockDriftResp {
-            ts_ns: drift.ts_ns,
-            window_ns: drift.window_ns,
-            drift_ns: drift.drift_ns,
-            message: &message,
-        }
-        .encode();
-        refuse_signed(
-            wr,
-            &hello_session,
-            &header,
-            Response::with_ctrl(Status::ClockDrift, ctrl),
-        )
-        .await?;
-        return Err(drift.into());
+    if let Err(drift) = fresh(&header, shared) {
+        refuse_signed(wr, &hello_session, &header, drift).await?;
+        return Err(HandshakeError::Clock);
     }
     let hello: msg::Hello = msg::decode(ctrl)?;
     let server_nonce: [u8; 16] = rand::random();
@@ -597,6 +559,24 @@ async fn refuse_signed(
     wr.write_all(&raw).await?;
     wr.write_all(&resp.ctrl).await?;
     wr.flush().await
+}
+
+/// Checks a request's timestamp against this server's clock; a stale or future frame is counted
+/// and answered with `ClockDrift` and the measured drift.
+fn fresh<S>(header: &Header, shared: &Shared<S>) -> Result<(), Response> {
+    let window = duration_ns(shared.settings.max_clock_skew);
+    check_clock(header.timestamp_ns, now_ns(), window).map_err(|drift| {
+        shared.metrics.auth_failure(AuthFailure::ClockDrift);
+        let message = drift.to_string();
+        let ctrl = msg::ClockDriftResp {
+            ts_ns: drift.ts_ns,
+            window_ns: drift.window_ns,
+            drift_ns: drift.drift_ns,
+            message: &message,
+        }
+        .encode();
+        Response::with_ctrl(Status::ClockDrift, ctrl)
+    })
 }
 
 fn duration_ns(d: Duration) -> u64 {
