@@ -104,7 +104,11 @@ fn skewed_clock_is_refused_with_clock_drift_and_the_connection_survives() {
     let (_, reply) = raw::read_frame(&mut s).unwrap();
     assert_eq!(reply.status(), Status::ClockDrift);
     let d: msg::ClockDriftResp = msg::decode(&reply.ctrl).unwrap();
-    assert!(d.drift_ns > (hour as i64) - 60_000_000_000, "{}", d.drift_ns);
+    assert!(
+        d.drift_ns > (hour as i64) - 60_000_000_000,
+        "{}",
+        d.drift_ns
+    );
     assert_eq!(
         server.metric("memkv_auth_failures_total{reason=\"clock_drift\"}"),
         2.0
