@@ -4,7 +4,6 @@
 //! reference page `docs/cli.md` (see `cli_reference.rs`) both come from these definitions, so
 //! the doc comments here are user-facing text.
 
-use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -73,16 +72,19 @@ pub(crate) enum Command {
     /// The documentation is compiled into this binary, so it matches this build exactly and
     /// needs no files at run time. Prints the URL it serves on to stderr; stop with Ctrl-C.
     Doc(DocArgs),
-    /// Initialize drives and generate config (not available in this build)
+    /// Initialize drives and generate config (outputs YAML to stdout)
     ///
-    /// Formats NVMe drives for raw-drive storage and prints a working config.yaml. Not
-    /// available in this build: raw-drive storage arrives with the persistent storage engines.
-    Setup(ReservedArgs),
-    /// Offline drive maintenance, server stopped (not available in this build)
+    /// Formats the named drives (raw block devices, or existing data files) as one memkv drive
+    /// set and prints a working config.yaml on stdout; logs go to stderr. Refuses a drive that
+    /// carries a memkv superblock (unless --force), a filesystem or partition-table signature,
+    /// or that is mounted or in use, and says why. Never touches a drive not named here.
+    Setup(SetupArgs),
+    /// Offline drive maintenance (server stopped)
     ///
-    /// Not available in this build: raw-drive storage arrives with the persistent storage
-    /// engines.
-    Drive(ReservedArgs),
+    /// `info` prints a drive's superblock, geometry and usage; `check` verifies its segments,
+    /// summaries and value checksums and reports damage, changing nothing unless `--repair` is
+    /// given.
+    Drive(DriveArgs),
 }
 
 /// Arguments of `memkv start`.
@@ -239,17 +241,53 @@ pub(crate) struct DocArgs {
     pub(crate) address: String,
 }
 
-/// Arguments of the commands reserved for a later build (`setup`, `drive`): anything is
-/// accepted so the "not available" message is what the user sees.
+/// Arguments of `memkv setup`.
 #[derive(Debug, Args)]
-pub(crate) struct ReservedArgs {
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        hide = true,
-        num_args = 0..
-    )]
-    pub(crate) args: Vec<OsString>,
+pub(crate) struct SetupArgs {
+    /// Drives to format: block devices (e.g. /dev/nvme0n1) or existing data files
+    #[arg(long, value_name = "PATH", num_args = 1.., required = true)]
+    pub(crate) drives: Vec<PathBuf>,
+    /// Minimum shard size in KiB; 1024 or more sets storage.block_size to shard_size/1024 MiB
+    /// (a power of two), smaller values keep the default 4 MiB
+    #[arg(long, value_name = "KB", default_value_t = 64)]
+    pub(crate) shard_size: u64,
+    /// RDMA device name written to rdma.device
+    #[arg(long, value_name = "DEV", default_value = "mlx5_0")]
+    pub(crate) rdma: String,
+    /// Reformat drives that carry a memkv superblock (destroys their data)
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Succeed without reformatting when the drives already form one set with these settings
+    #[arg(long)]
+    pub(crate) idempotent: bool,
+}
+
+/// Arguments of `memkv drive`.
+#[derive(Debug, Args)]
+pub(crate) struct DriveArgs {
+    #[command(subcommand)]
+    pub(crate) command: DriveCommand,
+}
+
+/// `memkv drive` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum DriveCommand {
+    /// Print the superblock, geometry and usage of each drive
+    Info {
+        /// Drives or data files
+        #[arg(value_name = "PATH", required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Verify segments, summaries and value checksums; exit 1 when damage is found
+    Check {
+        /// Drives or data files
+        #[arg(value_name = "PATH", required = true)]
+        paths: Vec<PathBuf>,
+        /// Rebuild damaged segment summaries from their records and free extents whose
+        /// segment header is damaged
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 #[cfg(test)]

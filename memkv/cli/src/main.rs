@@ -1,6 +1,5 @@
 //! The `memkv` binary: server (`start`), admin client (`admin`), key-value client (`kv`),
-//! bundled documentation server (`doc`) and the names reserved for raw-drive tools (`setup`,
-//! `drive`).
+//! bundled documentation server (`doc`) and the raw-drive tools (`setup`, `drive`).
 //!
 //! `main` parses the command line (clap exits 2 on usage errors, 0 after `--help`/`-V`),
 //! sets up logging to stderr (filter from `RUST_LOG`, default `info`), dispatches to the
@@ -35,8 +34,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Admin(args) => cmd::admin::run(args),
         Command::Kv(args) => cmd::kv::run(args),
         Command::Doc(args) => cmd::doc::run(args),
-        Command::Setup(args) => cmd::reserved::run("setup", &args),
-        Command::Drive(args) => cmd::reserved::run("drive", &args),
+        Command::Setup(args) => cmd::setup::run(args),
+        Command::Drive(args) => cmd::drive::run(args),
     }
 }
 

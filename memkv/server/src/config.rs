@@ -120,7 +120,7 @@ pub struct MemoryConfig {
 /// `storage.*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageConfig {
-    /// The storage engine; always [`StorageMode::Memory`] in this build.
+    /// The storage engine.
     pub mode: StorageMode,
     /// On-drive extent size in bytes.
     pub block_size: u64,
@@ -137,6 +137,9 @@ pub struct StorageConfig {
 pub struct DriveConfig {
     /// Block device or file.
     pub media: PathBuf,
+    /// `file` mode: size of the data file when the server creates it (files that exist keep
+    /// their size).
+    pub size: u64,
 }
 
 /// `rdma.*`: accepted and kept; this build has no RDMA data path.
@@ -189,9 +192,9 @@ pub enum StorageMode {
     /// Values live in RAM only.
     #[default]
     Memory,
-    /// Regular files on a filesystem (not served by this build).
+    /// Regular files on a filesystem, preallocated.
     File,
-    /// Raw block devices with direct I/O (not served by this build).
+    /// Raw block devices with direct I/O, formatted by `memkv setup`.
     Direct,
 }
 

@@ -7,7 +7,9 @@ use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use memkv_proto::{AuthKey, Integrity, Limits, Opcode, Status};
-use memkv_store::{AnyStore, MemoryStoreConfig, Store, StoreConfig};
+use memkv_store::{
+    AnyStore, DiskMode, DiskStoreConfig, MemoryStoreConfig, Store, StoreConfig, SyncPolicy,
+};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -15,7 +17,10 @@ use crate::admin::{self, AdminSource};
 use crate::config::{IntegrityMode, ServerConfig, StorageMode};
 use crate::dataplane::{DataPlane, DataPlaneSettings};
 use crate::metrics::Metrics;
-use crate::status::{CapacityReport, HealthReport, MemoryReport, StatusReport, StorageReport};
+use crate::status::{
+    CapacityReport, DeviceReport, DriveState, HealthReport, MemoryReport, StatusReport,
+    StorageReport,
+};
 
 /// Metric label index of requests whose opcode is unknown.
 pub(crate) const UNKNOWN_OP_INDEX: usize = Opcode::ALL.len();
@@ -106,30 +111,16 @@ pub async fn run(
         StorageMode::Memory => StoreConfig::Memory(MemoryStoreConfig {
             max_size: config.memory.max_size,
         }),
-        other => return Err(RunError::StorageMode(other.as_str())),
+        StorageMode::File | StorageMode::Direct => StoreConfig::Disk(disk_config(&config)),
     };
-    let store = Arc::new(AnyStore::open(store_config)?);
+    let store = Arc::new(AnyStore::open(store_config).await?);
     let tls = match &config.network.tls {
         Some(t) => Some(admin::load_tls(&t.cert, &t.key)?),
         None => None,
     };
 
-    let data_listener = bind("data plane", config.network.address).await?;
-    let data_addr = data_listener
-        .local_addr()
-        .map_err(|source| RunError::Bind {
-            what: "data plane",
-            address: config.network.address,
-            source,
-        })?;
-    let admin_listener = bind("admin API", crate::config::admin_address_for(data_addr)).await?;
-    let admin_addr = admin_listener
-        .local_addr()
-        .map_err(|source| RunError::Bind {
-            what: "admin API",
-            address: config.admin_address(),
-            source,
-        })?;
+    let (data_listener, data_addr, admin_listener, admin_addr) =
+        bind_pair(config.network.address).await?;
 
     let metrics = Arc::new(Metrics::new(&OP_NAMES, &STATUS_NAMES).with_version(release.clone()));
     let settings = DataPlaneSettings {
@@ -201,8 +192,49 @@ pub async fn run(
         Ok(Err(e)) => tracing::warn!("admin API stopped with an error: {e}"),
         Err(e) => tracing::warn!("admin API task failed: {e}"),
     }
+    // Persistent engines write and sync what is still queued (`storage.sync: none`).
+    view.store.close().await;
     tracing::info!("memkv stopped");
     Ok(())
+}
+
+/// Binds the data plane on `address` and the admin API on the same IP at port + 1. With port 0
+/// (an ephemeral port, as tests use) the pair is chosen so that the admin API still sits at
+/// data port + 1: if that port is taken, both are given back and another pair is tried.
+async fn bind_pair(
+    address: SocketAddr,
+) -> Result<(TcpListener, SocketAddr, TcpListener, SocketAddr), RunError> {
+    const ATTEMPTS: usize = 64;
+    let local = |what, l: &TcpListener| {
+        l.local_addr().map_err(|source| RunError::Bind {
+            what,
+            address,
+            source,
+        })
+    };
+    for attempt in 1..=ATTEMPTS {
+        let data = bind("data plane", address).await?;
+        let data_addr = local("data plane", &data)?;
+        let admin_at = crate::config::admin_address_for(data_addr);
+        match TcpListener::bind(admin_at).await {
+            Ok(admin) => {
+                let admin_addr = local("admin API", &admin)?;
+                return Ok((data, data_addr, admin, admin_addr));
+            }
+            Err(e)
+                if address.port() == 0
+                    && e.kind() == std::io::ErrorKind::AddrInUse
+                    && attempt < ATTEMPTS => {}
+            Err(source) => {
+                return Err(RunError::Bind {
+                    what: "admin API",
+                    address: admin_at,
+                    source,
+                });
+            }
+        }
+    }
+    unreachable!("the last attempt returns")
 }
 
 async fn bind(what: &'static str, address: SocketAddr) -> Result<TcpListener, RunError> {
@@ -301,7 +333,7 @@ impl<S: Store> AdminSource for ServerView<S> {
                 max_size: self.config.memory.max_size,
                 block_size: self.config.memory.block_size,
             },
-            storage: StorageReport::from_capacity(&capacity, Vec::new()),
+            storage: storage_report(&capacity, &self.store.stats()),
             connections: self.metrics.connections(),
             ops: self
                 .metrics
@@ -313,6 +345,52 @@ impl<S: Store> AdminSource for ServerView<S> {
         let mut out = String::with_capacity(16 * 1024);
         self.metrics.render(&self.capacity(), &mut out);
         out
+    }
+}
+
+/// `storage` in `/v1/status`: the capacity counters plus the disk engine's per-drive detail.
+fn storage_report(capacity: &CapacityReport, stats: &memkv_store::StoreStats) -> StorageReport {
+    let devices = stats
+        .devices
+        .iter()
+        .map(|d| DeviceReport {
+            media: d.path.display().to_string(),
+            state: if d.online {
+                DriveState::Online
+            } else {
+                DriveState::Offline
+            },
+            raw_bytes: d.raw_bytes,
+            usable_bytes: d.usable_bytes,
+            used_bytes: d.used_bytes,
+        })
+        .collect();
+    StorageReport {
+        io_engine: stats.io_engine.to_owned(),
+        cache_hits_total: stats.cache_hits,
+        cache_misses_total: stats.cache_misses,
+        ..StorageReport::from_capacity(capacity, devices)
+    }
+}
+
+/// The disk engine's settings from `storage.*` and `memory.max_size` (the read cache).
+fn disk_config(config: &ServerConfig) -> DiskStoreConfig {
+    let storage = &config.storage;
+    DiskStoreConfig {
+        mode: match storage.mode {
+            StorageMode::Direct => DiskMode::Direct,
+            _ => DiskMode::File,
+        },
+        drives: storage.drives.iter().map(|d| d.media.clone()).collect(),
+        extent_size: storage.block_size,
+        file_size: storage.drives.first().map_or(0, |d| d.size),
+        sync: match storage.sync {
+            crate::config::SyncMode::Always => SyncPolicy::Always,
+            crate::config::SyncMode::None => SyncPolicy::None,
+        },
+        queue_depth: storage.queue_depth,
+        cache_size: config.memory.max_size,
+        engine: None,
     }
 }
 

@@ -180,6 +180,12 @@ pub struct StorageReport {
     pub drives_total: u32,
     /// Per-drive detail (empty in memory mode).
     pub devices: Vec<DeviceReport>,
+    /// The I/O engine of the persistent engines: `io_uring` or `std` (empty in memory mode).
+    pub io_engine: String,
+    /// Reads served from the RAM cache in front of the drives, since start.
+    pub cache_hits_total: u64,
+    /// Reads that went to a drive, since start.
+    pub cache_misses_total: u64,
 }
 
 impl StorageReport {
@@ -211,6 +217,7 @@ impl StorageReport {
             drives_offline,
             drives_total,
             devices,
+            ..Self::default()
         }
     }
 }

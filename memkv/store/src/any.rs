@@ -4,7 +4,10 @@
 //! The server can hold an `AnyStore` and stay unaware of which engines exist: adding the file
 //! and direct engines adds variants here and nothing in the data plane.
 
-use crate::{MemoryStore, MemoryStoreConfig, Store, StoreError, StoreStats, Value, ValueMeta};
+use crate::{
+    DiskStore, DiskStoreConfig, MemoryStore, MemoryStoreConfig, Store, StoreError, StoreStats,
+    Value, ValueMeta,
+};
 
 /// Which engine to open, with its settings (`storage.mode` in the server config).
 #[non_exhaustive]
@@ -12,6 +15,8 @@ use crate::{MemoryStore, MemoryStoreConfig, Store, StoreError, StoreStats, Value
 pub enum StoreConfig {
     /// `storage.mode: memory`.
     Memory(MemoryStoreConfig),
+    /// `storage.mode: file` or `storage.mode: direct`.
+    Disk(DiskStoreConfig),
 }
 
 /// An opened engine of any kind.
@@ -20,14 +25,27 @@ pub enum StoreConfig {
 pub enum AnyStore {
     /// The in-memory engine.
     Memory(MemoryStore),
+    /// The file / raw-device engine.
+    Disk(DiskStore),
 }
 
 impl AnyStore {
-    /// Opens the engine `config` names. The memory engine cannot fail to open; engines with
-    /// drives report [`StoreError::Io`] for a drive they cannot use.
-    pub fn open(config: StoreConfig) -> Result<Self, StoreError> {
+    /// Opens the engine `config` names. The memory engine cannot fail to open; the disk
+    /// engine reports why a drive cannot be used. Must run inside a tokio runtime (the disk
+    /// engine starts its flusher tasks).
+    pub async fn open(config: StoreConfig) -> Result<Self, StoreError> {
         match config {
             StoreConfig::Memory(cfg) => Ok(Self::Memory(MemoryStore::new(cfg))),
+            StoreConfig::Disk(cfg) => Ok(Self::Disk(DiskStore::open(cfg).await?)),
+        }
+    }
+
+    /// Writes and syncs whatever is queued (the disk engine with `storage.sync: none`) and
+    /// stops background work. Call once at shutdown, after the last request.
+    pub async fn close(&self) {
+        match self {
+            Self::Memory(_) => {}
+            Self::Disk(s) => s.close().await,
         }
     }
 }
@@ -36,36 +54,42 @@ impl Store for AnyStore {
     async fn put(&self, key: &[u8], value: Value) -> Result<(), StoreError> {
         match self {
             Self::Memory(s) => s.put(key, value).await,
+            Self::Disk(s) => s.put(key, value).await,
         }
     }
 
     async fn get(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
         match self {
             Self::Memory(s) => s.get(key).await,
+            Self::Disk(s) => s.get(key).await,
         }
     }
 
     async fn delete(&self, key: &[u8]) -> Result<bool, StoreError> {
         match self {
             Self::Memory(s) => s.delete(key).await,
+            Self::Disk(s) => s.delete(key).await,
         }
     }
 
     async fn stat(&self, key: &[u8]) -> Result<Option<ValueMeta>, StoreError> {
         match self {
             Self::Memory(s) => s.stat(key).await,
+            Self::Disk(s) => s.stat(key).await,
         }
     }
 
     async fn exists(&self, keys: &[&[u8]]) -> Result<Vec<bool>, StoreError> {
         match self {
             Self::Memory(s) => s.exists(keys).await,
+            Self::Disk(s) => s.exists(keys).await,
         }
     }
 
     fn stats(&self) -> StoreStats {
         match self {
             Self::Memory(s) => s.stats(),
+            Self::Disk(s) => s.stats(),
         }
     }
 }

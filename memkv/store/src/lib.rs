@@ -7,9 +7,9 @@
 //!
 //! - [`MemoryStore`], `storage.mode: memory`: values live in RAM, cold entries are evicted
 //!   with CLOCK when the store is full (see the [`memory`] module for the policy).
-//! - `storage.mode: file` and `storage.mode: direct` arrive with the storage engines issue,
-//!   as further implementations of [`Store`] and further variants of [`StoreConfig`] and
-//!   [`AnyStore`].
+//! - [`DiskStore`], `storage.mode: file` and `storage.mode: direct`: values live in
+//!   log-structured segments on drives or preallocated files, behind a bounded RAM cache, and
+//!   survive restarts (see the [`disk`] module for the format and the policies).
 //!
 //! Engines keep the client's CRC32C next to every value and check it on every read: a value
 //! whose bytes no longer match is dropped and reported as a miss, never served.
@@ -20,9 +20,11 @@ use std::path::PathBuf;
 use bytes::Bytes;
 
 mod any;
+pub mod disk;
 pub mod memory;
 
 pub use any::{AnyStore, StoreConfig};
+pub use disk::{DiskMode, DiskStore, DiskStoreConfig, SyncPolicy};
 pub use memory::{ENTRY_OVERHEAD, MemoryStore, MemoryStoreConfig};
 
 /// The longest key any engine accepts, in bytes. The server rejects longer keys before they
@@ -110,6 +112,39 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A drive holds no memkv superblock.
+    #[error(
+        "{} is not formatted for memkv (no superblock); format it with \
+         `memkv setup --drives {}`",
+        path.display(), path.display()
+    )]
+    Unformatted {
+        /// The drive.
+        path: PathBuf,
+    },
+    /// A drive's on-disk structures cannot be read by this build (newer format, damage).
+    #[error("cannot use {}: {source}", path.display())]
+    Format {
+        /// The drive.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: disk::format::FormatError,
+    },
+    /// The drives do not match each other or the configuration.
+    #[error("cannot use {}: {reason}", path.display())]
+    Mismatch {
+        /// The drive.
+        path: PathBuf,
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// The I/O engine could not start.
+    #[error("could not start the I/O engine: {0}")]
+    Engine(String),
+    /// No drive is online, so nothing can be stored.
+    #[error("no drive is online; check the drives and restart the server")]
+    NoDrives,
 }
 
 /// Capacity and activity counters of a store, as reported on the admin status page and in
@@ -140,6 +175,31 @@ pub struct StoreStats {
     pub drives_offline: u32,
     /// Configured drives (0 for memory).
     pub drives_total: u32,
+    /// The I/O engine in use (`"io_uring"` or `"std"`); empty for memory.
+    pub io_engine: &'static str,
+    /// Reads served from the RAM cache in front of the drives (0 for memory).
+    pub cache_hits: u64,
+    /// Reads that had to go to a drive (0 for memory).
+    pub cache_misses: u64,
+    /// Extents freed and trimmed (discarded) on the drives.
+    pub trimmed_extents: u64,
+    /// Per-drive capacity and state, in set order (empty for memory).
+    pub devices: Vec<DriveStats>,
+}
+
+/// Capacity and state of one drive.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DriveStats {
+    /// The path the drive was opened with.
+    pub path: PathBuf,
+    /// Whether it serves I/O.
+    pub online: bool,
+    /// Size of the drive or file.
+    pub raw_bytes: u64,
+    /// Bytes available for segments (extents times extent size).
+    pub usable_bytes: u64,
+    /// Bytes of live records on it.
+    pub used_bytes: u64,
 }
 
 /// A key-value storage engine.

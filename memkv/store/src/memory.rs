@@ -155,7 +155,7 @@ impl MemoryStore {
         (hash, &self.shards[(hash >> 32) as usize & self.mask].0)
     }
 
-    fn put_now(&self, key: &[u8], value: Value) -> Result<(), StoreError> {
+    pub(crate) fn put_now(&self, key: &[u8], value: Value) -> Result<(), StoreError> {
         let cost = charge(key.len(), value.data.len());
         if cost > self.max_size {
             return Err(StoreError::NoSpace {
@@ -276,7 +276,7 @@ impl MemoryStore {
         false
     }
 
-    fn get_now(&self, key: &[u8]) -> Option<Value> {
+    pub(crate) fn get_now(&self, key: &[u8]) -> Option<Value> {
         let (hash, shard) = self.locate(key);
         let (data, crc) = shard.lock().get(hash, key)?;
         if crc32c::crc32c(&data) == crc {
@@ -303,7 +303,7 @@ impl MemoryStore {
         None
     }
 
-    fn delete_now(&self, key: &[u8]) -> bool {
+    pub(crate) fn delete_now(&self, key: &[u8]) -> bool {
         let (hash, shard) = self.locate(key);
         let removed = {
             let mut shard = shard.lock();
@@ -381,6 +381,7 @@ impl Store for MemoryStore {
             drives_online: 0,
             drives_offline: 0,
             drives_total: 0,
+            ..StoreStats::default()
         }
     }
 }

@@ -2,8 +2,9 @@
 
 pub(crate) mod admin;
 pub(crate) mod doc;
+pub(crate) mod drive;
 pub(crate) mod kv;
-pub(crate) mod reserved;
+pub(crate) mod setup;
 pub(crate) mod start;
 
 use std::io::Write as _;

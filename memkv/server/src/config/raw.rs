@@ -61,6 +61,7 @@ pub(crate) struct RawStorage {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawDrive {
     pub(crate) media: PathBuf,
+    pub(crate) size: Option<RawSize>,
 }
 
 /// `rdma:`.

@@ -28,7 +28,7 @@ pub const SECTIONS: &[(&str, &str)] = &[
     ("memory", "Memory budget of the server."),
     (
         "storage",
-        "Storage engine. This build serves `memory` only; the persistent engines (`file`, `direct`) arrive later and these keys are accepted for them now.",
+        "Storage engine: `memory` (RAM only), or the persistent engines `file` (preallocated data files) and `direct` (raw block devices formatted by `memkv setup`). See docs/storage.md and docs/durability.md.",
     ),
     (
         "rdma",
@@ -126,19 +126,19 @@ pub const CONFIG_KEYS: &[KeyDoc] = &[
         key: "storage.mode",
         kind: "`memory` \\| `file` \\| `direct`",
         default: "`memory`",
-        description: "Storage engine. `memory`: values live in RAM only and are lost on restart. `file` (regular files) and `direct` (raw NVMe) are recognised but refused by this build: they arrive with the persistent storage engines.",
+        description: "Storage engine. `memory`: values live in RAM only and are lost on restart. `file`: values live in preallocated data files (created and formatted on first start when none of them exists) and survive restarts. `direct`: values live on raw block devices formatted with `memkv setup`, opened with `O_DIRECT`. In `file` and `direct` mode `memory.max_size` bounds the RAM read cache in front of the drives.",
         example: "memory",
     },
     KeyDoc {
         key: "storage.block_size",
         kind: "size, `4 KiB` to `1 GiB`",
         default: "`4 MiB`",
-        description: "On-drive extent size of the persistent engines.",
+        description: "On-drive extent (segment) size of the persistent engines: a power of two of at least `64 KiB` there, and the same as the drives were formatted with. The largest value is a little smaller than one extent.",
         example: "4 MiB",
     },
     KeyDoc {
         key: "storage.drives",
-        kind: "list of `{ media: PATH }`",
+        kind: "list of `{ media: PATH, size: SIZE }`",
         default: "`[]`",
         description: "Drives (block devices or files) of the persistent engines. Ignored, with a warning, in `memory` mode.",
         example: "[{ media: /dev/nvme0n1 }]",
@@ -151,17 +151,24 @@ pub const CONFIG_KEYS: &[KeyDoc] = &[
         example: "/dev/nvme0n1",
     },
     KeyDoc {
+        key: "storage.drives[].size",
+        kind: "size",
+        default: "`1 GiB`",
+        description: "`file` mode: size of the data file when the server creates it (preallocated with `fallocate`). An existing file keeps its size. Ignored for block devices.",
+        example: "16 GiB",
+    },
+    KeyDoc {
         key: "storage.sync",
         kind: "`always` \\| `none`",
         default: "`always`",
-        description: "Persistent engines: `always` makes a write durable before it is acknowledged; `none` leaves flushing to the operating system.",
+        description: "Persistent engines: `always` acknowledges a put once its record is written and `fdatasync` returned (concurrent puts share one sync: group commit); `none` acknowledges once the put is queued in memory, so a crash may lose the last moments of writes. See docs/durability.md.",
         example: "always",
     },
     KeyDoc {
         key: "storage.queue_depth",
         kind: "integer, 1 to 4096",
         default: "`32`",
-        description: "Persistent engines: I/O requests in flight per drive.",
+        description: "Persistent engines: I/O requests in flight in the I/O engine (io_uring submission queue depth).",
         example: "32",
     },
     KeyDoc {

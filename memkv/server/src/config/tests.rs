@@ -122,10 +122,12 @@ storage:
         config.storage.drives,
         vec![
             DriveConfig {
-                media: "/dev/nvme0n1".into()
+                media: "/dev/nvme0n1".into(),
+                size: super::validate::DEFAULT_FILE_SIZE,
             },
             DriveConfig {
-                media: "/dev/nvme1n1".into()
+                media: "/dev/nvme1n1".into(),
+                size: super::validate::DEFAULT_FILE_SIZE,
             }
         ]
     );
@@ -187,7 +189,7 @@ fn unknown_keys_are_named_with_their_section_and_the_known_keys() {
         ConfigError::UnknownKey { key, parent, known } => {
             assert_eq!(key, "storage.drives[1].medai");
             assert_eq!(parent, "storage.drives[]");
-            assert_eq!(known, vec!["media"]);
+            assert_eq!(known, vec!["media", "size"]);
         }
         other => panic!("expected UnknownKey, got {other:?}"),
     }
@@ -331,14 +333,21 @@ fn tls_needs_both_cert_and_key() {
 }
 
 #[test]
-fn persistent_storage_modes_are_refused_by_this_build() {
+fn persistent_storage_modes_need_drives_and_a_usable_block_size() {
     for (text, mode) in [("file", StorageMode::File), ("direct", StorageMode::Direct)] {
         let error = parse(&loopback(&format!("storage:\n  mode: {text}\n"))).unwrap_err();
-        assert!(
-            matches!(error, ConfigError::StorageModeUnsupported { mode: m } if m == mode),
-            "{error:?}"
-        );
-        assert!(error.to_string().contains("persistent storage engines"));
+        assert!(error.to_string().contains("storage.drives"), "{error}");
+        let error = parse(&loopback(&format!(
+            "storage:\n  mode: {text}\n  block_size: 4 KiB\n  drives:\n    - {{ media: /d0 }}\n"
+        )))
+        .unwrap_err();
+        assert!(error.to_string().contains("storage.block_size"), "{error}");
+        let config = parse(&loopback(&format!(
+            "storage:\n  mode: {text}\n  drives:\n    - {{ media: /d0, size: 64 MiB }}\n"
+        )))
+        .unwrap();
+        assert_eq!(config.storage.mode, mode);
+        assert_eq!(config.storage.drives[0].size, 64 * MIB);
     }
 }
 
@@ -559,6 +568,6 @@ fn known_keys_under_lists_direct_children_only() {
         known_keys_under("storage"),
         vec!["mode", "block_size", "drives", "sync", "queue_depth"]
     );
-    assert_eq!(known_keys_under("storage.drives[]"), vec!["media"]);
+    assert_eq!(known_keys_under("storage.drives[]"), vec!["media", "size"]);
     assert!(known_keys_under("nothing").is_empty());
 }

@@ -34,6 +34,10 @@ const BLOCK_SIZE: RangeInclusive<u64> = 4 * KIB..=GIB;
 const MIN_MEMORY_MAX_SIZE: u64 = MIB;
 pub(crate) const DEFAULT_STORAGE_BLOCK_SIZE: u64 = 4 * MIB;
 pub(crate) const DEFAULT_QUEUE_DEPTH: u32 = 32;
+/// The smallest `storage.block_size` of the persistent engines.
+const MIN_DISK_BLOCK_SIZE: u64 = 64 * KIB;
+/// `storage.drives[].size` default: the size of a data file `file` mode creates.
+pub(crate) const DEFAULT_FILE_SIZE: u64 = GIB;
 const QUEUE_DEPTH: RangeInclusive<u32> = 1..=4096;
 /// The default `memory.max_size` is this share of the machine's memory…
 const DEFAULT_MEMORY_PERCENT: u64 = 25;
@@ -274,33 +278,57 @@ fn validate_storage(raw: RawStorage) -> Result<StorageConfig, ConfigError> {
         queue_depth,
     } = raw;
     let mode = mode.unwrap_or_default();
-    match mode {
-        StorageMode::Memory => {}
-        StorageMode::File | StorageMode::Direct => {
-            return Err(ConfigError::StorageModeUnsupported { mode });
-        }
-    }
     let block_size = check_range(
         "storage.block_size",
         block_size.map_or(DEFAULT_STORAGE_BLOCK_SIZE, |s| s.0),
         BLOCK_SIZE,
         format_size,
     )?;
+    if mode != StorageMode::Memory
+        && (!block_size.is_power_of_two() || block_size < MIN_DISK_BLOCK_SIZE)
+    {
+        return Err(invalid(
+            "storage.block_size",
+            format!(
+                "`{}` does not suit mode {mode}: use a power of two of at least {}",
+                format_size(block_size),
+                format_size(MIN_DISK_BLOCK_SIZE)
+            ),
+        ));
+    }
     let drives = drives
         .unwrap_or_default()
         .into_iter()
         .enumerate()
-        .map(|(index, RawDrive { media })| {
+        .map(|(index, RawDrive { media, size })| {
             if media.as_os_str().is_empty() {
-                Err(invalid(
+                return Err(invalid(
                     &format!("storage.drives[{index}].media"),
                     "is empty; give a block device or file path",
-                ))
-            } else {
-                Ok(DriveConfig { media })
+                ));
             }
+            let size = size.map_or(DEFAULT_FILE_SIZE, |s| s.0);
+            if mode != StorageMode::Memory && size < 2 * block_size + block_size.max(MIN_DISK_BLOCK_SIZE) {
+                return Err(invalid(
+                    &format!("storage.drives[{index}].size"),
+                    format!(
+                        "`{}` is too small: a data file holds at least three extents of storage.block_size ({})",
+                        format_size(size),
+                        format_size(block_size)
+                    ),
+                ));
+            }
+            Ok(DriveConfig { media, size })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if mode != StorageMode::Memory && drives.is_empty() {
+        return Err(invalid(
+            "storage.drives",
+            format!(
+                "lists no drives, but storage.mode {mode} needs at least one; add `- {{ media: PATH }}` entries (see `memkv setup`)"
+            ),
+        ));
+    }
     let queue_depth = check_range(
         "storage.queue_depth",
         queue_depth.unwrap_or(DEFAULT_QUEUE_DEPTH),

@@ -443,7 +443,10 @@ fn damage_found_by_a_reader_spares_a_value_written_since() {
 
 #[test]
 fn any_store_opens_the_memory_engine() {
-    let s = AnyStore::open(StoreConfig::Memory(MemoryStoreConfig { max_size: 1 << 20 })).unwrap();
+    let s = now(AnyStore::open(StoreConfig::Memory(MemoryStoreConfig {
+        max_size: 1 << 20,
+    })))
+    .unwrap();
     now(s.put(b"k", val(b"v"))).unwrap();
     assert_eq!(now(s.get(b"k")).unwrap(), Some(val(b"v")));
     assert_eq!(now(s.stat(b"k")).unwrap(), Some(val(b"v").meta()));

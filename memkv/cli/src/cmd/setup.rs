@@ -1,0 +1,206 @@
+//! `memkv setup`: checks that the named drives are safe to format, formats them as one memkv
+//! drive set, and prints a working config.yaml on stdout (logs on stderr).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use memkv_store::disk::FormatOptions;
+use memkv_store::disk::inspect::{DriveProbe, format_set, probe_drives};
+
+use crate::cli::SetupArgs;
+use crate::exit::usage;
+
+/// The default `storage.block_size`.
+const DEFAULT_BLOCK_SIZE: u64 = 4 << 20;
+
+pub(crate) fn run(args: SetupArgs) -> anyhow::Result<()> {
+    let block_size = block_size_for(args.shard_size).map_err(usage)?;
+    let mut seen = std::collections::HashSet::new();
+    for d in &args.drives {
+        let id = std::fs::canonicalize(d).unwrap_or_else(|_| d.clone());
+        if !seen.insert(id) {
+            return Err(usage(anyhow::anyhow!(
+                "{} is named twice in --drives; name each drive once",
+                d.display()
+            )));
+        }
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?;
+    rt.block_on(async {
+        let probes = probe_drives(&args.drives).await?;
+        if args.idempotent && already_a_set(&probes, block_size) {
+            tracing::info!(
+                drives = probes.len(),
+                "the drives already form a memkv set with these settings; not reformatting"
+            );
+            return print_config(&args, &probes, block_size);
+        }
+        for p in &probes {
+            refuse_if_unsafe(p, args.force).map_err(usage)?;
+        }
+        let create_len = None;
+        let set = format_set(
+            &args.drives,
+            &FormatOptions {
+                extent_size: block_size,
+                shard_size_kib: u32::try_from(args.shard_size).unwrap_or(u32::MAX),
+                create_len,
+            },
+        )
+        .await?;
+        tracing::info!(
+            set = %hex(&set),
+            drives = args.drives.len(),
+            block_size,
+            "formatted a new memkv drive set"
+        );
+        print_config(&args, &probes, block_size)
+    })
+}
+
+/// `--shard-size` KiB to `storage.block_size`: 1024 KiB or more sets it to that many MiB,
+/// less keeps the default.
+fn block_size_for(shard_kib: u64) -> anyhow::Result<u64> {
+    if shard_kib < 1024 {
+        return Ok(DEFAULT_BLOCK_SIZE);
+    }
+    let mib = shard_kib / 1024;
+    if !mib.is_power_of_two() || mib > 1024 {
+        bail!(
+            "--shard-size {shard_kib} gives a block size of {mib} MiB, which is not a power of \
+             two of at most 1024 MiB; use e.g. --shard-size 2048 (2 MiB) or 4096 (4 MiB)"
+        );
+    }
+    Ok(mib << 20)
+}
+
+/// Whether the drives already form exactly one complete set with this block size.
+fn already_a_set(probes: &[DriveProbe], block_size: u64) -> bool {
+    let sbs: Vec<_> = probes
+        .iter()
+        .filter_map(|p| p.superblock.as_ref().and_then(|s| s.as_ref().ok()))
+        .collect();
+    if sbs.len() != probes.len() {
+        return false;
+    }
+    let mut indexes: Vec<u32> = sbs.iter().map(|s| s.drive_index).collect();
+    indexes.sort_unstable();
+    sbs.iter().all(|s| {
+        s.set_uuid == sbs[0].set_uuid
+            && s.drive_count as usize == probes.len()
+            && s.extent_size == block_size
+    }) && indexes == (0..probes.len() as u32).collect::<Vec<_>>()
+}
+
+fn refuse_if_unsafe(p: &DriveProbe, force: bool) -> anyhow::Result<()> {
+    let path = p.path.display();
+    if let Some(why) = &p.in_use {
+        bail!("refusing to format {path}: it is in use ({why}); unmount it or stop what holds it");
+    }
+    match &p.superblock {
+        Some(Ok(sb)) if !force => bail!(
+            "refusing to format {path}: it carries a memkv superblock (set {}, drive {} of {}); \
+             pass --force to reformat it, which destroys the data it holds, or --idempotent to \
+             keep an existing set",
+            hex(&sb.set_uuid),
+            sb.drive_index + 1,
+            sb.drive_count
+        ),
+        Some(Err(e)) if !force => bail!(
+            "refusing to format {path}: it carries a memkv superblock that this build cannot \
+             read ({e}); pass --force to reformat it"
+        ),
+        _ => {}
+    }
+    if let Some(sig) = p.signature {
+        bail!(
+            "refusing to format {path}: it holds {sig}; memkv never formats a drive with a \
+             filesystem or partition table. If it is really unused, erase the signature first \
+             (wipefs -a {path})"
+        );
+    }
+    Ok(())
+}
+
+fn print_config(args: &SetupArgs, probes: &[DriveProbe], block_size: u64) -> anyhow::Result<()> {
+    let mode = if probes.iter().all(|p| p.block_device) {
+        "direct"
+    } else {
+        "file"
+    };
+    let key: [u8; 32] = rand_key();
+    let mut yaml = String::new();
+    let _ = writeln!(
+        yaml,
+        "# Generated by memkv setup for {} drive(s).",
+        probes.len()
+    );
+    let _ = writeln!(
+        yaml,
+        "network:\n  address: 0.0.0.0:9900     # data plane; admin API on port + 1"
+    );
+    let _ = writeln!(yaml, "  auth_key: \"{}\"", hex(&key));
+    let _ = writeln!(
+        yaml,
+        "memory:\n  block_size: 2 MiB\n  max_size: 4 GiB           # RAM cache in front of the drives"
+    );
+    let _ = writeln!(yaml, "rdma:\n  device: {}", args.rdma);
+    let _ = writeln!(
+        yaml,
+        "storage:\n  mode: {mode}\n  block_size: {} MiB",
+        block_size >> 20
+    );
+    let _ = writeln!(yaml, "  drives:");
+    for p in probes {
+        let _ = writeln!(yaml, "    - {{ media: {} }}", display_path(&p.path));
+    }
+    super::print_stdout(&yaml)
+}
+
+fn display_path(p: &std::path::Path) -> String {
+    std::fs::canonicalize(p)
+        .unwrap_or_else(|_| PathBuf::from(p))
+        .display()
+        .to_string()
+}
+
+fn rand_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    for chunk in key.chunks_mut(16) {
+        chunk.copy_from_slice(&uuid_bytes());
+    }
+    key
+}
+
+/// 16 random bytes from the kernel.
+fn uuid_bytes() -> [u8; 16] {
+    let mut out = [0u8; 16];
+    if let Ok(bytes) = std::fs::read("/proc/sys/kernel/random/uuid") {
+        let text = String::from_utf8_lossy(&bytes).replace('-', "");
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = u8::from_str_radix(text.get(2 * i..2 * i + 2).unwrap_or("00"), 16).unwrap_or(0);
+        }
+    }
+    out
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::block_size_for;
+
+    #[test]
+    fn shard_size_sets_the_block_size_from_one_mib_up() {
+        assert_eq!(block_size_for(64).unwrap(), 4 << 20);
+        assert_eq!(block_size_for(1024).unwrap(), 1 << 20);
+        assert_eq!(block_size_for(8192).unwrap(), 8 << 20);
+        assert!(block_size_for(3072).is_err());
+    }
+}

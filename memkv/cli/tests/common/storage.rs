@@ -1,0 +1,261 @@
+//! Helpers for the persistent-storage tests: config text for `file` and `direct` mode, loop
+//! devices, deterministic values, and the kill -9 crash loop with its model of what must
+//! survive.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use memkv_client::{Client, ClientConfig};
+
+use super::{Server, random_key_hex};
+
+/// A config for `mode` (`file` or `direct`) over `drives`.
+pub fn disk_yaml(key_hex: &str, mode: &str, drives: &[PathBuf], sync: &str, extra: &str) -> String {
+    let mut yaml = format!(
+        "network:\n  address: 127.0.0.1:0\n  auth_key: \"{key_hex}\"\nmemory:\n  max_size: 64 MiB\nstorage:\n  mode: {mode}\n  sync: {sync}\n  block_size: 1 MiB\n{extra}  drives:\n"
+    );
+    for d in drives {
+        yaml.push_str(&format!(
+            "    - {{ media: {}, size: 256 MiB }}\n",
+            d.display()
+        ));
+    }
+    yaml
+}
+
+/// Starts a server on `drives`.
+pub fn start_disk(mode: &str, drives: &[PathBuf], sync: &str) -> Server {
+    let key = random_key_hex();
+    let yaml = disk_yaml(&key, mode, drives, sync, "");
+    Server::start_yaml(&yaml, key)
+}
+
+/// A client for one server.
+pub fn client(server: &Server) -> Client {
+    Client::new(ClientConfig::new([server.data.to_string()]).with_auth_key(server.key()))
+        .expect("client")
+}
+
+/// Loop devices backed by files; detached on drop.
+pub struct LoopDevices {
+    /// `/dev/loopN` paths.
+    pub devices: Vec<PathBuf>,
+    _dir: tempfile::TempDir,
+}
+
+impl LoopDevices {
+    /// `count` loop devices of `size` bytes, or `None` (after printing the skip line) when not
+    /// running as root. Panics when `losetup` is missing.
+    pub fn create(count: usize, size: u64) -> Option<LoopDevices> {
+        if !nix_is_root() {
+            println!("skipped: needs root for loop devices");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut devices = Vec::new();
+        for i in 0..count {
+            let backing = dir.path().join(format!("loop{i}.img"));
+            std::fs::File::create(&backing)
+                .unwrap()
+                .set_len(size)
+                .unwrap();
+            let out = Command::new("losetup")
+                .args(["--find", "--show"])
+                .arg(&backing)
+                .output()
+                .unwrap_or_else(|e| panic!("losetup is missing ({e}); apt install mount"));
+            assert!(
+                out.status.success(),
+                "losetup failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            devices.push(PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()));
+        }
+        Some(LoopDevices { devices, _dir: dir })
+    }
+}
+
+impl Drop for LoopDevices {
+    fn drop(&mut self) {
+        for d in &self.devices {
+            let _ = Command::new("losetup").arg("-d").arg(d).status();
+        }
+    }
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Runs `memkv setup` on `drives` and returns its stdout (the config).
+pub fn setup(drives: &[PathBuf], extra: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(super::memkv_bin());
+    cmd.arg("setup").arg("--drives").args(drives).args(extra);
+    cmd.output().expect("run memkv setup")
+}
+
+/// The value of version `version` of key `key`: the version in the first 8 bytes, then
+/// bytes derived from both, of a length that varies from 100 B to 96 KiB.
+pub fn versioned_value(key: u64, version: u64) -> Vec<u8> {
+    let len = 100 + ((key * 7919 + version * 104_729) % (96 * 1024)) as usize;
+    let mut v = Vec::with_capacity(len);
+    v.extend_from_slice(&version.to_le_bytes());
+    let mut x = (key << 32) ^ version ^ 0x9E37_79B9_7F4A_7C15;
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+fn key_name(k: u64) -> Vec<u8> {
+    format!("crash-key-{k:05}").into_bytes()
+}
+
+/// What a key may hold after a crash: the outcome of its last acknowledged operation, or of
+/// the one operation in flight when the server died.
+#[derive(Debug, Clone, Default)]
+struct KeyModel {
+    /// `Some(v)`: version v stored; `None`: absent.
+    acked: Option<u64>,
+    in_flight: Option<Option<u64>>,
+}
+
+/// The crash loop: `iterations` times, start the server on `drives`, run a mixed load from
+/// four threads (each owning its keys, so per-key order is known), kill -9 the server once
+/// `ops_before_kill` operations were acknowledged, restart it, and check every key: a value
+/// served is byte-exact, and with `sync: always` every acknowledged put is still there (the
+/// drives are large enough that nothing is evicted).
+pub fn crash_loop(mode: &str, drives: &[PathBuf], sync: &str, iterations: u32) {
+    const THREADS: u64 = 4;
+    const KEYS_PER_THREAD: u64 = 40;
+    let model: Arc<Mutex<HashMap<u64, KeyModel>>> = Arc::new(Mutex::new(HashMap::new()));
+    let next_version = Arc::new(AtomicU64::new(1));
+    for iteration in 0..iterations {
+        let mut server = start_disk(mode, drives, sync);
+        verify(&server, &model, sync, iteration);
+        let acked = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let client = client(&server);
+                let (model, acked, stop, next_version) = (
+                    Arc::clone(&model),
+                    Arc::clone(&acked),
+                    Arc::clone(&stop),
+                    Arc::clone(&next_version),
+                );
+                std::thread::spawn(move || {
+                    let mut rng = t * 31 + u64::from(iteration) * 1000 + 1;
+                    while !stop.load(Ordering::Relaxed) {
+                        rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                        let k = t * KEYS_PER_THREAD + (rng >> 33) % KEYS_PER_THREAD;
+                        let op = (rng >> 20) % 10;
+                        let name = key_name(k);
+                        if op < 6 {
+                            let version = next_version.fetch_add(1, Ordering::Relaxed);
+                            model.lock().unwrap().entry(k).or_default().in_flight =
+                                Some(Some(version));
+                            if client.put(&name, &versioned_value(k, version)).is_err() {
+                                return;
+                            }
+                            let mut m = model.lock().unwrap();
+                            let e = m.get_mut(&k).unwrap();
+                            e.acked = Some(version);
+                            e.in_flight = None;
+                        } else if op < 8 {
+                            model.lock().unwrap().entry(k).or_default().in_flight = Some(None);
+                            if client.delete(&name).is_err() {
+                                return;
+                            }
+                            let mut m = model.lock().unwrap();
+                            let e = m.get_mut(&k).unwrap();
+                            e.acked = None;
+                            e.in_flight = None;
+                        } else {
+                            match client.get(&name) {
+                                Ok(Some(v)) => {
+                                    let version = u64::from_le_bytes(v[..8].try_into().unwrap());
+                                    assert_eq!(
+                                        &v[..],
+                                        &versioned_value(k, version)[..],
+                                        "key {k}: served bytes are not the ones stored"
+                                    );
+                                }
+                                Ok(None) => {}
+                                Err(_) => return,
+                            }
+                        }
+                        acked.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        // Kill once enough operations completed: an observable fact, not a delay.
+        let target = 150 + u64::from(iteration) * 37 % 200;
+        while acked.load(Ordering::Relaxed) < target {
+            std::thread::yield_now();
+        }
+        server.kill();
+        stop.store(true, Ordering::Relaxed);
+        for t in threads {
+            t.join().expect("load thread");
+        }
+        drop(server);
+    }
+    let server = start_disk(mode, drives, sync);
+    verify(&server, &model, sync, iterations);
+}
+
+/// Reads every key after a restart and checks it against the model, then makes the model
+/// what the server now holds.
+fn verify(server: &Server, model: &Arc<Mutex<HashMap<u64, KeyModel>>>, sync: &str, iteration: u32) {
+    let client = client(server);
+    let mut model = model.lock().unwrap();
+    for (k, m) in model.iter_mut() {
+        let got = client.get(&key_name(*k)).expect("get after restart");
+        let version = got.as_ref().map(|v| {
+            let version = u64::from_le_bytes(v[..8].try_into().unwrap());
+            assert_eq!(
+                &v[..],
+                &versioned_value(*k, version)[..],
+                "iteration {iteration}, key {k}: served bytes are not the ones stored"
+            );
+            version
+        });
+        if sync == "always" {
+            let allowed = version == m.acked || m.in_flight.is_some_and(|f| f == version);
+            assert!(
+                allowed,
+                "iteration {iteration}, key {k}: after the crash it holds {version:?}, but the \
+                 last acknowledged operation left {:?} (in flight: {:?})",
+                m.acked, m.in_flight
+            );
+        }
+        m.acked = version;
+        m.in_flight = None;
+    }
+    let evictions = server.metric("memkv_evictions_total");
+    assert_eq!(
+        evictions, 0.0,
+        "the drives must be large enough that nothing is evicted"
+    );
+}
+
+/// The paths of `n` data files in `dir`.
+pub fn data_files(dir: &Path, n: usize) -> Vec<PathBuf> {
+    (0..n).map(|i| dir.join(format!("drive{i}.dat"))).collect()
+}

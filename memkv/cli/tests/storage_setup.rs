@@ -1,0 +1,199 @@
+//! `memkv setup` and `memkv drive` on data files: the printed config starts a server, drives
+//! with a memkv superblock or a filesystem signature are refused with the reason, `--force`
+//! and `--idempotent` behave, and `drive check` reports a damaged image.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::storage::{client, setup, versioned_value};
+use common::{Server, memkv_bin};
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn blank_files(dir: &Path, n: usize, size: u64) -> Vec<PathBuf> {
+    (0..n)
+        .map(|i| {
+            let p = dir.join(format!("d{i}.img"));
+            std::fs::File::create(&p).unwrap().set_len(size).unwrap();
+            p
+        })
+        .collect()
+}
+
+fn drive(args: &[&str], paths: &[PathBuf]) -> Output {
+    Command::new(memkv_bin())
+        .arg("drive")
+        .args(args)
+        .args(paths)
+        .output()
+        .unwrap()
+}
+
+/// The printed config with the listen address made loopback and ephemeral.
+fn runnable(config: &str) -> (String, String) {
+    let key = config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("auth_key: \""))
+        .map(|k| k.trim_end_matches('"').to_owned())
+        .expect("setup prints an auth key");
+    let yaml = config
+        .replace("0.0.0.0:9900", "127.0.0.1:0")
+        .replace("max_size: 4 GiB", "max_size: 64 MiB");
+    (yaml, key)
+}
+
+#[test]
+fn setup_prints_a_config_that_starts_a_server_on_the_drives() {
+    let dir = tempfile::tempdir().unwrap();
+    let drives = blank_files(dir.path(), 2, 64 << 20);
+    let out = setup(&drives, &["--shard-size", "1024"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config = stdout(&out);
+    assert!(
+        config.contains("mode: file") && config.contains("block_size: 1 MiB"),
+        "{config}"
+    );
+    assert!(
+        stderr(&out).contains("formatted"),
+        "logs go to stderr: {}",
+        stderr(&out)
+    );
+
+    let (yaml, key) = runnable(&config);
+    let mut server = Server::start_yaml(&yaml, key.clone());
+    client(&server).put(b"k", &versioned_value(1, 1)).unwrap();
+    server.sigterm();
+    server.wait();
+    drop(server);
+
+    // A second setup refuses the formatted drives, and says why.
+    let again = setup(&drives, &["--shard-size", "1024"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        stderr(&again).contains("carries a memkv superblock"),
+        "{}",
+        stderr(&again)
+    );
+    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+
+    // --idempotent keeps the set and its data.
+    let idem = setup(&drives, &["--shard-size", "1024", "--idempotent"]);
+    assert!(idem.status.success(), "{}", stderr(&idem));
+    let server = Server::start_yaml(&runnable(&stdout(&idem)).0, runnable(&stdout(&idem)).1);
+    let got = client(&server)
+        .get(b"k")
+        .unwrap()
+        .expect("kept by --idempotent");
+    assert_eq!(&got[..], &versioned_value(1, 1)[..]);
+    drop(server);
+
+    // --idempotent with other settings is a refusal, not a silent reformat.
+    let other = setup(&drives, &["--shard-size", "2048", "--idempotent"]);
+    assert_eq!(other.status.code(), Some(2), "{}", stderr(&other));
+
+    // --force reformats: the data is gone.
+    let forced = setup(&drives, &["--shard-size", "1024", "--force"]);
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    let (yaml, key) = runnable(&stdout(&forced));
+    let server = Server::start_yaml(&yaml, key);
+    assert_eq!(client(&server).get(b"k").unwrap(), None);
+}
+
+#[test]
+fn setup_refuses_filesystems_and_partition_tables_and_touches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let drives = blank_files(dir.path(), 3, 16 << 20);
+    // An ext4 superblock magic on drive 1, a GPT header on drive 2.
+    let mut ext = std::fs::read(&drives[1]).unwrap();
+    ext[1080..1082].copy_from_slice(&[0x53, 0xEF]);
+    std::fs::write(&drives[1], &ext).unwrap();
+    let mut gpt = std::fs::read(&drives[2]).unwrap();
+    gpt[512..520].copy_from_slice(b"EFI PART");
+    std::fs::write(&drives[2], &gpt).unwrap();
+
+    for (i, what) in [(1, "ext2/ext3/ext4 filesystem"), (2, "GPT partition table")] {
+        let out = setup(&[drives[0].clone(), drives[i].clone()], &[]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains(what), "{}", stderr(&out));
+        assert!(stdout(&out).is_empty());
+    }
+    // Nothing was written: the blank drive is still blank and the others unchanged.
+    assert!(std::fs::read(&drives[0]).unwrap().iter().all(|&b| b == 0));
+    assert_eq!(std::fs::read(&drives[1]).unwrap(), ext);
+    assert_eq!(std::fs::read(&drives[2]).unwrap(), gpt);
+}
+
+#[test]
+fn drive_check_reports_a_damaged_image_and_repair_rebuilds_summaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let drives = blank_files(dir.path(), 1, 16 << 20);
+    let out = setup(&drives, &["--shard-size", "1024"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (yaml, key) = runnable(&stdout(&out));
+    let mut server = Server::start_yaml(&yaml, key);
+    let c = client(&server);
+    // Fill more than one 1 MiB segment, so at least one is sealed with a summary.
+    for k in 0..40u64 {
+        c.put(format!("k{k}").as_bytes(), &versioned_value(k, 3))
+            .unwrap();
+    }
+    server.sigterm();
+    server.wait();
+    drop(server);
+
+    let clean = drive(&["check"], &drives);
+    assert!(
+        clean.status.success(),
+        "{}{}",
+        stdout(&clean),
+        stderr(&clean)
+    );
+    assert!(stdout(&clean).contains("0 problems"), "{}", stdout(&clean));
+    let info = drive(&["info"], &drives);
+    assert!(info.status.success(), "{}", stderr(&info));
+    assert!(
+        stdout(&info).contains("format version:   1"),
+        "{}",
+        stdout(&info)
+    );
+
+    // Damage one value and the first sealed segment's summary footer.
+    let mut bytes = std::fs::read(&drives[0]).unwrap();
+    let v = versioned_value(5, 3);
+    let at = bytes.windows(64).position(|w| w == &v[..64]).unwrap();
+    bytes[at + 100] ^= 0xFF;
+    let extent = 1usize << 20;
+    let footer = bytes[extent..]
+        .chunks(extent)
+        .position(|seg| &seg[extent - 4096..extent - 4096 + 8] == b"MKVSUMM\0")
+        .expect("a sealed segment");
+    bytes[extent + footer * extent + extent - 4096 + 20] ^= 0xFF;
+    std::fs::write(&drives[0], bytes).unwrap();
+
+    let damaged = drive(&["check"], &drives);
+    assert_eq!(damaged.status.code(), Some(1), "{}", stdout(&damaged));
+    let report = stdout(&damaged);
+    assert!(report.contains("fails its checksum"), "{report}");
+    assert!(report.contains("segment summary"), "{report}");
+
+    let repaired = drive(&["check", "--repair"], &drives);
+    assert!(
+        stdout(&repaired).contains("summary rebuilt"),
+        "{}",
+        stdout(&repaired)
+    );
+    let after = stdout(&drive(&["check"], &drives));
+    assert!(!after.contains("segment summary"), "{after}");
+    assert!(
+        after.contains("fails its checksum"),
+        "value damage stays reported: {after}"
+    );
+}

@@ -1,0 +1,511 @@
+//! One lane per drive: its open segment, the queue of writes for its flusher, segment
+//! rotation and eviction, and the flusher task that writes with group commit.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use memkv_ioengine::AlignedBuf;
+use tokio::sync::oneshot;
+
+use super::format::{
+    META_BLOCK, RecordHeader, RecordKind, SegmentHeader, SummaryEntry, align_up, encode_summary,
+    summary_reserve,
+};
+use super::{Inner, SyncPolicy};
+use crate::{StoreError, Value};
+
+/// Where the current record of a key is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Loc {
+    pub(crate) drive: u16,
+    pub(crate) key_len: u16,
+    pub(crate) extent: u32,
+    /// Offset of the record within the extent.
+    pub(crate) offset: u32,
+    pub(crate) crc: u32,
+    pub(crate) len: u64,
+    pub(crate) seq: u64,
+    pub(crate) seg_seq: u64,
+}
+
+impl Loc {
+    pub(crate) fn record_len(&self) -> u64 {
+        RecordHeader::record_len(usize::from(self.key_len), self.len)
+    }
+
+    pub(crate) fn same_record(&self, other: &Loc) -> bool {
+        self.seq == other.seq && self.drive == other.drive
+    }
+}
+
+/// A segment's bookkeeping while it is open or sealed.
+#[derive(Debug, Default)]
+pub(crate) struct SegMeta {
+    pub(crate) seg_seq: u64,
+    /// Keys with records in it (some may have moved on since).
+    pub(crate) keys: Vec<Arc<[u8]>>,
+    /// Whether it holds tombstones (then it is only reused in FIFO order).
+    pub(crate) tombstones: bool,
+}
+
+/// The segment being appended to.
+#[derive(Debug)]
+pub(crate) struct OpenSeg {
+    pub(crate) extent: u32,
+    pub(crate) seg_seq: u64,
+    /// Offset within the extent of `buf[0]` (aligned).
+    pub(crate) buf_base: u64,
+    /// Bytes appended but not yet handed to the flusher.
+    pub(crate) buf: Vec<u8>,
+    pub(crate) entries: Vec<SummaryEntry>,
+    pub(crate) summary_body: u64,
+}
+
+impl OpenSeg {
+    fn pos(&self) -> u64 {
+        self.buf_base + self.buf.len() as u64
+    }
+}
+
+/// A write for the flusher.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub(crate) extent: u32,
+    pub(crate) offset: u64,
+    pub(crate) data: Vec<u8>,
+    pub(crate) seal: bool,
+}
+
+type Waiter = oneshot::Sender<Result<(), String>>;
+
+/// A lane's state, under the drive's lock.
+#[derive(Debug, Default)]
+pub(crate) struct Lane {
+    pub(crate) open: Option<OpenSeg>,
+    pub(crate) free: VecDeque<u32>,
+    /// Sealed segments, oldest first.
+    pub(crate) fifo: VecDeque<u32>,
+    pub(crate) segs: Vec<SegMeta>,
+    pub(crate) jobs: Vec<Job>,
+    pub(crate) waiters: Vec<Waiter>,
+    /// Extents with writes handed to the flusher and not yet complete.
+    pub(crate) in_flight: Vec<u32>,
+}
+
+impl Lane {
+    /// Whether the record at `loc` may not be on the drive yet.
+    pub(crate) fn is_unwritten(&self, loc: &Loc) -> bool {
+        self.in_flight.contains(&loc.extent)
+            || self.jobs.iter().any(|j| j.extent == loc.extent)
+            || self
+                .open
+                .as_ref()
+                .is_some_and(|o| o.extent == loc.extent && u64::from(loc.offset) >= o.buf_base)
+    }
+
+    /// Hands the appended bytes to the flusher, padded to the drive's alignment.
+    fn cut(&mut self, align: u64) {
+        let Some(open) = self.open.as_mut() else {
+            return;
+        };
+        if open.buf.is_empty() {
+            return;
+        }
+        let mut data = std::mem::take(&mut open.buf);
+        data.resize(align_up(data.len() as u64, align) as usize, 0);
+        let offset = open.buf_base;
+        open.buf_base += data.len() as u64;
+        self.jobs.push(Job {
+            extent: open.extent,
+            offset,
+            data,
+            seal: false,
+        });
+    }
+
+    /// Seals the open segment: its last bytes and its summary go to the flusher.
+    fn seal(&mut self, align: u64, extent_size: u64) {
+        self.cut(align);
+        let Some(open) = self.open.take() else {
+            return;
+        };
+        let (off, tail) = encode_summary(open.seg_seq, extent_size, &open.entries);
+        self.jobs.push(Job {
+            extent: open.extent,
+            offset: off,
+            data: tail,
+            seal: true,
+        });
+        self.fifo.push_back(open.extent);
+    }
+}
+
+/// The largest value that fits in one segment next to a key of `key_len` bytes.
+pub(crate) fn max_value_len(extent_size: u64, key_len: usize) -> u64 {
+    let fixed = META_BLOCK
+        + summary_reserve(SummaryEntry::encoded_len(key_len))
+        + RecordHeader::record_len(key_len, 0)
+        + 8;
+    extent_size.saturating_sub(fixed)
+}
+
+/// Appends a put (`Some`) or a delete (`None`) of `key` to its lane, updates the index and
+/// the cache, and returns what to wait on before acknowledging.
+pub(crate) fn append(
+    inner: &Arc<Inner>,
+    key: &[u8],
+    value: Option<&Value>,
+) -> Result<Option<oneshot::Receiver<Result<(), String>>>, StoreError> {
+    if inner.stop.load(Relaxed) {
+        return Err(StoreError::Engine("the store is shutting down".into()));
+    }
+    let d = inner.lane_for(key).ok_or(StoreError::NoDrives)?;
+    let drive = &inner.drives[d];
+    let val_len = value.map_or(0, |v| v.data.len() as u64);
+    let rec_len = RecordHeader::record_len(key.len(), val_len);
+    let entry_len = SummaryEntry::encoded_len(key.len());
+    let extent_size = inner.extent_size;
+    let mut guard = drive.lane.lock();
+    let fits = |o: &OpenSeg| {
+        o.pos() + rec_len + summary_reserve(o.summary_body + entry_len) <= extent_size
+    };
+    if !guard.open.as_ref().is_some_and(fits) {
+        guard.seal(drive.align, extent_size);
+        open_segment(inner, d, &mut guard)?;
+    }
+    let seq = inner.seq.fetch_add(1, Relaxed);
+    let lane = &mut *guard;
+    let open = lane.open.as_mut().expect("opened above");
+    let offset = open.pos();
+    let kind = if value.is_some() {
+        RecordKind::Put
+    } else {
+        RecordKind::Delete
+    };
+    let crc = value.map_or(0, |v| v.crc);
+    RecordHeader {
+        kind,
+        key_len: key.len() as u16,
+        val_len,
+        value_crc: crc,
+        seq,
+        seg_seq: open.seg_seq,
+    }
+    .encode_with_key(key, &mut open.buf);
+    if let Some(v) = value {
+        open.buf.extend_from_slice(&v.data);
+    }
+    open.buf
+        .resize((offset + rec_len - open.buf_base) as usize, 0);
+    open.entries.push(SummaryEntry {
+        kind,
+        key: key.to_vec(),
+        offset: offset as u32,
+        val_len,
+        value_crc: crc,
+        seq,
+    });
+    open.summary_body += entry_len;
+    let extent = open.extent;
+    let seg_seq = open.seg_seq;
+    let key_arc: Arc<[u8]> = Arc::from(key);
+    {
+        let mut shard = inner.shard(key).lock();
+        let old = match value {
+            Some(v) => {
+                let loc = Loc {
+                    drive: d as u16,
+                    key_len: key.len() as u16,
+                    extent,
+                    offset: offset as u32,
+                    crc,
+                    len: val_len,
+                    seq,
+                    seg_seq,
+                };
+                inner.charge(&loc);
+                // Under the index lock, so the cache never holds an older value than the index.
+                let _ = inner.cache.put_now(key, v.clone());
+                shard.insert(Arc::clone(&key_arc), loc)
+            }
+            None => {
+                inner.cache.delete_now(key);
+                shard.remove(key)
+            }
+        };
+        match &old {
+            Some(old) => inner.release(old),
+            None if value.is_some() => {
+                inner.counters.keys.fetch_add(1, Relaxed);
+            }
+            None => {}
+        }
+        if value.is_none() && old.is_some() {
+            inner.counters.keys.fetch_sub(1, Relaxed);
+        }
+    }
+    let meta = &mut lane.segs[extent as usize];
+    meta.keys.push(key_arc);
+    meta.tombstones |= value.is_none();
+    let rx = match inner.sync {
+        SyncPolicy::Always => {
+            let (tx, rx) = oneshot::channel();
+            lane.waiters.push(tx);
+            Some(rx)
+        }
+        SyncPolicy::None => None,
+    };
+    drop(guard);
+    drive.notify.notify_one();
+    Ok(rx)
+}
+
+/// Waits for the flusher to make an append durable (nothing to wait for with
+/// [`SyncPolicy::None`]).
+pub(crate) async fn wait(
+    waiter: Option<oneshot::Receiver<Result<(), String>>>,
+) -> Result<(), StoreError> {
+    let Some(rx) = waiter else {
+        return Ok(());
+    };
+    match rx.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(StoreError::Io {
+            op: "write to",
+            path: e.into(),
+            source: std::io::Error::other("drive failed"),
+        }),
+        Err(_) => Err(StoreError::Engine(
+            "the store shut down before the write".into(),
+        )),
+    }
+}
+
+/// Starts a new segment in a free extent, reusing a dead one or evicting the oldest.
+fn open_segment(inner: &Inner, d: usize, lane: &mut Lane) -> Result<(), StoreError> {
+    let drive = &inner.drives[d];
+    let extent = if let Some(e) = lane.free.pop_front() {
+        e
+    } else if let Some(pos) = lane.fifo.iter().position(|&e| {
+        drive.live[e as usize].load(Relaxed) == 0 && !lane.segs[e as usize].tombstones
+    }) {
+        let e = lane.fifo.remove(pos).expect("position is in range");
+        lane.segs[e as usize].keys.clear();
+        e
+    } else if let Some(e) = lane.fifo.pop_front() {
+        evict(inner, d, lane, e);
+        e
+    } else {
+        return Err(StoreError::NoDrives);
+    };
+    let seg_seq = inner.seq.fetch_add(1, Relaxed);
+    let header = SegmentHeader {
+        seg_seq,
+        drive_index: drive.sb.drive_index,
+        extent,
+        set_uuid: drive.sb.set_uuid,
+    }
+    .encode();
+    lane.segs[extent as usize] = SegMeta {
+        seg_seq,
+        keys: Vec::new(),
+        tombstones: false,
+    };
+    lane.open = Some(OpenSeg {
+        extent,
+        seg_seq,
+        buf_base: 0,
+        buf: header,
+        entries: Vec::new(),
+        summary_body: 0,
+    });
+    Ok(())
+}
+
+/// Drops every key whose current record is in extent `e` of drive `d`.
+fn evict(inner: &Inner, d: usize, lane: &mut Lane, e: u32) {
+    let meta = std::mem::take(&mut lane.segs[e as usize]);
+    let mut count = 0u64;
+    for key in meta.keys {
+        let mut shard = inner.shard(&key).lock();
+        let hit = shard
+            .get(&*key)
+            .is_some_and(|l| l.drive as usize == d && l.extent == e && l.seg_seq == meta.seg_seq);
+        if hit {
+            let loc = shard.remove(&*key).expect("present");
+            inner.cache.delete_now(&key);
+            inner.release(&loc);
+            inner.counters.keys.fetch_sub(1, Relaxed);
+            inner.counters.evicted_bytes.fetch_add(loc.len, Relaxed);
+            count += 1;
+        }
+    }
+    inner.counters.evictions.fetch_add(count, Relaxed);
+    tracing::debug!(
+        drive = d,
+        extent = e,
+        evicted = count,
+        "evicted the oldest segment"
+    );
+}
+
+/// The flusher of drive `d`: writes whatever its lane queued, syncs (group commit), and
+/// acknowledges the waiting puts; exits once the store stops and nothing is queued.
+pub(crate) async fn flusher(inner: Arc<Inner>, d: usize) {
+    let drive = &inner.drives[d];
+    loop {
+        let (jobs, waiters) = {
+            let mut lane = drive.lane.lock();
+            lane.cut(drive.align);
+            let jobs = std::mem::take(&mut lane.jobs);
+            let waiters = std::mem::take(&mut lane.waiters);
+            lane.in_flight = jobs.iter().map(|j| j.extent).collect();
+            (jobs, waiters)
+        };
+        if jobs.is_empty() {
+            for w in waiters {
+                let _ = w.send(Ok(()));
+            }
+            if drive.dead_hint.swap(false, Relaxed) && drive.online.load(Relaxed) {
+                trim_dead(&inner, d).await;
+            }
+            if inner.stop.load(Relaxed) {
+                // Seal nothing on stop: the open segment is recovered by a scan on start.
+                let _ = inner.engine.fdatasync(&drive.dev).await;
+                return;
+            }
+            drive.notify.notified().await;
+            continue;
+        }
+        let result = write_jobs(&inner, d, &jobs).await;
+        drive.lane.lock().in_flight.clear();
+        let reply = match &result {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                inner.take_offline(d, "write", err);
+                Err(drive.path().display().to_string())
+            }
+        };
+        for w in waiters {
+            let _ = w.send(reply.clone());
+        }
+    }
+}
+
+/// Frees sealed segments whose records are all dead (overwritten, deleted or evicted) and
+/// hold no tombstones: invalidates their headers, syncs, discards them in one batch (TRIM on
+/// block devices, hole punching on files) and puts them on the free list.
+async fn trim_dead(inner: &Inner, d: usize) {
+    const BATCH: usize = 64;
+    let drive = &inner.drives[d];
+    let dead: Vec<u32> = {
+        let mut lane = drive.lane.lock();
+        let mut dead = Vec::new();
+        let mut i = 0;
+        while i < lane.fifo.len() && dead.len() < BATCH {
+            let e = lane.fifo[i];
+            let busy = lane.in_flight.contains(&e) || lane.jobs.iter().any(|j| j.extent == e);
+            if !busy
+                && drive.live[e as usize].load(Relaxed) == 0
+                && !lane.segs[e as usize].tombstones
+            {
+                lane.fifo.remove(i);
+                lane.segs[e as usize] = SegMeta::default();
+                dead.push(e);
+            } else {
+                i += 1;
+            }
+        }
+        dead
+    };
+    if dead.is_empty() {
+        return;
+    }
+    let zero = vec![0u8; META_BLOCK as usize];
+    let jobs: Vec<Job> = dead
+        .iter()
+        .map(|&e| Job {
+            extent: e,
+            offset: 0,
+            data: zero.clone(),
+            seal: false,
+        })
+        .collect();
+    let result = async {
+        write_wave(inner, d, &jobs).await?;
+        inner.engine.fdatasync(&drive.dev).await?;
+        for &e in &dead {
+            let at = drive.sb.extent_offset(e);
+            inner
+                .engine
+                .discard(&drive.dev, at, drive.sb.extent_size)
+                .await?;
+        }
+        Ok::<(), std::io::Error>(())
+    }
+    .await;
+    if let Err(err) = result {
+        inner.take_offline(d, "trim", &err);
+        return;
+    }
+    inner.counters.trimmed.fetch_add(dead.len() as u64, Relaxed);
+    drive.lane.lock().free.extend(dead);
+}
+
+async fn write_jobs(inner: &Inner, d: usize, jobs: &[Job]) -> std::io::Result<()> {
+    let drive = &inner.drives[d];
+    if !drive.online.load(Relaxed) {
+        return Err(std::io::Error::other("drive is offline"));
+    }
+    // Jobs go out together, except that an extent sealed and reused within one round starts a
+    // new wave: its old and new bytes must not be in flight at once.
+    let mut start = 0;
+    while start < jobs.len() {
+        let mut sealed: Vec<u32> = Vec::new();
+        let mut end = start;
+        while end < jobs.len() && !sealed.contains(&jobs[end].extent) {
+            if jobs[end].seal {
+                sealed.push(jobs[end].extent);
+            }
+            end += 1;
+        }
+        write_wave(inner, d, &jobs[start..end]).await?;
+        start = end;
+    }
+    if inner.sync == SyncPolicy::Always || jobs.iter().any(|j| j.seal) {
+        inner.engine.fdatasync(&drive.dev).await?;
+    }
+    Ok(())
+}
+
+async fn write_wave(inner: &Inner, d: usize, jobs: &[Job]) -> std::io::Result<()> {
+    let drive = &inner.drives[d];
+    let mut batch = inner.engine.batch();
+    let futures: Vec<_> = jobs
+        .iter()
+        .map(|j| {
+            let at = drive.sb.extent_offset(j.extent) + j.offset;
+            (
+                j.data.len(),
+                batch.write_at(&drive.dev, AlignedBuf::from_slice(&j.data), at),
+            )
+        })
+        .collect();
+    batch.submit();
+    let mut first_err = None;
+    for (len, fut) in futures {
+        match fut.await.1 {
+            Ok(n) if n == len => {}
+            Ok(n) => {
+                first_err.get_or_insert(std::io::Error::other(format!(
+                    "short write: {n} of {len} bytes"
+                )));
+            }
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}

@@ -1,0 +1,481 @@
+//! The persistent engine behind `storage.mode: file` and `storage.mode: direct`.
+//!
+//! Each drive (a raw block device or a preallocated file) carries a superblock and is cut into
+//! extents of `storage.block_size`. An extent in use is a *segment*: a log of records (value
+//! or tombstone, each with its key, length, CRC32C and sequence number) appended in
+//! block-aligned batches, sealed with a summary of its records when full. The key index lives
+//! in RAM and is rebuilt on start from the summaries of sealed segments plus a scan of the few
+//! segments that were open (the journal tail), so a restart reads metadata, not values.
+//!
+//! - Keys are spread over drives by a stable hash of the key (one *lane* per drive); each lane
+//!   has one open segment and a flusher task that writes everything queued with one batch of
+//!   I/O (queue depth `storage.queue_depth`) and, with [`SyncPolicy::Always`], one
+//!   `fdatasync`: group commit.
+//! - When a drive is full the oldest segment of that drive is evicted whole (FIFO by segment,
+//!   an approximation of LRU; a segment whose records are all dead is reused first).
+//! - A bounded RAM cache (a [`MemoryStore`](crate::MemoryStore)) serves hot values.
+//! - A drive that fails an I/O is taken offline: its keys miss, the others keep serving.
+//!
+//! All disk I/O goes through `memkv-ioengine`. [`format`] holds the byte layout.
+
+pub mod format;
+pub mod inspect;
+mod lane;
+mod recover;
+mod setup;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+use memkv_ioengine::{AlignedBuf, Device, EngineKind, IoEngine};
+use parking_lot::Mutex;
+
+use crate::{
+    DriveStats, MAX_KEY_LEN, MemoryStore, MemoryStoreConfig, Store, StoreError, StoreStats, Value,
+    ValueMeta,
+};
+use format::{RECORD_HEADER_LEN, RecordHeader, RecordKind, Superblock};
+use lane::{Lane, Loc};
+
+pub use setup::{FormatOptions, MIN_EXTENT_SIZE, format_drives, read_superblock};
+
+/// `storage.mode` for this engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskMode {
+    /// Regular files, created and preallocated when missing.
+    File,
+    /// Raw block devices, formatted beforehand with `memkv setup`.
+    Direct,
+}
+
+impl DiskMode {
+    /// `"file"` or `"direct"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiskMode::File => "file",
+            DiskMode::Direct => "direct",
+        }
+    }
+}
+
+/// `storage.sync`: when a put is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// Once its record is written and `fdatasync` returned (group commit across puts).
+    Always,
+    /// Once its record is queued in memory; written within moments, synced when a segment is
+    /// sealed. A crash may lose the last puts.
+    None,
+}
+
+/// Settings of a [`DiskStore`].
+#[derive(Debug, Clone)]
+pub struct DiskStoreConfig {
+    /// File or direct.
+    pub mode: DiskMode,
+    /// The drives or files, in any order (the superblocks say which is which).
+    pub drives: Vec<PathBuf>,
+    /// Extent size (`storage.block_size`); must match what the drives were formatted with.
+    pub extent_size: u64,
+    /// File mode: size of a data file created when missing.
+    pub file_size: u64,
+    /// When puts are acknowledged.
+    pub sync: SyncPolicy,
+    /// I/O queue depth per engine.
+    pub queue_depth: u32,
+    /// Bytes of RAM for the read cache (`memory.max_size`).
+    pub cache_size: u64,
+    /// The I/O engine; `None` picks with `MEMKV_IO_ENGINE` or the best available.
+    pub engine: Option<EngineKind>,
+}
+
+/// One drive of an open store.
+struct Drive {
+    dev: Arc<Device>,
+    sb: Superblock,
+    /// Alignment of writes on this drive (its logical block size).
+    align: u64,
+    online: AtomicBool,
+    lane: Mutex<Lane>,
+    notify: tokio::sync::Notify,
+    /// Live record bytes per extent.
+    live: Vec<AtomicU64>,
+    live_total: AtomicU64,
+    /// Set when some extent's live bytes dropped to zero: the flusher looks for extents to
+    /// free and trim.
+    dead_hint: AtomicBool,
+    /// Block devices: an exclusive open that keeps `memkv setup`, `memkv drive`, mounts and
+    /// other servers off the drive while this store has it.
+    _claim: Option<std::fs::File>,
+}
+
+impl Drive {
+    fn path(&self) -> &Path {
+        self.dev.path()
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    keys: AtomicU64,
+    evictions: AtomicU64,
+    evicted_bytes: AtomicU64,
+    corrupt_reads: AtomicU64,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    trimmed: AtomicU64,
+}
+
+const INDEX_SHARDS: usize = 64;
+
+type IndexShard = hashbrown::HashMap<Arc<[u8]>, Loc, foldhash::fast::FixedState>;
+
+struct Inner {
+    mode: DiskMode,
+    engine: IoEngine,
+    drives: Vec<Drive>,
+    index: Vec<Mutex<IndexShard>>,
+    cache: MemoryStore,
+    seq: AtomicU64,
+    sync: SyncPolicy,
+    extent_size: u64,
+    counters: Counters,
+    stop: AtomicBool,
+}
+
+/// The persistent engine. See the [module documentation](self).
+pub struct DiskStore {
+    inner: Arc<Inner>,
+    flushers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for DiskStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiskStore")
+            .field("mode", &self.inner.mode)
+            .field("drives", &self.inner.drives.len())
+            .field("engine", &self.inner.engine.kind().as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+fn shard_of(key: &[u8]) -> usize {
+    // Stable across restarts and independent of the lane hash.
+    (foldhash::fast::FixedState::with_seed(7).hash_one(key) as usize) % INDEX_SHARDS
+}
+
+use std::hash::BuildHasher as _;
+
+impl Inner {
+    fn shard(&self, key: &[u8]) -> &Mutex<IndexShard> {
+        &self.index[shard_of(key)]
+    }
+
+    /// The drive a key's records go to: a stable hash over the online drives.
+    fn lane_for(&self, key: &[u8]) -> Option<usize> {
+        let n = self.drives.len();
+        let start = crc32c::crc32c(key) as usize % n;
+        (0..n)
+            .map(|i| (start + i) % n)
+            .find(|&d| self.drives[d].online.load(Relaxed))
+    }
+
+    fn take_offline(&self, d: usize, what: &str, err: &std::io::Error) {
+        let drive = &self.drives[d];
+        if drive.online.swap(false, Relaxed) {
+            tracing::error!(
+                drive = %drive.path().display(),
+                "drive failed ({what}: {err}); it is offline now and its keys miss; replace or check it, then restart the server"
+            );
+        }
+    }
+
+    /// Removes `key` from the index if it still points at `loc`; returns whether it did.
+    fn drop_if_current(&self, key: &[u8], loc: &Loc) -> bool {
+        let mut shard = self.shard(key).lock();
+        if shard.get(key).is_some_and(|cur| cur.same_record(loc)) {
+            shard.remove(key);
+            self.cache.delete_now(key);
+            self.counters.keys.fetch_sub(1, Relaxed);
+            self.release(loc);
+            true
+        } else {
+            false
+        }
+    }
+
+    fn charge(&self, loc: &Loc) {
+        let drive = &self.drives[loc.drive as usize];
+        drive.live[loc.extent as usize].fetch_add(loc.record_len(), Relaxed);
+        drive.live_total.fetch_add(loc.record_len(), Relaxed);
+    }
+
+    fn release(&self, loc: &Loc) {
+        let drive = &self.drives[loc.drive as usize];
+        if drive.live[loc.extent as usize].fetch_sub(loc.record_len(), Relaxed) == loc.record_len()
+        {
+            drive.dead_hint.store(true, Relaxed);
+        }
+        drive.live_total.fetch_sub(loc.record_len(), Relaxed);
+    }
+
+    async fn read_record(&self, key: &[u8], loc: Loc) -> Result<Option<Value>, StoreError> {
+        let d = loc.drive as usize;
+        let drive = &self.drives[d];
+        if !drive.online.load(Relaxed) {
+            return Ok(None);
+        }
+        let start = format::align_down(u64::from(loc.offset), drive.align);
+        let end = format::align_up(u64::from(loc.offset) + loc.record_len(), drive.align);
+        let buf = AlignedBuf::with_len((end - start) as usize);
+        let at = drive.sb.extent_offset(loc.extent) + start;
+        let (buf, res) = self.engine.read_at(&drive.dev, buf, at).await;
+        match res {
+            Ok(n) if n as u64 == end - start => {}
+            Ok(_) => return Ok(None),
+            Err(err) => {
+                self.take_offline(d, "read", &err);
+                return Ok(None);
+            }
+        }
+        let rel = (u64::from(loc.offset) - start) as usize;
+        let intact = match RecordHeader::decode(&buf.as_slice()[rel..]) {
+            Ok(h) => {
+                let key_at = rel + RECORD_HEADER_LEN;
+                let data_at = key_at + key.len();
+                h.kind == RecordKind::Put
+                    && h.seg_seq == loc.seg_seq
+                    && h.seq == loc.seq
+                    && h.val_len == loc.len
+                    && h.value_crc == loc.crc
+                    && &buf.as_slice()[key_at..data_at] == key
+                    && crc32c::crc32c(&buf.as_slice()[data_at..data_at + loc.len as usize])
+                        == loc.crc
+            }
+            Err(_) => false,
+        };
+        if intact {
+            let data_at = rel + RECORD_HEADER_LEN + key.len();
+            let data = buf.into_bytes().slice(data_at..data_at + loc.len as usize);
+            return Ok(Some(Value { data, crc: loc.crc }));
+        }
+        // Not what the index promised. If the record is still being written, or the key
+        // moved on meanwhile, this is a race and not damage.
+        if drive.lane.lock().is_unwritten(&loc) {
+            return Ok(None);
+        }
+        if self.drop_if_current(key, &loc) {
+            self.counters.corrupt_reads.fetch_add(1, Relaxed);
+            tracing::warn!(
+                drive = %drive.path().display(),
+                extent = loc.extent,
+                offset = loc.offset,
+                "a stored value failed its checksum; it was dropped and reported as a miss"
+            );
+        }
+        Ok(None)
+    }
+}
+
+impl DiskStore {
+    /// Opens the drives, checks that they form one set matching `cfg`, rebuilds the index and
+    /// starts one flusher task per drive (so it must run inside a tokio runtime). In file
+    /// mode, when none of the files exists yet, they are created and formatted as a new set.
+    pub async fn open(cfg: DiskStoreConfig) -> Result<DiskStore, StoreError> {
+        if cfg.drives.is_empty() {
+            return Err(StoreError::NoDrives);
+        }
+        let kind = match cfg.engine {
+            Some(kind) => kind,
+            None => {
+                let choice =
+                    EngineKind::from_env().map_err(|e| StoreError::Engine(e.to_string()))?;
+                if let Some(reason) = &choice.fallback_reason {
+                    tracing::warn!("io_uring is not available ({reason}); using the std engine");
+                }
+                choice.kind
+            }
+        };
+        let engine =
+            IoEngine::new(kind, cfg.queue_depth).map_err(|e| StoreError::Engine(e.to_string()))?;
+        if cfg.mode == DiskMode::File && cfg.drives.iter().all(|p| !p.exists()) {
+            tracing::info!(
+                files = cfg.drives.len(),
+                size = cfg.file_size,
+                "creating and formatting new data files"
+            );
+            format_drives(
+                &engine,
+                &cfg.drives,
+                &FormatOptions {
+                    extent_size: cfg.extent_size,
+                    shard_size_kib: 0,
+                    create_len: Some(cfg.file_size),
+                },
+            )
+            .await?;
+        }
+        let recovered = recover::recover(&engine, &cfg).await?;
+        let inner = Arc::new(Inner {
+            mode: cfg.mode,
+            engine,
+            drives: recovered.drives,
+            index: recovered.index.into_iter().map(Mutex::new).collect(),
+            cache: MemoryStore::new(MemoryStoreConfig {
+                max_size: cfg.cache_size,
+            }),
+            seq: AtomicU64::new(recovered.next_seq),
+            sync: cfg.sync,
+            extent_size: cfg.extent_size,
+            counters: Counters {
+                keys: AtomicU64::new(recovered.keys),
+                ..Counters::default()
+            },
+            stop: AtomicBool::new(false),
+        });
+        let flushers = (0..inner.drives.len())
+            .map(|d| tokio::spawn(lane::flusher(Arc::clone(&inner), d)))
+            .collect();
+        Ok(DiskStore {
+            inner,
+            flushers: Mutex::new(flushers),
+        })
+    }
+
+    /// Writes and syncs everything queued, then stops the flushers. Puts after this fail.
+    pub async fn close(&self) {
+        self.inner.stop.store(true, Relaxed);
+        for d in &self.inner.drives {
+            d.notify.notify_one();
+        }
+        let handles = std::mem::take(&mut *self.flushers.lock());
+        for h in handles {
+            let _ = h.await;
+        }
+    }
+
+    /// **Test hook.** Makes a drive's I/O fail as if it broke (see `memkv-ioengine`).
+    pub fn inject_faults(&self, drive: usize, plan: memkv_ioengine::FaultPlan) {
+        self.inner
+            .engine
+            .inject_faults(&self.inner.drives[drive].dev, plan);
+    }
+
+    /// The largest value this store accepts under a key of `key_len` bytes.
+    pub fn max_value_len(&self, key_len: usize) -> u64 {
+        lane::max_value_len(self.inner.extent_size, key_len)
+    }
+}
+
+impl Drop for DiskStore {
+    fn drop(&mut self) {
+        // Flushers write what is queued, then exit.
+        self.inner.stop.store(true, Relaxed);
+        for d in &self.inner.drives {
+            d.notify.notify_one();
+        }
+    }
+}
+
+impl Store for DiskStore {
+    async fn put(&self, key: &[u8], value: Value) -> Result<(), StoreError> {
+        debug_assert!(key.len() <= MAX_KEY_LEN);
+        let max = self.max_value_len(key.len());
+        if value.data.len() as u64 > max {
+            return Err(StoreError::NoSpace {
+                len: value.data.len() as u64,
+                usable: max,
+            });
+        }
+        let waiter = lane::append(&self.inner, key, Some(&value))?;
+        lane::wait(waiter).await
+    }
+
+    async fn get(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
+        let inner = &self.inner;
+        if let Some(v) = inner.cache.get_now(key) {
+            // The cache only holds values the index agrees with (see `lane::append`).
+            inner.counters.hits.fetch_add(1, Relaxed);
+            return Ok(Some(v));
+        }
+        let Some(loc) = inner.shard(key).lock().get(key).copied() else {
+            return Ok(None);
+        };
+        inner.counters.misses.fetch_add(1, Relaxed);
+        let value = inner.read_record(key, loc).await?;
+        if let Some(v) = &value {
+            let shard = inner.shard(key).lock();
+            if shard.get(key).is_some_and(|cur| cur.same_record(&loc)) {
+                let _ = inner.cache.put_now(key, v.clone());
+            }
+        }
+        Ok(value)
+    }
+
+    async fn delete(&self, key: &[u8]) -> Result<bool, StoreError> {
+        if self.inner.shard(key).lock().get(key).is_none() {
+            return Ok(false);
+        }
+        let waiter = lane::append(&self.inner, key, None)?;
+        lane::wait(waiter).await?;
+        Ok(true)
+    }
+
+    async fn stat(&self, key: &[u8]) -> Result<Option<ValueMeta>, StoreError> {
+        let loc = self.inner.shard(key).lock().get(key).copied();
+        Ok(loc
+            .filter(|l| self.inner.drives[l.drive as usize].online.load(Relaxed))
+            .map(|l| ValueMeta {
+                len: l.len,
+                crc: l.crc,
+            }))
+    }
+
+    async fn exists(&self, keys: &[&[u8]]) -> Result<Vec<bool>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            out.push(self.stat(k).await?.is_some());
+        }
+        Ok(out)
+    }
+
+    fn stats(&self) -> StoreStats {
+        let inner = &self.inner;
+        let c = &inner.counters;
+        let devices: Vec<DriveStats> = inner
+            .drives
+            .iter()
+            .map(|d| DriveStats {
+                path: d.path().to_path_buf(),
+                online: d.online.load(Relaxed),
+                raw_bytes: d.sb.drive_size.max(d.dev.size()),
+                usable_bytes: d.sb.extent_count * d.sb.extent_size,
+                used_bytes: d.live_total.load(Relaxed),
+            })
+            .collect();
+        let online: Vec<&DriveStats> = devices.iter().filter(|d| d.online).collect();
+        let offline = devices.len() - online.len();
+        StoreStats {
+            engine: inner.mode.as_str(),
+            raw_bytes: devices.iter().map(|d| d.raw_bytes).sum(),
+            usable_bytes: online.iter().map(|d| d.usable_bytes).sum(),
+            used_bytes: online.iter().map(|d| d.used_bytes).sum(),
+            keys: c.keys.load(Relaxed),
+            evictions: c.evictions.load(Relaxed),
+            evicted_bytes: c.evicted_bytes.load(Relaxed),
+            corrupt_reads: c.corrupt_reads.load(Relaxed) + inner.cache.stats().corrupt_reads,
+            drives_online: online.len() as u32,
+            drives_offline: offline as u32,
+            drives_total: devices.len() as u32,
+            io_engine: inner.engine.kind().as_str(),
+            cache_hits: c.hits.load(Relaxed),
+            cache_misses: c.misses.load(Relaxed),
+            trimmed_extents: c.trimmed.load(Relaxed),
+            devices,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

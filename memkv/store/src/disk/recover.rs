@@ -1,0 +1,369 @@
+//! Start-up: open the drives, check that they form the configured set, and rebuild the index
+//! from segment summaries (sealed segments) and record scans (segments that were open).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
+use memkv_ioengine::{AlignedBuf, Device, IoEngine};
+use parking_lot::Mutex;
+
+use super::format::{
+    self, Footer, FormatError, META_BLOCK, RECORD_HEADER_LEN, RecordHeader, RecordKind,
+    SegmentHeader, SummaryEntry, Superblock,
+};
+use super::lane::{Lane, Loc, SegMeta};
+use super::setup::{io_err, open_device, read_superblock};
+use super::{DiskStoreConfig, Drive, INDEX_SHARDS, IndexShard, shard_of};
+use crate::StoreError;
+
+pub(crate) struct Recovered {
+    pub(crate) drives: Vec<Drive>,
+    pub(crate) index: Vec<IndexShard>,
+    pub(crate) next_seq: u64,
+    pub(crate) keys: u64,
+}
+
+/// What one extent held at start.
+pub(crate) struct ExtentScan {
+    pub(crate) extent: u32,
+    pub(crate) seg_seq: u64,
+    pub(crate) entries: Vec<SummaryEntry>,
+    /// Open at the last stop (no summary); sealed by recovery.
+    pub(crate) was_open: bool,
+}
+
+/// Opens and checks every configured drive; returns them in set order with superblocks.
+pub(crate) async fn open_set(
+    engine: &IoEngine,
+    cfg: &DiskStoreConfig,
+) -> Result<Vec<(Arc<Device>, Superblock, Option<std::fs::File>)>, StoreError> {
+    let mut drives = Vec::new();
+    for path in &cfg.drives {
+        let dev = open_device(path, None)?;
+        let claim =
+            if dev.is_block_device() {
+                Some(super::inspect::claim_exclusive(path).map_err(|e| StoreError::Mismatch {
+                path: path.clone(),
+                reason: format!(
+                    "it is in use: mounted, or held by another program such as another memkv \
+                     server ({e})"
+                ),
+            })?)
+            } else {
+                None
+            };
+        let sb = match read_superblock(engine, &dev).await? {
+            Ok(sb) => sb,
+            Err(FormatError::NotPresent { .. }) => {
+                return Err(StoreError::Unformatted { path: path.clone() });
+            }
+            Err(source) => {
+                return Err(StoreError::Format {
+                    path: path.clone(),
+                    source,
+                });
+            }
+        };
+        drives.push((dev, sb, claim));
+    }
+    let (first_dev, first) = (&drives[0].0, drives[0].1.clone());
+    let mut seen = vec![false; cfg.drives.len()];
+    for (dev, sb, _) in &drives {
+        let path = dev.path().to_path_buf();
+        let mismatch = |reason: String| StoreError::Mismatch {
+            path: path.clone(),
+            reason,
+        };
+        if sb.set_uuid != first.set_uuid {
+            return Err(mismatch(format!(
+                "it belongs to a different drive set than {}; list only drives that one \
+                 `memkv setup` formatted together",
+                first_dev.path().display()
+            )));
+        }
+        if sb.drive_count as usize != cfg.drives.len() {
+            return Err(mismatch(format!(
+                "its set has {} drive(s) but storage.drives lists {}; list every drive of the set",
+                sb.drive_count,
+                cfg.drives.len()
+            )));
+        }
+        let i = sb.drive_index as usize;
+        if i >= seen.len() || seen[i] {
+            return Err(mismatch(
+                "it is listed twice, or its superblock is inconsistent; run `memkv drive check`"
+                    .into(),
+            ));
+        }
+        seen[i] = true;
+        if sb.extent_size != cfg.extent_size {
+            return Err(mismatch(format!(
+                "it was formatted with storage.block_size {} bytes but the config says {}; \
+                 set storage.block_size to {} or reformat with `memkv setup --force`",
+                sb.extent_size, cfg.extent_size, sb.extent_size
+            )));
+        }
+        if u64::from(dev.logical_block_size()) > META_BLOCK
+            || sb.data_start % META_BLOCK != 0
+            || sb.data_start + sb.extent_count * sb.extent_size > dev.size()
+        {
+            return Err(mismatch(format!(
+                "its geometry does not fit the device ({} bytes now, {} at format time); \
+                 run `memkv drive check`",
+                dev.size(),
+                sb.drive_size
+            )));
+        }
+    }
+    drives.sort_by_key(|(_, sb, _)| sb.drive_index);
+    Ok(drives)
+}
+
+/// Reads the header and footer of every extent and the summaries (or, for open segments, the
+/// records) of those in use.
+pub(crate) async fn scan_drive(
+    engine: &IoEngine,
+    dev: &Arc<Device>,
+    sb: &Superblock,
+) -> Result<Vec<ExtentScan>, StoreError> {
+    let ext = sb.extent_size;
+    let mut out = Vec::new();
+    let extents: Vec<u32> = (0..sb.extent_count as u32).collect();
+    let read_err = |e: std::io::Error| io_err("read the segments of", dev.path(), e);
+    for chunk in extents.chunks(128) {
+        let mut batch = engine.batch();
+        let futs: Vec<_> = chunk
+            .iter()
+            .map(|&e| {
+                let base = sb.extent_offset(e);
+                let h = batch.read_at(dev, AlignedBuf::with_len(META_BLOCK as usize), base);
+                let f = batch.read_at(
+                    dev,
+                    AlignedBuf::with_len(META_BLOCK as usize),
+                    base + ext - META_BLOCK,
+                );
+                (e, h, f)
+            })
+            .collect();
+        batch.submit();
+        for (e, h, f) in futs {
+            let (hbuf, hres) = h.await;
+            let (fbuf, fres) = f.await;
+            hres.map_err(read_err)?;
+            fres.map_err(read_err)?;
+            let header = match SegmentHeader::decode(hbuf.as_slice()) {
+                Ok(h) if h.set_uuid == sb.set_uuid && h.extent == e => h,
+                Ok(_) | Err(FormatError::NotPresent { .. } | FormatError::Damaged { .. }) => {
+                    continue;
+                }
+                Err(source) => {
+                    return Err(StoreError::Format {
+                        path: dev.path().to_path_buf(),
+                        source,
+                    });
+                }
+            };
+            let footer = match Footer::decode(fbuf.as_slice()) {
+                Ok(f) if f.seg_seq == header.seg_seq => Some(f),
+                Err(source @ FormatError::NewerVersion { .. }) => {
+                    return Err(StoreError::Format {
+                        path: dev.path().to_path_buf(),
+                        source,
+                    });
+                }
+                _ => None,
+            };
+            let base = sb.extent_offset(e);
+            let summary = match footer {
+                Some(f) if f.summary_off + f.summary_len <= ext - META_BLOCK => {
+                    let len = ext - META_BLOCK - f.summary_off;
+                    let (buf, res) = engine
+                        .read_at(
+                            dev,
+                            AlignedBuf::with_len(len as usize),
+                            base + f.summary_off,
+                        )
+                        .await;
+                    res.map_err(read_err)?;
+                    format::decode_summary(&f, &buf.as_slice()[..f.summary_len as usize]).ok()
+                }
+                _ => None,
+            };
+            let (entries, was_open) = match summary {
+                Some(entries) => (entries, false),
+                None => {
+                    let (buf, res) = engine
+                        .read_at(dev, AlignedBuf::with_len(ext as usize), base)
+                        .await;
+                    res.map_err(read_err)?;
+                    let entries =
+                        scan_records(buf.as_slice(), header.seg_seq).map_err(|source| {
+                            StoreError::Format {
+                                path: dev.path().to_path_buf(),
+                                source,
+                            }
+                        })?;
+                    (entries, true)
+                }
+            };
+            out.push(ExtentScan {
+                extent: e,
+                seg_seq: header.seg_seq,
+                entries,
+                was_open,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Walks the records of an open segment (`seg` is the whole extent) up to the first one
+/// whose header is missing, torn or from an older incarnation. Zero bytes are padding up to the next
+/// 512-byte boundary.
+pub(crate) fn scan_records(seg: &[u8], seg_seq: u64) -> Result<Vec<SummaryEntry>, FormatError> {
+    let end = seg.len() - META_BLOCK as usize;
+    let mut pos = META_BLOCK as usize;
+    let mut out = Vec::new();
+    while pos + RECORD_HEADER_LEN <= end {
+        if seg[pos..pos + 4] == [0; 4] {
+            pos = format::align_up(pos as u64 + 1, 512) as usize;
+            continue;
+        }
+        let h = match RecordHeader::decode(&seg[pos..end]) {
+            Ok(h) => h,
+            Err(e @ FormatError::NewerVersion { .. }) => return Err(e),
+            Err(_) => break,
+        };
+        let len = RecordHeader::record_len(usize::from(h.key_len), h.val_len);
+        if h.seg_seq != seg_seq || pos as u64 + len > end as u64 {
+            break;
+        }
+        let key_at = pos + RECORD_HEADER_LEN;
+        let data_at = key_at + usize::from(h.key_len);
+        // The value's checksum is not checked here: a torn or damaged value is found by the
+        // read that verifies it (a counted miss), and the records after it still count.
+        out.push(SummaryEntry {
+            kind: h.kind,
+            key: seg[key_at..data_at].to_vec(),
+            offset: pos as u32,
+            val_len: h.val_len,
+            value_crc: h.value_crc,
+            seq: h.seq,
+        });
+        pos += len as usize;
+    }
+    Ok(out)
+}
+
+/// Opens the set and rebuilds the index.
+pub(crate) async fn recover(
+    engine: &IoEngine,
+    cfg: &DiskStoreConfig,
+) -> Result<Recovered, StoreError> {
+    let started = std::time::Instant::now();
+    let set = open_set(engine, cfg).await?;
+    let mut max_seq = 0u64;
+    // key -> (seq, location if a put)
+    let mut winners: HashMap<Arc<[u8]>, (u64, Option<Loc>)> = HashMap::new();
+    let mut drives = Vec::new();
+    let mut segments = 0usize;
+    for (d, (dev, sb, claim)) in set.into_iter().enumerate() {
+        let scans = scan_drive(engine, &dev, &sb).await?;
+        let mut lane = Lane {
+            segs: (0..sb.extent_count).map(|_| SegMeta::default()).collect(),
+            ..Lane::default()
+        };
+        let mut order: Vec<(u64, u32)> = Vec::new();
+        let mut used = vec![false; sb.extent_count as usize];
+        for scan in scans {
+            segments += 1;
+            used[scan.extent as usize] = true;
+            max_seq = max_seq.max(scan.seg_seq);
+            order.push((scan.seg_seq, scan.extent));
+            let meta = &mut lane.segs[scan.extent as usize];
+            meta.seg_seq = scan.seg_seq;
+            if scan.was_open {
+                // Seal it now, so the next start reads its summary.
+                let (off, tail) =
+                    format::encode_summary(scan.seg_seq, sb.extent_size, &scan.entries);
+                let at = sb.extent_offset(scan.extent) + off;
+                let (_, res) = engine
+                    .write_at(&dev, AlignedBuf::from_slice(&tail), at)
+                    .await;
+                res.map_err(|e| io_err("seal a segment of", dev.path(), e))?;
+            }
+            for e in scan.entries {
+                max_seq = max_seq.max(e.seq);
+                meta.tombstones |= e.kind == RecordKind::Delete;
+                let loc = (e.kind == RecordKind::Put).then_some(Loc {
+                    drive: d as u16,
+                    key_len: e.key.len() as u16,
+                    extent: scan.extent,
+                    offset: e.offset,
+                    crc: e.value_crc,
+                    len: e.val_len,
+                    seq: e.seq,
+                    seg_seq: scan.seg_seq,
+                });
+                match winners.get_mut(e.key.as_slice()) {
+                    Some(w) if w.0 >= e.seq => {}
+                    Some(w) => *w = (e.seq, loc),
+                    None => {
+                        winners.insert(Arc::from(e.key), (e.seq, loc));
+                    }
+                }
+            }
+        }
+        engine
+            .fdatasync(&dev)
+            .await
+            .map_err(|e| io_err("sync", dev.path(), e))?;
+        order.sort_unstable();
+        lane.fifo = order.into_iter().map(|(_, e)| e).collect();
+        lane.free = (0..sb.extent_count as u32)
+            .filter(|&e| !used[e as usize])
+            .collect::<VecDeque<_>>();
+        drives.push(Drive {
+            align: u64::from(dev.logical_block_size()).max(512),
+            online: AtomicBool::new(true),
+            notify: tokio::sync::Notify::new(),
+            live: (0..sb.extent_count).map(|_| AtomicU64::new(0)).collect(),
+            live_total: AtomicU64::new(0),
+            dead_hint: AtomicBool::new(true),
+            _claim: claim,
+            lane: Mutex::new(lane),
+            dev,
+            sb,
+        });
+    }
+    let mut index: Vec<IndexShard> = (0..INDEX_SHARDS).map(|_| IndexShard::default()).collect();
+    let mut keys = 0u64;
+    for (key, (_, loc)) in winners {
+        let Some(loc) = loc else { continue };
+        let drive = &drives[loc.drive as usize];
+        drive.live[loc.extent as usize]
+            .fetch_add(loc.record_len(), std::sync::atomic::Ordering::Relaxed);
+        drive
+            .live_total
+            .fetch_add(loc.record_len(), std::sync::atomic::Ordering::Relaxed);
+        drive.lane.lock().segs[loc.extent as usize]
+            .keys
+            .push(Arc::clone(&key));
+        index[shard_of(&key)].insert(key, loc);
+        keys += 1;
+    }
+    tracing::info!(
+        keys,
+        segments,
+        drives = drives.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "index rebuilt from segment summaries"
+    );
+    Ok(Recovered {
+        drives,
+        index,
+        next_seq: max_seq + 1,
+        keys,
+    })
+}
