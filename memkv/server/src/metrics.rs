@@ -360,6 +360,13 @@ impl Metrics {
         single(out, &EVICTIONS, capacity.evictions);
         single(out, &EVICTED_BYTES, capacity.evicted_bytes);
         single(out, &CORRUPT_READS, capacity.corrupt_reads);
+        single(out, &CACHE_HITS, capacity.cache_hits);
+        single(out, &CACHE_MISSES, capacity.cache_misses);
+        single(out, &TRIMMED_EXTENTS, capacity.trimmed_extents);
+        header(out, &IO_ENGINE);
+        if !capacity.io_engine.is_empty() {
+            labelled(out, IO_ENGINE.name, &[("engine", &capacity.io_engine)], 1);
+        }
         single(out, &KEYS, capacity.keys);
         single(out, &CAPACITY_RAW, capacity.raw_bytes);
         single(out, &CAPACITY_USABLE, capacity.usable_bytes);

@@ -307,6 +307,10 @@ impl<S: Store> ServerView<S> {
             drives_online: s.drives_online,
             drives_offline: s.drives_offline,
             drives_total: s.drives_total,
+            io_engine: s.io_engine.to_owned(),
+            cache_hits: s.cache_hits,
+            cache_misses: s.cache_misses,
+            trimmed_extents: s.trimmed_extents,
         }
     }
 }
@@ -365,12 +369,7 @@ fn storage_report(capacity: &CapacityReport, stats: &memkv_store::StoreStats) ->
             used_bytes: d.used_bytes,
         })
         .collect();
-    StorageReport {
-        io_engine: stats.io_engine.to_owned(),
-        cache_hits_total: stats.cache_hits,
-        cache_misses_total: stats.cache_misses,
-        ..StorageReport::from_capacity(capacity, devices)
-    }
+    StorageReport::from_capacity(capacity, devices)
 }
 
 /// The disk engine's settings from `storage.*` and `memory.max_size` (the read cache).

@@ -35,6 +35,14 @@ pub struct CapacityReport {
     pub drives_offline: u32,
     /// All configured drives.
     pub drives_total: u32,
+    /// I/O engine driving the drives (`io_uring`, `std`); empty for memory mode.
+    pub io_engine: String,
+    /// Reads served from the RAM cache in front of the drives, since start.
+    pub cache_hits: u64,
+    /// Reads that had to go to the drives, since start.
+    pub cache_misses: u64,
+    /// Freed extents trimmed (discarded), since start.
+    pub trimmed_extents: u64,
 }
 
 /// Liveness verdict of `/v1/health`.
@@ -203,6 +211,10 @@ impl StorageReport {
             drives_online,
             drives_offline,
             drives_total,
+            io_engine,
+            cache_hits,
+            cache_misses,
+            trimmed_extents: _,
         } = capacity.clone();
         Self {
             engine,
@@ -217,7 +229,9 @@ impl StorageReport {
             drives_offline,
             drives_total,
             devices,
-            ..Self::default()
+            io_engine,
+            cache_hits_total: cache_hits,
+            cache_misses_total: cache_misses,
         }
     }
 }

@@ -140,6 +140,34 @@ metric!(
     [],
     "Reads that found stored data corrupt; the value is dropped and the read is a miss."
 );
+metric!(
+    CACHE_HITS,
+    "memkv_cache_hits_total",
+    Counter,
+    [],
+    "Reads served from the RAM cache in front of the drives (file and direct modes)."
+);
+metric!(
+    CACHE_MISSES,
+    "memkv_cache_misses_total",
+    Counter,
+    [],
+    "Reads that went to the drives (file and direct modes)."
+);
+metric!(
+    TRIMMED_EXTENTS,
+    "memkv_trimmed_extents_total",
+    Counter,
+    [],
+    "Freed extents discarded on the drives (BLKDISCARD or hole punching)."
+);
+metric!(
+    IO_ENGINE,
+    "memkv_io_engine_info",
+    Gauge,
+    ["engine"],
+    "Always 1; the label names the I/O engine driving the drives (io_uring or std). Absent in memory mode."
+);
 metric!(KEYS, "memkv_keys", Gauge, [], "Keys stored.");
 metric!(
     CAPACITY_RAW,
@@ -199,6 +227,10 @@ pub const METRICS: &[MetricDoc] = &[
     EVICTIONS,
     EVICTED_BYTES,
     CORRUPT_READS,
+    CACHE_HITS,
+    CACHE_MISSES,
+    TRIMMED_EXTENTS,
+    IO_ENGINE,
     KEYS,
     CAPACITY_RAW,
     CAPACITY_USABLE,

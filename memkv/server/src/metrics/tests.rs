@@ -241,6 +241,10 @@ fn capacity() -> CapacityReport {
         drives_online: 2,
         drives_offline: 1,
         drives_total: 3,
+        io_engine: "io_uring".into(),
+        cache_hits: 7,
+        cache_misses: 2,
+        trimmed_extents: 4,
     }
 }
 
@@ -320,6 +324,13 @@ fn exposition_is_valid_and_carries_the_recorded_values() {
     assert_eq!(exp.value("memkv_evictions_total", &[]), Some(5.0));
     assert_eq!(exp.value("memkv_evicted_bytes_total", &[]), Some(5000.0));
     assert_eq!(exp.value("memkv_corrupt_reads_total", &[]), Some(1.0));
+    assert_eq!(exp.value("memkv_cache_hits_total", &[]), Some(7.0));
+    assert_eq!(exp.value("memkv_cache_misses_total", &[]), Some(2.0));
+    assert_eq!(exp.value("memkv_trimmed_extents_total", &[]), Some(4.0));
+    assert_eq!(
+        exp.value("memkv_io_engine_info", &[("engine", "io_uring")]),
+        Some(1.0)
+    );
     assert_eq!(exp.value("memkv_keys", &[]), Some(3.0));
     assert_eq!(
         exp.value("memkv_capacity_raw_bytes", &[]),
