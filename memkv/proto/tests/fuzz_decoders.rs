@@ -34,6 +34,15 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
 
     #[test]
+    fn crc_combine_matches_the_crc_of_the_concatenation(
+        a in proptest::collection::vec(any::<u8>(), 0..3000),
+        b in proptest::collection::vec(any::<u8>(), 0..3000),
+    ) {
+        let joined: Vec<u8> = a.iter().chain(&b).copied().collect();
+        prop_assert_eq!(crc32c_combine(crc32c(&a), crc32c(&b), b.len()), crc32c(&joined));
+    }
+
+    #[test]
     fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         decode_all(&bytes);
     }
