@@ -1,0 +1,530 @@
+//! `memkv-bench compare`: the side-by-side harness. In one run it measures the machine's
+//! limits (memcpy, iperf3, the raw pump with and without the integrity modes' work, fio),
+//! starts Redis, memcached and memkv (both integrity modes), runs the same sweep against each,
+//! interleaved repeat by repeat, and reports memkv as ratios to the limits and the peers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use memkv_client::{AsyncClient, AuthKey, ClientConfig, Integrity};
+use serde::Serialize;
+
+use crate::limits::{FioResult, IperfResult, fio, iperf3, memcpy_gib_per_s};
+use crate::pattern::ValueSet;
+use crate::plot::{Panel, Series};
+use crate::pump::{PumpCheck, pump};
+use crate::results::{Machine, command_line, now_rfc3339, size_name};
+use crate::servers::{
+    MemkvStorage, ServerError, ServerProc, require_tools, start_memcached, start_memkv, start_redis,
+};
+use crate::summary::{
+    CellKey, Goal, GoalResult, PumpRun, Run, SummaryRow, evaluate, issue_goals, pump_streams,
+    summarize,
+};
+use crate::sweep::{keys_for, progress};
+use crate::target::{GetApi, Target};
+use crate::workload::{CellSpec, Op, Stop, run_cell};
+
+/// What `memkv-bench compare` does.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareOptions {
+    /// The `memkv` binary.
+    pub memkv_bin: PathBuf,
+    /// Value sizes of the put/get sweep.
+    pub sizes: Vec<usize>,
+    /// Concurrencies of the put/get sweep (tasks; one connection per task everywhere).
+    pub concurrency: Vec<usize>,
+    /// Keys per call of the batch cells.
+    pub batch: usize,
+    /// Value sizes of the batch cells.
+    pub batch_sizes: Vec<usize>,
+    /// Concurrency of the batch cells.
+    pub batch_tasks: usize,
+    /// Repeats (each target and limit is measured once per repeat, interleaved).
+    pub repeats: usize,
+    /// Time per cell.
+    pub duration: Duration,
+    /// Time per pump run.
+    pub pump_duration: Duration,
+    /// Bytes of distinct values per size.
+    pub max_data: usize,
+    /// memkv integrity modes to start.
+    pub modes: Vec<String>,
+    /// memkv storage engines to start (each in every integrity mode).
+    pub storage: Vec<MemkvStorage>,
+    /// Whether to start and measure Redis and memcached.
+    pub peers: bool,
+    /// Whether to run iperf3.
+    pub iperf: bool,
+    /// Whether to run fio.
+    pub fio: bool,
+    /// Where config files and the fio file go.
+    pub work_dir: PathBuf,
+    /// memkv gets API.
+    pub get_api: GetApi,
+    /// `memory.max_size` of the memkv servers.
+    pub memkv_max_size: String,
+    /// `-m` of memcached, MiB.
+    pub memcached_mib: u64,
+    /// `--io-threads` of Redis.
+    pub redis_io_threads: usize,
+}
+
+/// The limits measured in a harness run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Limits {
+    /// Single-thread memcpy GiB/s (256 MiB buffers).
+    pub memcpy_gib_per_s: f64,
+    /// iperf3 over loopback.
+    pub iperf3: Vec<IperfResult>,
+    /// fio sequential O_DIRECT, 4 MiB blocks.
+    pub fio: Vec<FioResult>,
+    /// Why fio gave no figure, if it did not.
+    pub fio_error: Option<String>,
+}
+
+/// The result of `memkv-bench compare`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareReport {
+    /// `memkv-bench compare`.
+    pub tool: String,
+    /// Version of memkv-bench.
+    pub version: String,
+    /// Start of the run.
+    pub date: String,
+    /// The command line.
+    pub command: String,
+    /// The machine.
+    pub machine: Machine,
+    /// Versions of the peers, as they report them.
+    pub peer_versions: Vec<(String, String)>,
+    /// The options.
+    pub options: CompareOptions,
+    /// Limits.
+    pub limits: Limits,
+    /// Every pump run.
+    pub pumps: Vec<PumpRun>,
+    /// Every cell run.
+    pub runs: Vec<Run>,
+    /// Medians and ratios per cell.
+    pub summary: Vec<SummaryRow>,
+    /// The issue's targets.
+    pub goals: Vec<GoalResult>,
+    /// memkv targets in the run.
+    pub memkv_targets: Vec<String>,
+    /// Peers in the run.
+    pub peers: Vec<String>,
+    /// Whether every cell ran cleanly (no error, no wrong byte, no miss).
+    pub ok: bool,
+}
+
+/// Why the harness could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    /// A tool or server is missing or failed.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// The memkv client failed to connect.
+    #[error("connecting to {label}: {source}")]
+    Client {
+        /// Which memkv.
+        label: String,
+        /// Why.
+        source: memkv_client::ClientError,
+    },
+    /// A pump run failed.
+    #[error("raw pump: {0}")]
+    Pump(std::io::Error),
+}
+
+fn program_version(program: &str, arg: &str) -> String {
+    std::process::Command::new(program)
+        .arg(arg)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// The cells of a size, in run order.
+fn cells_for(opts: &CompareOptions, size: usize) -> Vec<CellSpec> {
+    let stop = Stop::Duration(opts.duration);
+    let mut cells = Vec::new();
+    // Sizes only named by --batch-sizes get batch cells only.
+    let singles = if opts.sizes.contains(&size) {
+        &opts.concurrency[..]
+    } else {
+        &[]
+    };
+    for &tasks in singles {
+        for op in [Op::Put, Op::Get] {
+            cells.push(CellSpec {
+                op,
+                tasks,
+                batch: 1,
+                read_ratio: 0.0,
+                stop,
+            });
+        }
+    }
+    if opts.batch_sizes.contains(&size) {
+        for op in [Op::BatchPut, Op::BatchGet] {
+            cells.push(CellSpec {
+                op,
+                tasks: opts.batch_tasks,
+                batch: opts.batch,
+                read_ratio: 0.0,
+                stop,
+            });
+        }
+    }
+    cells
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// Measures the limits that are not per message size: memcpy, iperf3, fio.
+async fn measure_limits(opts: &CompareOptions) -> Limits {
+    let mut limits = Limits {
+        memcpy_gib_per_s: blocking(|| memcpy_gib_per_s(256 << 20, Duration::from_secs(1))).await,
+        ..Limits::default()
+    };
+    eprintln!("memcpy: {:.2} GiB/s", limits.memcpy_gib_per_s);
+    if opts.iperf {
+        for streams in [1, 4] {
+            match blocking(move || iperf3(streams, 3)).await {
+                Ok(r) => {
+                    eprintln!("iperf3 -P {streams}: {:.2} GiB/s", r.gib_per_s);
+                    limits.iperf3.push(r);
+                }
+                Err(e) => eprintln!("iperf3 -P {streams}: {e}"),
+            }
+        }
+    }
+    if opts.fio {
+        let file = opts.work_dir.join("fio.dat");
+        let _ = std::fs::create_dir_all(&opts.work_dir);
+        'jobs: for rw in ["write", "read"] {
+            for qd in [1, 32] {
+                let f = file.clone();
+                match blocking(move || fio(&f, 1 << 30, rw, qd, 4 << 20, 4)).await {
+                    Ok(r) => {
+                        eprintln!("fio {rw} 4M QD{qd}: {:.2} GiB/s", r.gib_per_s);
+                        limits.fio.push(r);
+                    }
+                    Err(e) => {
+                        eprintln!("fio: {e}");
+                        limits.fio_error = Some(e.to_string());
+                        break 'jobs;
+                    }
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&file);
+    }
+    limits
+}
+
+/// Runs the harness.
+pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError> {
+    let date = now_rfc3339();
+    let mut tools = Vec::new();
+    if opts.peers {
+        tools.extend(["redis-server", "memcached"]);
+    }
+    if opts.iperf {
+        tools.push("iperf3");
+    }
+    if opts.fio {
+        tools.push("fio");
+    }
+    require_tools(&tools)?;
+    let machine = Machine::detect();
+    let cores = machine.cores;
+
+    // Servers first, so that a start-up failure costs nothing.
+    let mut servers: Vec<ServerProc> = Vec::new();
+    let mut memkv_targets = Vec::new();
+    let mut targets: Vec<(String, Target, u32)> = Vec::new();
+    let combos: Vec<(&MemkvStorage, &String)> = opts
+        .storage
+        .iter()
+        .flat_map(|st| opts.modes.iter().map(move |m| (st, m)))
+        .collect();
+    for (storage, mode) in combos {
+        let integrity = mode
+            .parse::<Integrity>()
+            .map_err(|e| ServerError::Failed(e.to_string()))?;
+        let s = start_memkv(
+            &opts.memkv_bin,
+            &opts.work_dir,
+            integrity,
+            &opts.memkv_max_size,
+            storage,
+        )?;
+        eprintln!("started {} on {}", s.label, s.addr);
+        let key = AuthKey::from_hex(s.key_hex.as_deref().unwrap_or_default())
+            .map_err(|e| ServerError::Failed(e.to_string()))?;
+        let max_tasks = opts
+            .concurrency
+            .iter()
+            .copied()
+            .chain([opts.batch_tasks])
+            .max()
+            .unwrap_or(1);
+        let client = AsyncClient::new(
+            ClientConfig::new([s.addr.clone()])
+                .with_auth_key(key)
+                .with_integrity(integrity)
+                .with_num_connections(max_tasks)
+                .with_op_timeout(Duration::from_secs(120)),
+        )
+        .map_err(|source| CompareError::Client {
+            label: s.label.clone(),
+            source,
+        })?;
+        for r in client.warmup().await {
+            r.map_err(|source| CompareError::Client {
+                label: s.label.clone(),
+                source,
+            })?;
+        }
+        memkv_targets.push(s.label.clone());
+        targets.push((
+            s.label.clone(),
+            Target::Memkv {
+                client,
+                api: opts.get_api,
+            },
+            s.pid(),
+        ));
+        servers.push(s);
+    }
+    let mut peers = Vec::new();
+    let mut peer_versions = Vec::new();
+    if opts.peers {
+        let r = start_redis(opts.redis_io_threads)?;
+        eprintln!("started redis on {}", r.addr);
+        targets.push(("redis".into(), Target::Redis(r.addr.clone()), r.pid()));
+        peers.push("redis".to_owned());
+        peer_versions.push((
+            "redis".to_owned(),
+            program_version("redis-server", "--version"),
+        ));
+        servers.push(r);
+        let m = start_memcached(cores, opts.memcached_mib)?;
+        eprintln!("started memcached on {}", m.addr);
+        targets.push((
+            "memcached".into(),
+            Target::Memcached(m.addr.clone()),
+            m.pid(),
+        ));
+        peers.push("memcached".to_owned());
+        peer_versions.push(("memcached".to_owned(), program_version("memcached", "-V")));
+        servers.push(m);
+    }
+
+    let limits = measure_limits(&opts).await;
+
+    let mut pumps = Vec::new();
+    let mut runs = Vec::new();
+    let mut stream_counts: Vec<usize> = opts.concurrency.iter().map(|&t| pump_streams(t)).collect();
+    stream_counts.sort_unstable();
+    stream_counts.dedup();
+    let sizes: Vec<usize> = {
+        let mut s = opts.sizes.clone();
+        s.extend(opts.batch_sizes.iter().copied());
+        s.sort_unstable();
+        s.dedup();
+        s
+    };
+    for &size in &sizes {
+        let cells = cells_for(&opts, size);
+        let min_keys = cells.iter().map(|c| c.tasks * c.batch).max().unwrap_or(1);
+        let keys = keys_for(size, None, opts.max_data, min_keys);
+        let data: Arc<ValueSet> = ValueSet::new(size, keys, 0x6d656d6b76, 0x6d656d6b76);
+        let single = opts.sizes.contains(&size);
+        for repeat in 0..opts.repeats {
+            eprintln!(
+                "== {} ({keys} keys), repeat {}/{}",
+                size_name(size),
+                repeat + 1,
+                opts.repeats
+            );
+            if single {
+                for &streams in &stream_counts {
+                    for check in PumpCheck::ALL {
+                        let r = pump(size, streams, check, opts.pump_duration)
+                            .await
+                            .map_err(CompareError::Pump)?;
+                        eprintln!(
+                            "  {:<15} {:<9} {:>4} x{:<3} {:>8.3} GiB/s{}",
+                            format!("pump-{}", check.name()),
+                            "stream",
+                            size_name(size),
+                            streams,
+                            r.gib_per_s,
+                            if r.failures > 0 {
+                                "  CHECK FAILURES"
+                            } else {
+                                ""
+                            }
+                        );
+                        pumps.push(PumpRun { repeat, result: r });
+                    }
+                }
+            }
+            for cell in &cells {
+                // Rotate the order per repeat, so no target always runs first (A B, B A, ...).
+                let n = targets.len();
+                for k in 0..n {
+                    let (label, target, pid) = &targets[(k + repeat) % n];
+                    let r = run_cell(label, target, cell, &data, Some(*pid)).await;
+                    progress(&r);
+                    runs.push(Run { repeat, result: r });
+                }
+            }
+        }
+    }
+    let summary = summarize(&runs, &pumps, &memkv_targets, &peers);
+    let clients = opts.concurrency.iter().copied().max().unwrap_or(1);
+    let mut goals = evaluate(issue_goals(opts.batch, clients), &summary);
+    goals.extend(storage_goals(&opts, &summary, &limits, clients));
+    let ok = runs.iter().all(|r| r.result.is_clean(false))
+        && pumps.iter().all(|p| p.result.failures == 0);
+    drop(servers);
+    Ok(CompareReport {
+        tool: "memkv-bench compare".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        date,
+        command: command_line(),
+        machine,
+        peer_versions,
+        options: opts,
+        limits,
+        pumps,
+        runs,
+        summary,
+        goals,
+        memkv_targets,
+        peers,
+        ok,
+    })
+}
+
+/// The issue's storage targets for the `file` engine: sustained 4 MiB puts (default
+/// durability) against fio's sequential O_DIRECT write at memkv's queue depth (32), and cold
+/// gets against fio's read (not measured yet: the harness does not drop the read cache).
+fn storage_goals(
+    opts: &CompareOptions,
+    summary: &[SummaryRow],
+    limits: &Limits,
+    clients: usize,
+) -> Vec<GoalResult> {
+    if !opts
+        .storage
+        .iter()
+        .any(|s| matches!(s, MemkvStorage::File { .. }))
+    {
+        return Vec::new();
+    }
+    let fio = |rw: &str| {
+        limits
+            .fio
+            .iter()
+            .find(|f| f.rw == rw && f.iodepth == 32)
+            .map(|f| f.gib_per_s)
+    };
+    let mut out = Vec::new();
+    for mode in &opts.modes {
+        let target = format!("memkv-file-{mode}");
+        for (op, rw) in [(Op::Put, "write"), (Op::Get, "read")] {
+            let cell = CellKey {
+                op,
+                size: 4 << 20,
+                tasks: clients,
+                batch: 1,
+            };
+            let measured = if op == Op::Put {
+                summary
+                    .iter()
+                    .find(|r| r.cell == cell)
+                    .and_then(|r| r.figures.get(&target))
+                    .zip(fio(rw))
+                    .map(|(f, x)| f.gib_per_s / x)
+            } else {
+                None
+            };
+            out.push(GoalResult {
+                goal: Goal {
+                    name: if op == Op::Put {
+                        format!("file {mode} put 4M x{clients} vs fio write QD32")
+                    } else {
+                        format!("file {mode} get 4M cold vs fio read QD32 (not measured)")
+                    },
+                    target: target.clone(),
+                    cell,
+                    reference: format!("fio-{rw}-qd32"),
+                    min: 0.90,
+                },
+                pass: measured.map(|m| m >= 0.90),
+                measured,
+            });
+        }
+    }
+    out
+}
+
+/// The plot of a harness run: one panel per concurrency; a line per target and operation, and
+/// the raw pump.
+pub fn compare_panels(report: &CompareReport) -> Vec<Panel> {
+    let mut panels = Vec::new();
+    for &tasks in &report.options.concurrency {
+        let mut series = Vec::new();
+        let mut names: Vec<&String> = report.memkv_targets.iter().collect();
+        names.extend(report.peers.iter());
+        for name in names {
+            for op in [Op::Put, Op::Get] {
+                let points: Vec<(usize, f64)> = report
+                    .summary
+                    .iter()
+                    .filter(|r| r.cell.op == op && r.cell.tasks == tasks && r.cell.batch == 1)
+                    .filter_map(|r| r.figures.get(name).map(|f| (r.cell.size, f.gib_per_s)))
+                    .collect();
+                if !points.is_empty() {
+                    series.push(Series {
+                        name: format!("{name} {op}"),
+                        points,
+                    });
+                }
+            }
+        }
+        let raw: Vec<(usize, f64)> = report
+            .summary
+            .iter()
+            .filter(|r| r.cell.op == Op::Put && r.cell.tasks == tasks && r.cell.batch == 1)
+            .filter_map(|r| {
+                r.pumps
+                    .get(&crate::summary::pump_ref(PumpCheck::Raw))
+                    .map(|g| (r.cell.size, *g))
+            })
+            .collect();
+        if !raw.is_empty() {
+            series.push(Series {
+                name: format!("raw pump ({} stream(s))", pump_streams(tasks)),
+                points: raw,
+            });
+        }
+        panels.push(Panel {
+            title: format!("{tasks} client(s), one connection each"),
+            series,
+        });
+    }
+    panels
+}

@@ -1,0 +1,552 @@
+//! The `memkv-bench` binary: command-line parsing, the tokio runtime, and writing the tables,
+//! JSON results and plots of the library's subcommands.
+//!
+//! Exit codes: 0 success, 1 failure (including any wrong byte read, error or unexpected miss),
+//! 2 usage error.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use memkv_bench::compare::{CompareOptions, compare, compare_panels};
+use memkv_bench::memory::{MemoryOptions, memory, render_memory};
+use memkv_bench::plot::write_svg;
+use memkv_bench::pump::{PumpCheck, pump};
+use memkv_bench::results::{Machine, parse_size, render_table, size_name};
+use memkv_bench::servers::{MemkvStorage, locate_memkv};
+use memkv_bench::summary::{render_cpu, render_goals, render_summary};
+use memkv_bench::sweep::{DEFAULT_SIZES, RunOptions, StoreKind, run, run_panels};
+use memkv_bench::target::GetApi;
+use memkv_bench::workload::{Op, Stop};
+use memkv_client::{AuthKey, Integrity, Transport};
+use serde::Serialize;
+
+/// memkv-bench: block-size sweeps through the memkv client engine, and a side-by-side harness
+/// against the machine's limits, Redis and memcached.
+#[derive(Debug, Parser)]
+#[command(name = "memkv-bench", version, about, max_term_width = 100)]
+struct Cli {
+    /// Worker threads of the benchmark's tokio runtime (default: one per core).
+    #[arg(long, global = true)]
+    client_threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Sweep workloads and value sizes against running memkv servers.
+    Run(RunArgs),
+    /// Side by side: machine limits, Redis, memcached and memkv (both integrity modes).
+    Compare(CompareArgs),
+    /// Resident server memory per key, for memkv, Redis and memcached.
+    Memory(MemoryArgs),
+    /// The raw loopback socket pump alone.
+    Pump(PumpArgs),
+}
+
+fn sizes_arg(s: &str) -> Result<usize, String> {
+    parse_size(s)
+}
+
+fn duration_arg(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("`{s}`: {e} (e.g. 500ms, 3s)"))
+}
+
+#[derive(Debug, Args)]
+struct Output {
+    /// Write every number, the machine's facts and the command line as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Plot throughput against value size (SVG).
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// What the servers are: memkv, or (to compare by hand) one redis or memcached server.
+    #[arg(long, default_value = "memkv")]
+    store: StoreKind,
+    /// Servers, `host:port`, comma separated.
+    #[arg(long, env = "MEMKV_SERVERS", value_delimiter = ',', required = true)]
+    servers: Vec<String>,
+    /// Shared key, 64 hex characters (default: the loopback development key).
+    #[arg(long, env = "MEMKV_AUTH_KEY", hide_env_values = true)]
+    auth_key: Option<String>,
+    /// Frame integrity mode: mac, hmac-sha256 or checksum (must match the servers).
+    #[arg(long, env = "MEMKV_INTEGRITY", default_value = "mac")]
+    integrity: Integrity,
+    /// Transport (this build: tcp).
+    #[arg(long, default_value = "tcp")]
+    transport: Transport,
+    /// Client connections per server.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Concurrent tasks issuing requests.
+    #[arg(long, alias = "threads", default_value_t = 8)]
+    tasks: usize,
+    /// Keys per call of batch-put, batch-get and exists.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Keys per value size (default: --max-data / size, at least tasks x batch).
+    #[arg(long)]
+    keys: Option<usize>,
+    /// Distinct value bytes per size when --keys is not given.
+    #[arg(long, default_value = "256M", value_parser = sizes_arg)]
+    max_data: usize,
+    /// Time per cell (workload x size).
+    #[arg(long, default_value = "3s", value_parser = duration_arg, conflicts_with = "ops")]
+    duration: Duration,
+    /// Calls per cell instead of a duration.
+    #[arg(long)]
+    ops: Option<u64>,
+    /// Value sizes.
+    #[arg(long, value_delimiter = ',', value_parser = sizes_arg,
+          default_value = "4K,64K,256K,1M,2M,4M,16M")]
+    sizes: Vec<usize>,
+    /// Workloads, in order: put, get, mixed, batch-put, batch-get, exists.
+    #[arg(long, value_delimiter = ',', default_value = "put,get")]
+    workloads: Vec<Op>,
+    /// Fraction of gets in the mixed workload.
+    #[arg(long, default_value_t = 0.5)]
+    read_ratio: f64,
+    /// Seed of the value patterns.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Seed reads are checked against (default: --seed; a different one must fail the run).
+    #[arg(long)]
+    verify_seed: Option<u64>,
+    /// memkv read API: `into` (get_into, as the plugins do) or `bytes` (get).
+    #[arg(long, default_value = "into")]
+    get_api: GetApi,
+    /// Tolerate misses (servers that evict); wrong bytes always fail the run.
+    #[arg(long)]
+    allow_misses: bool,
+    #[command(flatten)]
+    out: Output,
+}
+
+#[derive(Debug, Args)]
+struct CompareArgs {
+    /// The memkv binary (default: next to memkv-bench, else on PATH).
+    #[arg(long)]
+    memkv_bin: Option<PathBuf>,
+    /// Value sizes of the put/get sweep.
+    #[arg(long, value_delimiter = ',', value_parser = sizes_arg,
+          default_value = "4K,64K,256K,1M,2M,4M,16M")]
+    sizes: Vec<usize>,
+    /// Concurrencies (clients, one connection each) of the put/get sweep.
+    #[arg(long, value_delimiter = ',', default_value = "1,8")]
+    concurrency: Vec<usize>,
+    /// Keys per call of the batch cells.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Value sizes of the batch cells.
+    #[arg(long, value_delimiter = ',', value_parser = sizes_arg, default_value = "4K")]
+    batch_sizes: Vec<usize>,
+    /// Clients of the batch cells.
+    #[arg(long, default_value_t = 8)]
+    batch_tasks: usize,
+    /// Repeats; every target and limit is measured once per repeat, interleaved.
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Time per cell.
+    #[arg(long, default_value = "1500ms", value_parser = duration_arg)]
+    duration: Duration,
+    /// Time per pump run.
+    #[arg(long, default_value = "1s", value_parser = duration_arg)]
+    pump_duration: Duration,
+    /// Distinct value bytes per size (at least clients x batch keys).
+    #[arg(long, default_value = "64M", value_parser = sizes_arg)]
+    max_data: usize,
+    /// memkv integrity modes.
+    #[arg(long, value_delimiter = ',', default_value = "mac,checksum")]
+    modes: Vec<String>,
+    /// memkv storage engines, each run in every integrity mode: memory, file.
+    #[arg(long, value_delimiter = ',', default_value = "memory")]
+    storage: Vec<String>,
+    /// Size of each memkv data file in file mode (in --work-dir).
+    #[arg(long, default_value = "8 GiB")]
+    file_size: String,
+    /// storage.block_size in file mode: values must be a little smaller than one extent, so
+    /// the default holds the sweep's 16 MiB values.
+    #[arg(long, default_value = "32 MiB")]
+    block_size: String,
+    /// Skip Redis and memcached.
+    #[arg(long)]
+    no_peers: bool,
+    /// Skip iperf3.
+    #[arg(long)]
+    no_iperf: bool,
+    /// Skip fio.
+    #[arg(long)]
+    no_fio: bool,
+    /// Directory for server configs and the fio file.
+    #[arg(long, default_value = "target/memkv-bench")]
+    work_dir: PathBuf,
+    /// memkv read API: `into` or `bytes`.
+    #[arg(long, default_value = "into")]
+    get_api: GetApi,
+    /// memory.max_size of the memkv servers.
+    #[arg(long, default_value = "4 GiB")]
+    memkv_max_size: String,
+    /// memcached -m (MiB).
+    #[arg(long, default_value_t = 4096)]
+    memcached_mb: u64,
+    /// Redis --io-threads (default: 3/4 of the cores, at least 1: Redis's I/O threads
+    /// busy-wait, and one per core starves everything else on a small machine).
+    #[arg(long)]
+    redis_io_threads: Option<usize>,
+    /// Also write the printed tables to this file.
+    #[arg(long, value_name = "FILE")]
+    summary: Option<PathBuf>,
+    #[command(flatten)]
+    out: Output,
+}
+
+#[derive(Debug, Args)]
+struct MemoryArgs {
+    /// The memkv binary (default: next to memkv-bench, else on PATH).
+    #[arg(long)]
+    memkv_bin: Option<PathBuf>,
+    /// Keys to store.
+    #[arg(long, default_value_t = 1_000_000)]
+    keys: usize,
+    /// Value size.
+    #[arg(long, default_value = "64", value_parser = sizes_arg)]
+    value_size: usize,
+    /// Stores to measure.
+    #[arg(long, value_delimiter = ',', default_value = "memkv,redis,memcached")]
+    targets: Vec<String>,
+    /// Keys per batch call while loading.
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Concurrent loading tasks.
+    #[arg(long, default_value_t = 4)]
+    tasks: usize,
+    /// Directory for memkv's config.
+    #[arg(long, default_value = "target/memkv-bench")]
+    work_dir: PathBuf,
+    /// memory.max_size of memkv.
+    #[arg(long, default_value = "12 GiB")]
+    memkv_max_size: String,
+    /// memcached -m (MiB).
+    #[arg(long, default_value_t = 8192)]
+    memcached_mb: u64,
+    /// Write the results as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct PumpArgs {
+    /// Message sizes.
+    #[arg(long, value_delimiter = ',', value_parser = sizes_arg,
+          default_value = "4K,64K,256K,1M,2M,4M,16M")]
+    sizes: Vec<usize>,
+    /// Parallel connections.
+    #[arg(long, value_delimiter = ',', default_value = "1,4")]
+    streams: Vec<usize>,
+    /// Work on both ends: raw, crc32c, blake3.
+    #[arg(long, value_delimiter = ',', default_value = "raw,crc32c,blake3")]
+    check: Vec<PumpCheck>,
+    /// Time per run.
+    #[arg(long, default_value = "1s", value_parser = duration_arg)]
+    duration: Duration,
+    /// Write the results as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the directory of {}", path.display()))?;
+    }
+    let text = serde_json::to_string_pretty(value).context("encoding the results as JSON")?;
+    std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+fn write_plot(path: &Path, title: &str, panels: &[memkv_bench::plot::Panel]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the directory of {}", path.display()))?;
+    }
+    write_svg(path, title, panels)?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+async fn cmd_run(a: RunArgs) -> Result<bool> {
+    if !matches!(a.transport, Transport::Tcp | Transport::Auto) {
+        bail!(
+            "transport `{}` is not offered by this build: use `tcp`",
+            a.transport
+        );
+    }
+    if !(0.0..=1.0).contains(&a.read_ratio) {
+        bail!("--read-ratio must be between 0 and 1");
+    }
+    let auth_key = a
+        .auth_key
+        .as_deref()
+        .map(AuthKey::from_hex)
+        .transpose()
+        .context("--auth-key must be 64 hex characters (openssl rand -hex 32)")?;
+    let opts = RunOptions {
+        store: a.store,
+        servers: a.servers,
+        auth_key,
+        integrity: a.integrity,
+        transport: a.transport,
+        connections: a.connections.max(1),
+        tasks: a.tasks.max(1),
+        batch: a.batch.max(1),
+        keys: a.keys,
+        max_data: a.max_data,
+        stop: a.ops.map_or(Stop::Duration(a.duration), Stop::Calls),
+        sizes: if a.sizes.is_empty() {
+            DEFAULT_SIZES.to_vec()
+        } else {
+            a.sizes
+        },
+        workloads: a.workloads,
+        read_ratio: a.read_ratio,
+        seed: a.seed,
+        verify_seed: a.verify_seed.unwrap_or(a.seed),
+        get_api: a.get_api,
+        allow_misses: a.allow_misses,
+    };
+    let report = run(&opts).await.context("memkv-bench run")?;
+    println!("{}", render_table(&report.results));
+    if let Some(p) = &a.out.json {
+        write_json(p, &report)?;
+    }
+    if let Some(p) = &a.out.plot {
+        write_plot(
+            p,
+            "memkv-bench: throughput by value size",
+            &run_panels(&report),
+        )?;
+    }
+    let wrong: u64 = report.results.iter().map(|r| r.mismatches).sum();
+    if wrong > 0 {
+        eprintln!(
+            "error: {wrong} reads returned bytes that differ from the key's pattern: the figures above are not valid"
+        );
+    }
+    if !report.ok {
+        eprintln!(
+            "error: the run was not clean (see the errors, wrong and misses columns); misses after the prefill mean the servers evicted: use a smaller --max-data or --keys, or --allow-misses"
+        );
+    }
+    Ok(report.ok)
+}
+
+async fn cmd_compare(a: CompareArgs) -> Result<bool> {
+    let storage = a
+        .storage
+        .iter()
+        .map(|s| match s.as_str() {
+            "memory" => Ok(MemkvStorage::Memory),
+            "file" => Ok(MemkvStorage::File {
+                size: a.file_size.clone(),
+                block_size: a.block_size.clone(),
+            }),
+            other => bail!("unknown --storage `{other}`: use memory or file"),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let opts = CompareOptions {
+        storage,
+        memkv_bin: locate_memkv(a.memkv_bin.as_deref()),
+        sizes: a.sizes,
+        concurrency: a.concurrency.into_iter().map(|c| c.max(1)).collect(),
+        batch: a.batch.max(1),
+        batch_sizes: a.batch_sizes,
+        batch_tasks: a.batch_tasks.max(1),
+        repeats: a.repeats.max(1),
+        duration: a.duration,
+        pump_duration: a.pump_duration,
+        max_data: a.max_data,
+        modes: a.modes,
+        peers: !a.no_peers,
+        iperf: !a.no_iperf,
+        fio: !a.no_fio,
+        work_dir: a.work_dir,
+        get_api: a.get_api,
+        memkv_max_size: a.memkv_max_size,
+        memcached_mib: a.memcached_mb,
+        redis_io_threads: a.redis_io_threads.unwrap_or_else(|| {
+            (std::thread::available_parallelism().map_or(1, |n| n.get()) * 3 / 4).max(1)
+        }),
+    };
+    let report = compare(opts).await?;
+    let mut text = String::new();
+    text.push_str(&format!(
+        "memkv-bench compare, {} ({} cores, {}, kernel {})\n\nlimits: memcpy {:.2} GiB/s",
+        report.date,
+        report.machine.cores,
+        report.machine.cpu_model,
+        report.machine.kernel,
+        report.limits.memcpy_gib_per_s
+    ));
+    for i in &report.limits.iperf3 {
+        text.push_str(&format!(
+            "; iperf3 -P{} {:.2} GiB/s",
+            i.streams, i.gib_per_s
+        ));
+    }
+    for f in &report.limits.fio {
+        text.push_str(&format!(
+            "; fio {} {} QD{} {:.2} GiB/s",
+            f.rw,
+            size_name(f.block_size),
+            f.iodepth,
+            f.gib_per_s
+        ));
+    }
+    if let Some(e) = &report.limits.fio_error {
+        text.push_str(&format!("; fio unavailable: {e}"));
+    }
+    text.push_str("\n\n");
+    text.push_str(&render_summary(
+        &report.summary,
+        &report.memkv_targets,
+        &report.peers,
+    ));
+    text.push('\n');
+    text.push_str(&render_cpu(
+        &report.summary,
+        &report.memkv_targets,
+        &report.peers,
+    ));
+    text.push('\n');
+    text.push_str(&render_goals(&report.goals));
+    println!("{text}");
+    if let Some(p) = &a.summary {
+        std::fs::write(p, &text).with_context(|| format!("writing {}", p.display()))?;
+    }
+    if let Some(p) = &a.out.json {
+        write_json(p, &report)?;
+    }
+    if let Some(p) = &a.out.plot {
+        write_plot(
+            p,
+            "memkv vs the loopback limit, Redis and memcached (medians)",
+            &compare_panels(&report),
+        )?;
+    }
+    if !report.ok {
+        eprintln!("error: some cells were not clean (errors, wrong bytes or misses): see the JSON");
+    }
+    Ok(report.ok)
+}
+
+async fn cmd_memory(a: MemoryArgs) -> Result<bool> {
+    let opts = MemoryOptions {
+        memkv_bin: locate_memkv(a.memkv_bin.as_deref()),
+        keys: a.keys.max(1),
+        value_size: a.value_size,
+        targets: a.targets,
+        batch: a.batch.max(1),
+        tasks: a.tasks.max(1),
+        work_dir: a.work_dir,
+        memkv_max_size: a.memkv_max_size,
+        memcached_mib: a.memcached_mb,
+    };
+    let report = memory(opts).await?;
+    println!("{}", render_memory(&report));
+    if let Some(p) = &a.json {
+        write_json(p, &report)?;
+    }
+    Ok(report.results.iter().all(|r| r.bad == 0))
+}
+
+async fn cmd_pump(a: PumpArgs) -> Result<bool> {
+    #[derive(Serialize)]
+    struct PumpReport {
+        machine: Machine,
+        command: String,
+        results: Vec<memkv_bench::pump::PumpResult>,
+    }
+    let mut results = Vec::new();
+    println!(
+        "{:>6} {:>7} {:>7} {:>9} {:>8}",
+        "size", "streams", "check", "GiB/s", "failures"
+    );
+    for &size in &a.sizes {
+        for &streams in &a.streams {
+            for &check in &a.check {
+                let r = pump(size, streams, check, a.duration).await?;
+                println!(
+                    "{:>6} {:>7} {:>7} {:>9.3} {:>8}",
+                    size_name(size),
+                    streams,
+                    check.name(),
+                    r.gib_per_s,
+                    r.failures
+                );
+                results.push(r);
+            }
+        }
+    }
+    let ok = results.iter().all(|r| r.failures == 0);
+    if let Some(p) = &a.json {
+        write_json(
+            p,
+            &PumpReport {
+                machine: Machine::detect(),
+                command: memkv_bench::results::command_line(),
+                results,
+            },
+        )?;
+    }
+    Ok(ok)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let threads = cli
+        .client_threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(a) => cmd_run(a).await,
+            Command::Compare(a) => cmd_compare(a).await,
+            Command::Memory(a) => cmd_memory(a).await,
+            Command::Pump(a) => cmd_pump(a).await,
+        }
+    });
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

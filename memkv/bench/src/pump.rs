@@ -1,0 +1,239 @@
+//! The raw socket pump: the loopback ceiling at the benchmark's own message sizes.
+//!
+//! N sender tasks write `size`-byte messages over N loopback TCP connections to N receiver
+//! tasks, on the same tokio runtime and with the same socket options as memkv (`TCP_NODELAY`,
+//! vectored writes straight from the message buffer). With a check, each message carries a
+//! trailer computed by the sender and verified by the receiver: CRC32C (the `checksum`
+//! integrity mode's work) or a keyed BLAKE3 MAC (the `mac` mode's work). Those runs are the
+//! ceilings of the integrity modes.
+
+use std::io;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Barrier;
+
+use crate::sockio::write_all_vectored;
+
+/// What the two ends compute over every message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PumpCheck {
+    /// Nothing: bytes only.
+    Raw,
+    /// CRC32C on both ends.
+    Crc32c,
+    /// Keyed BLAKE3 on both ends.
+    Blake3,
+}
+
+impl PumpCheck {
+    /// Every check.
+    pub const ALL: [PumpCheck; 3] = [PumpCheck::Raw, PumpCheck::Crc32c, PumpCheck::Blake3];
+
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            PumpCheck::Raw => "raw",
+            PumpCheck::Crc32c => "crc32c",
+            PumpCheck::Blake3 => "blake3",
+        }
+    }
+
+    fn trailer_len(self) -> usize {
+        match self {
+            PumpCheck::Raw => 0,
+            PumpCheck::Crc32c => 4,
+            PumpCheck::Blake3 => 32,
+        }
+    }
+
+    fn compute(self, key: &[u8; 32], data: &[u8], out: &mut [u8]) {
+        match self {
+            PumpCheck::Raw => {}
+            PumpCheck::Crc32c => out.copy_from_slice(&crc32c::crc32c(data).to_le_bytes()),
+            PumpCheck::Blake3 => out.copy_from_slice(blake3::keyed_hash(key, data).as_bytes()),
+        }
+    }
+}
+
+impl FromStr for PumpCheck {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        PumpCheck::ALL
+            .into_iter()
+            .find(|c| c.name() == s.trim())
+            .ok_or_else(|| format!("unknown pump check `{s}`: use raw, crc32c or blake3"))
+    }
+}
+
+/// What one pump run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct PumpResult {
+    /// Message size in bytes (payload, without the trailer).
+    pub size: usize,
+    /// Parallel connections.
+    pub streams: usize,
+    /// The check computed on both ends.
+    pub check: PumpCheck,
+    /// Messages received and verified.
+    pub messages: u64,
+    /// Payload bytes received.
+    pub bytes: u64,
+    /// Seconds from the senders' start to the last receiver's end.
+    pub secs: f64,
+    /// Payload GiB/s.
+    pub gib_per_s: f64,
+    /// Messages whose trailer did not verify (must be 0).
+    pub failures: u64,
+    /// CPU milliseconds (both ends: this process) per GiB moved.
+    pub cpu_ms_per_gib: Option<f64>,
+}
+
+async fn receive(
+    mut s: TcpStream,
+    size: usize,
+    check: PumpCheck,
+    key: [u8; 32],
+) -> io::Result<(u64, u64, u64)> {
+    s.set_nodelay(true)?;
+    let tl = check.trailer_len();
+    let mut buf = vec![0u8; size + tl];
+    let mut want = vec![0u8; tl];
+    let (mut messages, mut bytes, mut failures) = (0u64, 0u64, 0u64);
+    loop {
+        match s.read_exact(&mut buf).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(e),
+        }
+        let (payload, trailer) = buf.split_at(size);
+        check.compute(&key, payload, &mut want);
+        if want[..] != trailer[..] {
+            failures += 1;
+        }
+        messages += 1;
+        bytes += size as u64;
+    }
+    Ok((messages, bytes, failures))
+}
+
+async fn send(
+    mut s: TcpStream,
+    size: usize,
+    check: PumpCheck,
+    key: [u8; 32],
+    barrier: Arc<Barrier>,
+    duration: Duration,
+) -> io::Result<()> {
+    s.set_nodelay(true)?;
+    let payload = crate::pattern::generate(0x5eed, b"pump", size);
+    let mut trailer = vec![0u8; check.trailer_len()];
+    barrier.wait().await;
+    let deadline = Instant::now() + duration;
+    loop {
+        check.compute(&key, &payload, &mut trailer);
+        write_all_vectored(&mut s, &[&payload, &trailer]).await?;
+        if Instant::now() >= deadline {
+            break;
+        }
+    }
+    s.shutdown().await
+}
+
+/// Pumps `size`-byte messages over `streams` loopback connections for `duration`.
+pub async fn pump(
+    size: usize,
+    streams: usize,
+    check: PumpCheck,
+    duration: Duration,
+) -> io::Result<PumpResult> {
+    let streams = streams.max(1);
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let key: [u8; 32] = rand::random();
+    let barrier = Arc::new(Barrier::new(streams + 1));
+    let mut senders = Vec::with_capacity(streams);
+    let mut receivers = Vec::with_capacity(streams);
+    for _ in 0..streams {
+        let out = TcpStream::connect(addr).await?;
+        let (inc, _) = listener.accept().await?;
+        receivers.push(tokio::spawn(receive(inc, size, check, key)));
+        senders.push(tokio::spawn(send(
+            out,
+            size,
+            check,
+            key,
+            Arc::clone(&barrier),
+            duration,
+        )));
+    }
+    barrier.wait().await;
+    let start = Instant::now();
+    let cpu_before = crate::results::cpu_seconds(None);
+    let (mut messages, mut bytes, mut failures) = (0, 0, 0);
+    let joined = |e: tokio::task::JoinError| io::Error::other(format!("pump task failed: {e}"));
+    for r in receivers {
+        let (m, b, f) = r.await.map_err(joined)??;
+        messages += m;
+        bytes += b;
+        failures += f;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    for s in senders {
+        s.await.map_err(joined)??;
+    }
+    let gib = bytes as f64 / (1u64 << 30) as f64;
+    let cpu_ms_per_gib = match (cpu_before, crate::results::cpu_seconds(None)) {
+        (Some(a), Some(b)) if gib > 0.0 => Some((b - a) * 1000.0 / gib),
+        _ => None,
+    };
+    Ok(PumpResult {
+        size,
+        streams,
+        check,
+        messages,
+        bytes,
+        secs,
+        gib_per_s: gib / secs,
+        failures,
+        cpu_ms_per_gib,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_check_moves_and_verifies_messages() {
+        for check in PumpCheck::ALL {
+            let r = pump(64 * 1024, 2, check, Duration::from_millis(50))
+                .await
+                .unwrap();
+            assert!(r.messages > 0, "{check:?}");
+            assert_eq!(r.bytes, r.messages * 64 * 1024);
+            assert_eq!(r.failures, 0, "{check:?}");
+            assert!(r.gib_per_s > 0.0);
+        }
+    }
+
+    #[test]
+    fn a_damaged_message_fails_its_check() {
+        let key = [7u8; 32];
+        for check in [PumpCheck::Crc32c, PumpCheck::Blake3] {
+            let data = vec![1u8; 100];
+            let mut t = vec![0u8; check.trailer_len()];
+            check.compute(&key, &data, &mut t);
+            let mut damaged = data.clone();
+            damaged[50] = 2;
+            let mut t2 = vec![0u8; check.trailer_len()];
+            check.compute(&key, &damaged, &mut t2);
+            assert_ne!(t, t2, "{check:?}");
+        }
+    }
+}

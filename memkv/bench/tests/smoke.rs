@@ -1,0 +1,272 @@
+//! Smoke tests of the `memkv-bench` binary against a real `memkv start` process: a tiny sweep
+//! of every workload completes, checks its bytes, and writes valid JSON and an SVG; reads
+//! checked against the wrong pattern seed fail the run; the raw pump runs. No speed is
+//! asserted.
+//!
+//! The `memkv` binary is taken from `MEMKV_BIN`, or from the same target directory as this
+//! test (`cargo test --workspace` builds it; alone: `cargo build -p memkv` first).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+fn bench_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_memkv-bench")
+}
+
+fn memkv_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("MEMKV_BIN") {
+        return PathBuf::from(p);
+    }
+    // target/<profile>/deps/smoke-<hash> -> target/<profile>/memkv
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target directory");
+    let p = dir.join("memkv");
+    assert!(
+        p.is_file(),
+        "the memkv binary is not built at {}: run `cargo build -p memkv` (or `cargo test --workspace`), or set MEMKV_BIN",
+        p.display()
+    );
+    p
+}
+
+/// A running `memkv start` on an ephemeral loopback port.
+struct Server {
+    child: Child,
+    addr: String,
+    key_hex: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let key_hex = hex::encode(rand::random::<[u8; 32]>());
+        let config = dir.path().join("config.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "network:\n  address: 127.0.0.1:0\n  auth_key: \"{key_hex}\"\n  integrity: checksum\nstorage:\n  mode: memory\nmemory:\n  max_size: 256 MiB\n"
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(memkv_bin())
+            .arg("start")
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn memkv");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.starts_with("memkv: listening on") {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(line);
+                    }
+                }
+            }
+        });
+        // A bound, not a synchronisation: the test goes on the moment the line appears.
+        let banner = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("memkv reports listening");
+        let addr = banner
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("data="))
+            .expect("data= in the start-up line")
+            .to_owned();
+        Server {
+            child,
+            addr,
+            key_hex,
+            _dir: dir,
+        }
+    }
+
+    fn bench(&self, args: &[&str]) -> Output {
+        Command::new(bench_bin())
+            .arg("--client-threads")
+            .arg("2")
+            .arg("run")
+            .args(["--servers", &self.addr, "--auth-key", &self.key_hex])
+            .args(["--integrity", "checksum"])
+            // Small data sets: the server's 256 MiB must hold them without evicting.
+            .args(["--max-data", "8M"])
+            .args(args)
+            .env_remove("MEMKV_SERVERS")
+            .output()
+            .expect("run memkv-bench")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn a_tiny_sweep_of_every_workload_checks_bytes_and_writes_json_and_svg() {
+    let server = Server::start();
+    let out_dir = tempfile::tempdir().unwrap();
+    let json = out_dir.path().join("run.json");
+    let svg = out_dir.path().join("run.svg");
+    let out = server.bench(&[
+        "--workloads",
+        "put,get,mixed,batch-put,batch-get,exists",
+        "--sizes",
+        "4K,64K,1M",
+        "--tasks",
+        "2",
+        "--connections",
+        "2",
+        "--batch",
+        "4",
+        "--ops",
+        "24",
+        "--json",
+        json.to_str().unwrap(),
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}; stderr:\n{stderr}",
+        out.status
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("GiB/s") && stdout.contains("batch-get"),
+        "{stdout}"
+    );
+
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["tool"], "memkv-bench run");
+    assert!(doc["machine"]["cores"].as_u64().unwrap() >= 1);
+    assert!(!doc["machine"]["kernel"].as_str().unwrap().is_empty());
+    assert!(doc["command"].as_str().unwrap().contains("--workloads"));
+    let results = doc["results"].as_array().unwrap();
+    assert_eq!(results.len(), 6 * 3);
+    for r in results {
+        assert_eq!(r["mismatches"], 0, "{r}");
+        assert_eq!(r["errors"], 0, "{r}");
+        assert_eq!(r["misses"], 0, "{r}");
+        assert_eq!(r["calls"], 24, "{r}");
+        assert!(r["latency_us"]["p99"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    // Reads moved every byte they were asked for: 24 gets of 1 MiB each.
+    let get_1m = results
+        .iter()
+        .find(|r| r["op"] == "get" && r["size"] == 1 << 20)
+        .unwrap();
+    assert_eq!(get_1m["bytes"], 24u64 << 20);
+
+    let plot = std::fs::read_to_string(&svg).unwrap();
+    assert!(plot.starts_with("<svg"), "{}", &plot[..plot.len().min(200)]);
+    assert!(plot.contains("batch-get") && plot.contains("GiB/s"));
+}
+
+#[test]
+fn reads_checked_against_another_seed_fail_the_run() {
+    let server = Server::start();
+    let out_dir = tempfile::tempdir().unwrap();
+    let json = out_dir.path().join("wrong.json");
+    let out = server.bench(&[
+        "--workloads",
+        "get,batch-get",
+        "--sizes",
+        "4K",
+        "--tasks",
+        "1",
+        "--ops",
+        "8",
+        "--seed",
+        "1",
+        "--verify-seed",
+        "2",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("differ from the key's pattern"),
+        "{}",
+        text(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(doc["ok"], false);
+    for r in doc["results"].as_array().unwrap() {
+        assert!(r["mismatches"].as_u64().unwrap() > 0, "{r}");
+    }
+
+    // The same keys, checked against the seed they were written with, are clean.
+    let ok = server.bench(&[
+        "--workloads",
+        "get",
+        "--sizes",
+        "4K",
+        "--tasks",
+        "1",
+        "--ops",
+        "8",
+        "--seed",
+        "1",
+    ]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+}
+
+#[test]
+fn the_pump_moves_verified_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("pump.json");
+    let out = Command::new(bench_bin())
+        .args(["pump", "--sizes", "64K", "--streams", "1,2", "--duration"])
+        .arg("100ms")
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let results = doc["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2 * 3);
+    for r in results {
+        assert!(r["messages"].as_u64().unwrap() > 0, "{r}");
+        assert_eq!(r["failures"], 0, "{r}");
+    }
+}
+
+#[test]
+fn compare_names_a_missing_memkv_binary_and_how_to_build_it() {
+    let out = Command::new(bench_bin())
+        .args(["compare", "--repeats", "1", "--sizes", "4K"])
+        .args(["--no-peers", "--no-iperf", "--no-fio"])
+        .args(["--memkv-bin", "/nonexistent/memkv"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("/nonexistent/memkv") && stderr.contains("cargo build --release -p memkv"),
+        "{stderr}"
+    );
+}
