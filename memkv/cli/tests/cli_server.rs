@@ -12,7 +12,8 @@ fn memkv(args: &[&str], envs: &[(&str, &str)]) -> Output {
     cmd.args(args)
         .env_remove("MEMKV_SERVERS")
         .env_remove("MEMKV_CONFIG")
-        .env_remove("MEMKV_AUTH_KEY");
+        .env_remove("MEMKV_AUTH_KEY")
+        .env_remove("MEMKV_AUTH_KEY_FILE");
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -72,6 +73,64 @@ fn a_public_address_without_a_key_refuses_to_start_and_says_how_to_make_one() {
 }
 
 #[test]
+fn a_public_address_takes_its_key_from_the_environment_or_a_key_file() {
+    // The container image's config: all interfaces, no key in the file.
+    let key_hex = random_key_hex();
+    for by_file in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("config.yaml");
+        std::fs::write(&config_path, "network:\n  address: 0.0.0.0:0\n").unwrap();
+        let key_file = dir.path().join("auth-key");
+        std::fs::write(&key_file, format!("{key_hex}\n")).unwrap();
+        let mut cmd = Command::new(memkv_bin());
+        cmd.arg("start")
+            .arg("--config")
+            .arg(&config_path)
+            .env_remove("MEMKV_AUTH_KEY")
+            .env_remove("MEMKV_AUTH_KEY_FILE");
+        if by_file {
+            cmd.env("MEMKV_AUTH_KEY_FILE", &key_file);
+        } else {
+            cmd.env("MEMKV_AUTH_KEY", &key_hex);
+        }
+        let server = Server::spawn(cmd, key_hex.clone(), dir, config_path);
+        assert!(server.banner.contains("auth=key "), "{}", server.banner);
+        assert!(!server.stderr().contains(&key_hex), "the key was logged");
+        let servers = format!("127.0.0.1:{}", server.data.port());
+        let env = [
+            ("MEMKV_SERVERS", servers.as_str()),
+            ("MEMKV_AUTH_KEY", key_hex.as_str()),
+        ];
+        let out = memkv(&["kv", "put", "env-key", "works"], &env);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let out = memkv(&["kv", "get", "env-key"], &env);
+        assert_eq!(text(&out.stdout), "works");
+        // A client with another key is refused.
+        let wrong = random_key_hex();
+        let env = [
+            ("MEMKV_SERVERS", servers.as_str()),
+            ("MEMKV_AUTH_KEY", wrong.as_str()),
+        ];
+        let out = memkv(&["kv", "get", "env-key"], &env);
+        assert!(!out.status.success(), "{}", text(&out.stdout));
+    }
+
+    // A bad key in the environment stops the server (exit 2) without echoing it.
+    let bad = format!("{}zz", &key_hex[..62]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, "network:\n  address: 0.0.0.0:0\n").unwrap();
+    let out = memkv(
+        &["start", "--config", path.to_str().unwrap()],
+        &[("MEMKV_AUTH_KEY", bad.as_str())],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("MEMKV_AUTH_KEY"), "{err}");
+    assert!(!err.contains(&bad[..40]), "{err}");
+}
+
+#[test]
 fn a_bad_tls_certificate_fails_at_startup_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let cert = dir.path().join("cert.pem");
@@ -98,7 +157,9 @@ fn the_embedded_default_runs_without_a_config_file() {
         panic!("this test needs /etc/memkv/config.yaml to be absent (a package install left one?)");
     }
     let mut cmd = Command::new(memkv_bin());
-    cmd.arg("start");
+    cmd.arg("start")
+        .env_remove("MEMKV_AUTH_KEY")
+        .env_remove("MEMKV_AUTH_KEY_FILE");
     let server = Server::spawn(
         cmd,
         String::new(),

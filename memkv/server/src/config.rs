@@ -53,8 +53,9 @@ pub struct ServerConfig {
 pub struct NetworkConfig {
     /// Data-plane listen address; the admin API uses the same IP at port + 1.
     pub address: SocketAddr,
-    /// The 32-byte shared key; `None` only for loopback addresses (the caller then derives the
-    /// loopback dev key).
+    /// The 32-byte shared key, from `network.auth_key`, else `MEMKV_AUTH_KEY`, else the file of
+    /// `MEMKV_AUTH_KEY_FILE` or `network.auth_key_file`; `None` only for loopback addresses
+    /// (the caller then derives the loopback dev key).
     pub auth_key: Option<[u8; 32]>,
     /// How frames are authenticated.
     pub integrity: IntegrityMode,
@@ -242,6 +243,45 @@ impl fmt::Display for SyncMode {
     }
 }
 
+/// Where the auth key can come from outside the config file: the environment variables
+/// `MEMKV_AUTH_KEY` (the key) and `MEMKV_AUTH_KEY_FILE` (a file holding it). They are used
+/// only when the config file does not set `network.auth_key`, so a container image can ship a
+/// config that listens on all interfaces and take its key at run time.
+///
+/// `Debug` never prints the key.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct AuthKeyEnv {
+    /// `MEMKV_AUTH_KEY`: 64 hex characters.
+    pub key: Option<String>,
+    /// `MEMKV_AUTH_KEY_FILE`: a file holding the key.
+    pub key_file: Option<PathBuf>,
+}
+
+impl AuthKeyEnv {
+    /// The environment variable holding the key.
+    pub const KEY_VAR: &'static str = "MEMKV_AUTH_KEY";
+    /// The environment variable naming a file that holds the key.
+    pub const KEY_FILE_VAR: &'static str = "MEMKV_AUTH_KEY_FILE";
+
+    /// Reads both variables from the process environment; empty values count as unset.
+    pub fn from_process() -> Self {
+        let var = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+        Self {
+            key: var(Self::KEY_VAR).map(|value| value.to_string_lossy().into_owned()),
+            key_file: var(Self::KEY_FILE_VAR).map(PathBuf::from),
+        }
+    }
+}
+
+impl fmt::Debug for AuthKeyEnv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthKeyEnv")
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .field("key_file", &self.key_file)
+            .finish()
+    }
+}
+
 /// Why a config could not be loaded. `Display` names the key and says what is allowed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -296,11 +336,29 @@ pub enum ConfigError {
     },
     /// A non-loopback listen address without an auth key.
     #[error(
-        "network.address {address} is not a loopback address, so network.auth_key is required; generate one with `openssl rand -hex 32`"
+        "network.address {address} is not a loopback address, so network.auth_key is required (or network.auth_key_file, or MEMKV_AUTH_KEY / MEMKV_AUTH_KEY_FILE in the environment); generate one with `openssl rand -hex 32`"
     )]
     AuthKeyRequired {
         /// The configured address.
         address: SocketAddr,
+    },
+    /// The auth key from the environment or a key file is not valid. Never repeats the key.
+    #[error("{origin}: {message}")]
+    InvalidAuthKey {
+        /// Where the key came from: the variable, or the file and what named it.
+        origin: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+    /// The auth key file could not be read.
+    #[error("cannot read the auth key file {} (named by {named_by}): {error}", path.display())]
+    AuthKeyFile {
+        /// `network.auth_key_file` or `MEMKV_AUTH_KEY_FILE`.
+        named_by: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        error: io::Error,
     },
     /// Only one of `network.tls_cert` and `network.tls_key` is set.
     #[error(
@@ -332,28 +390,50 @@ fn unknown_key_message(key: &str, parent: &str, known: &[&str]) -> String {
 }
 
 impl ServerConfig {
-    /// Reads and validates the config file at `path`.
+    /// Reads and validates the config file at `path`, taking the auth key from the process
+    /// environment ([`AuthKeyEnv::from_process`]) when the file sets none.
     pub fn from_path(path: &Path) -> Result<Self, ConfigError> {
+        Self::from_path_with_env(path, &AuthKeyEnv::from_process())
+    }
+
+    /// [`ServerConfig::from_path`] with the given key environment instead of the process's.
+    pub fn from_path_with_env(path: &Path, env: &AuthKeyEnv) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_owned(),
             error,
         })?;
-        Self::from_yaml_str(&text).map_err(|error| ConfigError::InFile {
+        Self::from_yaml_str_with_env(&text, env).map_err(|error| ConfigError::InFile {
             path: path.to_owned(),
             error: Box::new(error),
         })
     }
 
-    /// Parses and validates config-file text. Keys that are not set get the defaults of a
-    /// config file (e.g. `network.address` `0.0.0.0:9900`).
+    /// Parses and validates config-file text alone (no environment). Keys that are not set get
+    /// the defaults of a config file (e.g. `network.address` `0.0.0.0:9900`).
     pub fn from_yaml_str(text: &str) -> Result<Self, ConfigError> {
+        Self::from_yaml_str_with_env(text, &AuthKeyEnv::default())
+    }
+
+    /// Parses and validates config-file text, taking the auth key from `env` when the text
+    /// sets no `network.auth_key`.
+    pub fn from_yaml_str_with_env(text: &str, env: &AuthKeyEnv) -> Result<Self, ConfigError> {
         let raw = parse_raw(text)?;
-        validate::validate(raw, validate::default_memory_max_size)
+        validate::validate(raw, env, validate::default_memory_max_size)
     }
 
     /// The configuration used when no config file is given: loopback `127.0.0.1:9900`, memory
     /// mode with the default memory size, no auth key (the caller derives the loopback dev key).
     pub fn embedded_default() -> Self {
+        match Self::embedded_default_with_env(&AuthKeyEnv::default()) {
+            Ok(config) => config,
+            // The embedded default is a fixed value covered by tests; failing here is a bug.
+            Err(error) => panic!("the embedded default config is invalid: {error}"),
+        }
+    }
+
+    /// The embedded default with the auth key of `env`, if it names one (`memkv start`
+    /// without a config file). Fails only on a bad key from `env`.
+    pub fn embedded_default_with_env(env: &AuthKeyEnv) -> Result<Self, ConfigError> {
         let raw = RawConfig {
             network: Some(raw::RawNetwork {
                 address: Some(validate::EMBEDDED_ADDRESS.to_owned()),
@@ -361,11 +441,7 @@ impl ServerConfig {
             }),
             ..Default::default()
         };
-        match validate::validate(raw, validate::default_memory_max_size) {
-            Ok(config) => config,
-            // The embedded default is a fixed value covered by tests; failing here is a bug.
-            Err(error) => panic!("the embedded default config is invalid: {error}"),
-        }
+        validate::validate(raw, env, validate::default_memory_max_size)
     }
 
     /// The admin API address: the same IP as `network.address`, port + 1 (port 0 stays 0).

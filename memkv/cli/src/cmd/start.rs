@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use memkv_server::config::ServerConfig;
+use memkv_server::config::{AuthKeyEnv, ServerConfig};
 use memkv_server::run::{RunError, StartOptions};
 
 use crate::cli::{DEFAULT_CONFIG_PATH, StartArgs};
@@ -22,7 +22,7 @@ pub(crate) fn run(args: StartArgs, version: &'static str) -> anyhow::Result<()> 
             DEFAULT_CONFIG_PATH.to_owned(),
         ),
         None => (
-            ServerConfig::embedded_default(),
+            ServerConfig::embedded_default_with_env(&AuthKeyEnv::from_process()).map_err(usage)?,
             "embedded default".to_owned(),
         ),
     };

@@ -87,7 +87,11 @@ impl Server {
         let config_path = dir.path().join("config.yaml");
         std::fs::write(&config_path, yaml).unwrap();
         let mut cmd = Command::new(memkv_bin());
-        cmd.arg("start").arg("--config").arg(&config_path);
+        cmd.arg("start")
+            .arg("--config")
+            .arg(&config_path)
+            .env_remove("MEMKV_AUTH_KEY")
+            .env_remove("MEMKV_AUTH_KEY_FILE");
         Self::spawn(cmd, key_hex, dir, config_path)
     }
 

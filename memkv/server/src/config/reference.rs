@@ -53,6 +53,13 @@ pub const CONFIG_KEYS: &[KeyDoc] = &[
         example: "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
     },
     KeyDoc {
+        key: "network.auth_key_file",
+        kind: "path",
+        default: "-",
+        description: "File holding the auth key (64 hex characters; surrounding whitespace is ignored), read once at start-up, for keys kept out of the config file (container and systemd secrets). Used when `network.auth_key` is not set; setting both is an error. The environment overrides it: `MEMKV_AUTH_KEY` (the key itself) or `MEMKV_AUTH_KEY_FILE` (another file).",
+        example: "/run/secrets/memkv-auth-key",
+    },
+    KeyDoc {
         key: "network.integrity",
         kind: "`mac` \\| `hmac-sha256` \\| `checksum`",
         default: "`mac`",

@@ -167,7 +167,7 @@ fn unknown_keys_are_named_with_their_section_and_the_known_keys() {
     }
     assert!(
         error.to_string().starts_with(
-            "config key `network.adress` is not known (known keys under `network`: address, auth_key, integrity, "
+            "config key `network.adress` is not known (known keys under `network`: address, auth_key, auth_key_file, integrity, "
         ),
         "{error}"
     );
@@ -260,7 +260,7 @@ fn a_non_loopback_address_requires_an_auth_key() {
     ));
     assert_eq!(
         error.to_string(),
-        "network.address 0.0.0.0:9900 is not a loopback address, so network.auth_key is required; generate one with `openssl rand -hex 32`"
+        "network.address 0.0.0.0:9900 is not a loopback address, so network.auth_key is required (or network.auth_key_file, or MEMKV_AUTH_KEY / MEMKV_AUTH_KEY_FILE in the environment); generate one with `openssl rand -hex 32`"
     );
     // A file that sets nothing listens on 0.0.0.0:9900, so it needs a key too.
     assert!(matches!(
@@ -459,6 +459,11 @@ fn from_path_names_the_file() {
 
 /// Builds a YAML document that sets every key in the table to its example value.
 fn yaml_setting_every_key() -> String {
+    yaml_setting_every_key_except(&[])
+}
+
+/// [`yaml_setting_every_key`] without the keys in `skip`.
+fn yaml_setting_every_key_except(skip: &[&str]) -> String {
     let mut yaml = String::new();
     for (section, _) in SECTIONS {
         yaml.push_str(&format!("{section}:\n"));
@@ -472,6 +477,9 @@ fn yaml_setting_every_key() -> String {
             };
             if name.contains('.') {
                 continue; // list-entry keys are set through their list's example
+            }
+            if skip.contains(&doc.key) {
+                continue;
             }
             yaml.push_str(&format!("  {name}: {}\n", doc.example));
         }
@@ -510,9 +518,11 @@ fn keys_of(value: &serde_yaml::Value, prefix: &str, out: &mut BTreeSet<String>) 
 #[test]
 fn the_key_table_matches_the_parser_exactly() {
     let yaml = yaml_setting_every_key();
-    // Every documented key is accepted, and the whole file validates.
+    // Every documented key is accepted, and the whole file validates (less
+    // `network.auth_key_file`, which may not be set together with `network.auth_key`).
     let raw: RawConfig = serde_yaml::from_str(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
-    ServerConfig::from_yaml_str(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    let valid = yaml_setting_every_key_except(&["network.auth_key_file"]);
+    ServerConfig::from_yaml_str(&valid).unwrap_or_else(|e| panic!("{e}\n{valid}"));
     // Every key the parser has is documented: serializing the raw config shows them all.
     let mut accepted = BTreeSet::new();
     keys_of(&serde_yaml::to_value(&raw).unwrap(), "", &mut accepted);
@@ -570,4 +580,178 @@ fn known_keys_under_lists_direct_children_only() {
     );
     assert_eq!(known_keys_under("storage.drives[]"), vec!["media", "size"]);
     assert!(known_keys_under("nothing").is_empty());
+}
+
+/// A fresh directory for key files, removed when dropped.
+struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("memkv-config-tests-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn env_key(key: &str) -> AuthKeyEnv {
+    AuthKeyEnv {
+        key: Some(key.to_owned()),
+        key_file: None,
+    }
+}
+
+fn env_key_file(path: &std::path::Path) -> AuthKeyEnv {
+    AuthKeyEnv {
+        key: None,
+        key_file: Some(path.to_owned()),
+    }
+}
+
+fn key_bytes(hex: &str) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+    }
+    key
+}
+
+const OTHER_KEY_HEX: &str = "f0e1d2c3b4a5968778695a4b3c2d1e0f00112233445566778899aabbccddeeff";
+
+#[test]
+fn the_environment_supplies_the_key_for_a_public_address() {
+    // The container image's config: all interfaces, no key in the file.
+    let yaml = "network:\n  address: 0.0.0.0:9900\n";
+    assert!(matches!(
+        ServerConfig::from_yaml_str_with_env(yaml, &AuthKeyEnv::default()),
+        Err(ConfigError::AuthKeyRequired { .. })
+    ));
+    let config = ServerConfig::from_yaml_str_with_env(yaml, &env_key(KEY_HEX)).unwrap();
+    assert_eq!(config.network.auth_key, Some(key_bytes(KEY_HEX)));
+    // Surrounding whitespace (a trailing newline from `$(cat file)`) is ignored.
+    let padded = format!(" {KEY_HEX}\n");
+    let config = ServerConfig::from_yaml_str_with_env(yaml, &env_key(&padded)).unwrap();
+    assert_eq!(config.network.auth_key, Some(key_bytes(KEY_HEX)));
+    // Without a config file too.
+    let config = ServerConfig::embedded_default_with_env(&env_key(KEY_HEX)).unwrap();
+    assert_eq!(config.network.auth_key, Some(key_bytes(KEY_HEX)));
+    assert_eq!(
+        ServerConfig::embedded_default_with_env(&AuthKeyEnv::default()).unwrap(),
+        ServerConfig::embedded_default()
+    );
+}
+
+#[test]
+fn a_key_in_the_config_file_wins_over_the_environment() {
+    let yaml = format!("network:\n  auth_key: {KEY_HEX}\n");
+    let config = ServerConfig::from_yaml_str_with_env(&yaml, &env_key(OTHER_KEY_HEX)).unwrap();
+    assert_eq!(config.network.auth_key, Some(key_bytes(KEY_HEX)));
+    // Even a bad key in the environment is not read when the file has one.
+    let config = ServerConfig::from_yaml_str_with_env(&yaml, &env_key("nope")).unwrap();
+    assert_eq!(config.network.auth_key, Some(key_bytes(KEY_HEX)));
+}
+
+#[test]
+fn key_files_from_the_config_or_the_environment() {
+    let dir = ScratchDir::new("files");
+    let file = dir.path().join("key");
+    std::fs::write(&file, format!("{KEY_HEX}\n")).unwrap();
+    let other = dir.path().join("other");
+    std::fs::write(&other, OTHER_KEY_HEX).unwrap();
+
+    let yaml = format!("network:\n  auth_key_file: {}\n", file.display());
+    let config = parse(&yaml).unwrap();
+    assert_eq!(config.network.auth_key, Some(key_bytes(KEY_HEX)));
+    // MEMKV_AUTH_KEY_FILE overrides network.auth_key_file, and MEMKV_AUTH_KEY both.
+    let config = ServerConfig::from_yaml_str_with_env(&yaml, &env_key_file(&other)).unwrap();
+    assert_eq!(config.network.auth_key, Some(key_bytes(OTHER_KEY_HEX)));
+    let config = ServerConfig::from_yaml_str_with_env(&yaml, &env_key(OTHER_KEY_HEX)).unwrap();
+    assert_eq!(config.network.auth_key, Some(key_bytes(OTHER_KEY_HEX)));
+    let config =
+        ServerConfig::from_yaml_str_with_env("network: {}\n", &env_key_file(&file)).unwrap();
+    assert_eq!(config.network.auth_key, Some(key_bytes(KEY_HEX)));
+}
+
+#[test]
+fn ambiguous_key_sources_are_refused() {
+    let dir = ScratchDir::new("ambiguous");
+    let file = dir.path().join("key");
+    std::fs::write(&file, KEY_HEX).unwrap();
+    let yaml = format!(
+        "network:\n  auth_key: {KEY_HEX}\n  auth_key_file: {}\n",
+        file.display()
+    );
+    let (key, message) = invalid_key(parse(&yaml));
+    assert_eq!(key, "network.auth_key_file");
+    assert!(message.contains("network.auth_key"), "{message}");
+
+    let both = AuthKeyEnv {
+        key: Some(KEY_HEX.to_owned()),
+        key_file: Some(file),
+    };
+    let error = ServerConfig::from_yaml_str_with_env("network: {}\n", &both).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("MEMKV_AUTH_KEY and MEMKV_AUTH_KEY_FILE"),
+        "{message}"
+    );
+    assert!(!message.contains(KEY_HEX), "{message}");
+}
+
+#[test]
+fn bad_keys_from_the_environment_or_a_file_are_not_echoed() {
+    let bad = format!("{}zz", &OTHER_KEY_HEX[..62]);
+    let error = ServerConfig::from_yaml_str_with_env("network: {}\n", &env_key(&bad)).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        matches!(error, ConfigError::InvalidAuthKey { .. }),
+        "{error:?}"
+    );
+    assert!(
+        message.starts_with("environment variable MEMKV_AUTH_KEY: "),
+        "{message}"
+    );
+    assert!(message.contains("openssl rand -hex 32"), "{message}");
+    assert!(!message.contains(&bad[..40]), "{message}");
+    assert!(!format!("{error:?}").contains(&bad[..40]));
+
+    let dir = ScratchDir::new("bad");
+    let file = dir.path().join("key");
+    let short = &OTHER_KEY_HEX[..40];
+    std::fs::write(&file, short).unwrap();
+    let yaml = format!("network:\n  auth_key_file: {}\n", file.display());
+    let message = parse(&yaml).unwrap_err().to_string();
+    assert!(message.contains(&file.display().to_string()), "{message}");
+    assert!(message.contains("network.auth_key_file"), "{message}");
+    assert!(message.contains("found 40"), "{message}");
+    assert!(!message.contains(short), "{message}");
+
+    let missing = dir.path().join("missing");
+    let error =
+        ServerConfig::from_yaml_str_with_env("network: {}\n", &env_key_file(&missing)).unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            ConfigError::AuthKeyFile { named_by: "MEMKV_AUTH_KEY_FILE", path, .. } if *path == missing
+        ),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn the_key_environment_debug_output_is_redacted() {
+    let debug = format!("{:?}", env_key(KEY_HEX));
+    assert!(debug.contains("<redacted>"), "{debug}");
+    assert!(!debug.contains(KEY_HEX), "{debug}");
 }

@@ -3,14 +3,14 @@
 
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::raw::{RawConfig, RawDrive, RawMemory, RawNetwork, RawRdma, RawStorage};
 use super::units::format_size;
 use super::{
-    ConfigError, DriveConfig, MemoryConfig, NetworkConfig, RdmaConfig, ServerConfig, StorageConfig,
-    StorageMode, TlsSettings,
+    AuthKeyEnv, ConfigError, DriveConfig, MemoryConfig, NetworkConfig, RdmaConfig, ServerConfig,
+    StorageConfig, StorageMode, TlsSettings,
 };
 
 const KIB: u64 = 1 << 10;
@@ -75,10 +75,12 @@ fn check_range<T: PartialOrd + Copy>(
     }
 }
 
-/// Destructures `raw` exhaustively into a validated [`ServerConfig`]. `default_max_size` is
-/// called only when `memory.max_size` is not set.
+/// Destructures `raw` exhaustively into a validated [`ServerConfig`]. `env` supplies the auth
+/// key when `network.auth_key` is not set. `default_max_size` is called only when
+/// `memory.max_size` is not set.
 pub(crate) fn validate(
     raw: RawConfig,
+    env: &AuthKeyEnv,
     default_max_size: impl FnOnce() -> u64,
 ) -> Result<ServerConfig, ConfigError> {
     let RawConfig {
@@ -87,7 +89,7 @@ pub(crate) fn validate(
         storage,
         rdma,
     } = raw;
-    let network = validate_network(network.unwrap_or_default())?;
+    let network = validate_network(network.unwrap_or_default(), env)?;
     let memory = validate_memory(memory.unwrap_or_default(), default_max_size)?;
     let storage = validate_storage(storage.unwrap_or_default())?;
     let rdma = validate_rdma(rdma.unwrap_or_default())?;
@@ -99,10 +101,11 @@ pub(crate) fn validate(
     })
 }
 
-fn validate_network(raw: RawNetwork) -> Result<NetworkConfig, ConfigError> {
+fn validate_network(raw: RawNetwork, env: &AuthKeyEnv) -> Result<NetworkConfig, ConfigError> {
     let RawNetwork {
         address,
         auth_key,
+        auth_key_file,
         integrity,
         tls_cert,
         tls_key,
@@ -132,7 +135,7 @@ fn validate_network(raw: RawNetwork) -> Result<NetworkConfig, ConfigError> {
         ));
     }
 
-    let auth_key = auth_key.map(|key| parse_auth_key(&key.0)).transpose()?;
+    let auth_key = resolve_auth_key(auth_key.map(|key| key.0), auth_key_file, env)?;
 
     let tls = match (tls_cert, tls_key) {
         (Some(cert), Some(key)) => Some(TlsSettings { cert, key }),
@@ -202,23 +205,80 @@ fn validate_network(raw: RawNetwork) -> Result<NetworkConfig, ConfigError> {
     })
 }
 
-/// Decodes the 64-hex-character key. Error messages never repeat the key.
-fn parse_auth_key(text: &str) -> Result<[u8; 32], ConfigError> {
+/// The auth key, from the first source that has one: `network.auth_key`, `MEMKV_AUTH_KEY`,
+/// the file of `MEMKV_AUTH_KEY_FILE`, the file of `network.auth_key_file`. Setting two sources
+/// at the same level (both config keys, or both variables) is an error rather than a guess.
+fn resolve_auth_key(
+    config_key: Option<String>,
+    config_key_file: Option<PathBuf>,
+    env: &AuthKeyEnv,
+) -> Result<Option<[u8; 32]>, ConfigError> {
+    if config_key.is_some() && config_key_file.is_some() {
+        return Err(invalid(
+            "network.auth_key_file",
+            "is set together with network.auth_key; set only one of them",
+        ));
+    }
+    if let Some(text) = config_key {
+        return parse_auth_key(&text)
+            .map(Some)
+            .map_err(|message| invalid("network.auth_key", message));
+    }
+    if env.key.is_some() && env.key_file.is_some() {
+        return Err(ConfigError::InvalidAuthKey {
+            origin: format!(
+                "environment variables {} and {}",
+                AuthKeyEnv::KEY_VAR,
+                AuthKeyEnv::KEY_FILE_VAR
+            ),
+            message: "both are set; set only one of them".to_owned(),
+        });
+    }
+    if let Some(text) = &env.key {
+        return parse_auth_key(text)
+            .map(Some)
+            .map_err(|message| ConfigError::InvalidAuthKey {
+                origin: format!("environment variable {}", AuthKeyEnv::KEY_VAR),
+                message,
+            });
+    }
+    let file = match (&env.key_file, config_key_file) {
+        (Some(path), _) => Some((path.clone(), AuthKeyEnv::KEY_FILE_VAR)),
+        (None, Some(path)) => Some((path, "network.auth_key_file")),
+        (None, None) => None,
+    };
+    let Some((path, named_by)) = file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&path).map_err(|error| ConfigError::AuthKeyFile {
+        named_by,
+        path: path.clone(),
+        error,
+    })?;
+    parse_auth_key(&text)
+        .map(Some)
+        .map_err(|message| ConfigError::InvalidAuthKey {
+            origin: format!("auth key file {} (named by {named_by})", path.display()),
+            message,
+        })
+}
+
+/// Decodes the 64-hex-character key (surrounding whitespace ignored). The error message never
+/// repeats the key.
+fn parse_auth_key(text: &str) -> Result<[u8; 32], String> {
     const HINT: &str = "generate a key with `openssl rand -hex 32`";
     let text = text.trim();
     let chars = text.chars().count();
     if chars != 64 {
-        return Err(invalid(
-            "network.auth_key",
-            format!("expected 64 hex characters (32 bytes), found {chars}; {HINT}"),
+        return Err(format!(
+            "expected 64 hex characters (32 bytes), found {chars}; {HINT}"
         ));
     }
     let mut key = [0u8; 32];
     for (byte, pair) in key.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
         let (Some(high), Some(low)) = (hex_value(pair[0]), hex_value(pair[1])) else {
-            return Err(invalid(
-                "network.auth_key",
-                format!("contains characters that are not hex digits (0-9, a-f); {HINT}"),
+            return Err(format!(
+                "contains characters that are not hex digits (0-9, a-f); {HINT}"
             ));
         };
         *byte = high << 4 | low;
