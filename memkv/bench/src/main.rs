@@ -26,7 +26,7 @@ use serde::Serialize;
 /// memkv-bench: block-size sweeps through the memkv client engine, and a side-by-side harness
 /// against the machine's limits, Redis and memcached.
 #[derive(Debug, Parser)]
-#[command(name = "memkv-bench", version, about, max_term_width = 100)]
+#[command(name = "memkv-bench", version = env!("MEMKV_BUILD_TAG"), about, max_term_width = 100)]
 struct Cli {
     /// Worker threads of the benchmark's tokio runtime (default: one per core).
     #[arg(long, global = true)]

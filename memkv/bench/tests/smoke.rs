@@ -270,3 +270,24 @@ fn compare_names_a_missing_memkv_binary_and_how_to_build_it() {
         "{stderr}"
     );
 }
+
+#[test]
+fn version_prints_the_build_tag_like_memkv() {
+    // `memkv-bench -V` carries the tag `memkv -V` carries (MEMKV_RELEASE_TAG at build time, or
+    // DEVELOPMENT.<commit>), so every packaged binary names its release. The release tests
+    // check that a release build prints exactly `memkv-bench RELEASE.<ts>`.
+    let out = Command::new(bench_bin())
+        .arg("-V")
+        .output()
+        .expect("run memkv-bench -V");
+    assert!(out.status.success());
+    let bench = text(&out.stdout);
+    let tag = bench
+        .trim()
+        .strip_prefix("memkv-bench ")
+        .unwrap_or_else(|| panic!("unexpected -V output: {bench:?}"));
+    assert!(
+        tag.starts_with("RELEASE.") || tag.starts_with("DEVELOPMENT."),
+        "{bench:?}"
+    );
+}
