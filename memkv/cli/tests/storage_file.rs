@@ -1,10 +1,14 @@
 //! `storage.mode: file` end to end: values survive a restart, the server survives kill -9
-//! under load in both sync modes, a value damaged on disk is a counted miss, and
+//! under load in both sync modes (also while striping values larger than an extent), values
+//! of several extents survive a restart, a value damaged on disk is a counted miss, and
 //! `/v1/status` reports the drives and the I/O engine.
 
 mod common;
 
-use common::storage::{client, crash_loop, data_files, start_disk, versioned_value};
+use common::storage::{
+    CrashShape, client, crash_loop, crash_loop_shaped, data_files, large_values_survive_a_restart,
+    start_disk, versioned_value,
+};
 
 #[test]
 fn kill_9_under_load_loses_no_acknowledged_put_with_sync_always() {
@@ -16,6 +20,26 @@ fn kill_9_under_load_loses_no_acknowledged_put_with_sync_always() {
 fn kill_9_under_load_serves_only_exact_values_with_sync_none() {
     let dir = tempfile::tempdir().unwrap();
     crash_loop("file", &data_files(dir.path(), 2), "none", 10);
+}
+
+#[test]
+fn kill_9_while_striping_large_values_serves_only_complete_values() {
+    let dir = tempfile::tempdir().unwrap();
+    crash_loop_shaped(
+        "file",
+        &data_files(dir.path(), 2),
+        "always",
+        5,
+        CrashShape::STRIPED,
+    );
+}
+
+#[test]
+fn values_of_4_9_and_16_mib_stripe_and_survive_a_restart_on_one_and_two_files() {
+    for n in [1, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        large_values_survive_a_restart("file", &data_files(dir.path(), n));
+    }
 }
 
 #[test]

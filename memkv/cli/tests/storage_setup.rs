@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::storage::{client, setup, versioned_value};
+use common::storage::{client, setup, versioned_value, versioned_value_max};
 use common::{Server, memkv_bin};
 
 fn stderr(o: &Output) -> String {
@@ -145,6 +145,9 @@ fn drive_check_reports_a_damaged_image_and_repair_rebuilds_summaries() {
         c.put(format!("k{k}").as_bytes(), &versioned_value(k, 3))
             .unwrap();
     }
+    // And a value striped over three 1 MiB extents.
+    c.put(b"large", &versioned_value_max(99, 3, 2_500_000))
+        .unwrap();
     server.sigterm();
     server.wait();
     drop(server);
@@ -160,7 +163,12 @@ fn drive_check_reports_a_damaged_image_and_repair_rebuilds_summaries() {
     let info = drive(&["info"], &drives);
     assert!(info.status.success(), "{}", stderr(&info));
     assert!(
-        stdout(&info).contains("format version:   1"),
+        stdout(&info).contains("format version:   2"),
+        "{}",
+        stdout(&info)
+    );
+    assert!(
+        !stdout(&info).contains("stripe parts:     0"),
         "{}",
         stdout(&info)
     );

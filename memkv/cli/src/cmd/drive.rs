@@ -38,6 +38,7 @@ pub(crate) fn run(args: DriveArgs) -> anyhow::Result<()> {
                         sb.extent_count, report.segments, report.free
                     );
                     let _ = writeln!(out, "  sealed segments:  {}", report.sealed);
+                    let _ = writeln!(out, "  stripe parts:     {}", report.parts);
                     let _ = writeln!(out, "  records:          {}", report.records);
                     let _ = writeln!(out, "  value bytes:      {}", report.value_bytes);
                     let _ = writeln!(out, "  logical block:    {} bytes", sb.logical_block_size);

@@ -14,12 +14,26 @@ use super::{Server, random_key_hex};
 
 /// A config for `mode` (`file` or `direct`) over `drives`.
 pub fn disk_yaml(key_hex: &str, mode: &str, drives: &[PathBuf], sync: &str, extra: &str) -> String {
+    disk_yaml_sized(key_hex, mode, drives, sync, "1 MiB", "256 MiB", extra)
+}
+
+/// A config for `mode` over `drives` with the given `storage.block_size` and, in file mode,
+/// the size of the data files it creates.
+pub fn disk_yaml_sized(
+    key_hex: &str,
+    mode: &str,
+    drives: &[PathBuf],
+    sync: &str,
+    block_size: &str,
+    drive_size: &str,
+    extra: &str,
+) -> String {
     let mut yaml = format!(
-        "network:\n  address: 127.0.0.1:0\n  auth_key: \"{key_hex}\"\nmemory:\n  max_size: 64 MiB\nstorage:\n  mode: {mode}\n  sync: {sync}\n  block_size: 1 MiB\n{extra}  drives:\n"
+        "network:\n  address: 127.0.0.1:0\n  auth_key: \"{key_hex}\"\nmemory:\n  max_size: 64 MiB\nstorage:\n  mode: {mode}\n  sync: {sync}\n  block_size: {block_size}\n{extra}  drives:\n"
     );
     for d in drives {
         yaml.push_str(&format!(
-            "    - {{ media: {}, size: 256 MiB }}\n",
+            "    - {{ media: {}, size: {drive_size} }}\n",
             d.display()
         ));
     }
@@ -31,6 +45,79 @@ pub fn start_disk(mode: &str, drives: &[PathBuf], sync: &str) -> Server {
     let key = random_key_hex();
     let yaml = disk_yaml(&key, mode, drives, sync, "");
     Server::start_yaml(&yaml, key)
+}
+
+/// Starts a server on `drives` with 4 MiB extents (the default `storage.block_size`) and, in
+/// file mode, 64 MiB data files.
+pub fn start_disk_4m(mode: &str, drives: &[PathBuf]) -> Server {
+    let key = random_key_hex();
+    let yaml = disk_yaml_sized(&key, mode, drives, "always", "4 MiB", "64 MiB", "");
+    Server::start_yaml(&yaml, key)
+}
+
+/// `len` bytes derived from `seed`.
+pub fn patterned(seed: u64, len: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(len + 8);
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+/// Values of 4, 9 and 16 MiB (larger than one 4 MiB extent, so striped) survive a restart
+/// byte-exact on `drives`, and a value larger than the usable capacity is refused with
+/// NoSpace (checked when there is one drive, to keep the test's memory small).
+pub fn large_values_survive_a_restart(mode: &str, drives: &[PathBuf]) {
+    const MIB: usize = 1 << 20;
+    let sizes = [4 * MIB, 9 * MIB, 16 * MIB];
+    let mut server = start_disk_4m(mode, drives);
+    let c = client(&server);
+    for (i, &len) in sizes.iter().enumerate() {
+        c.put(format!("large-{i}").as_bytes(), &patterned(i as u64, len))
+            .unwrap_or_else(|e| panic!("put of {len} bytes: {e}"));
+    }
+    for (i, &len) in sizes.iter().enumerate() {
+        let got = c.get(format!("large-{i}").as_bytes()).unwrap().unwrap();
+        assert!(got[..] == patterned(i as u64, len)[..], "{len} bytes");
+    }
+    server.sigterm();
+    server.wait();
+    drop(server);
+
+    let server = start_disk_4m(mode, drives);
+    let c = client(&server);
+    for (i, &len) in sizes.iter().enumerate() {
+        let got = c
+            .get(format!("large-{i}").as_bytes())
+            .unwrap()
+            .unwrap_or_else(|| panic!("the {len}-byte value survives a restart"));
+        assert_eq!(got.len(), len);
+        assert!(got[..] == patterned(i as u64, len)[..], "{len} bytes");
+    }
+    assert_eq!(server.metric("memkv_corrupt_reads_total"), 0.0);
+    assert_eq!(server.metric("memkv_evictions_total"), 0.0);
+    if drives.len() == 1 {
+        // 64 MiB: 15 extents of 4 MiB; 14 of them can hold parts of one value.
+        let too_big = 14 * (4 * MIB - 4096) + 1;
+        let err = c.put(b"too-big", &patterned(9, too_big)).unwrap_err();
+        assert!(
+            matches!(err, memkv_client::ClientError::NoSpace { .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("larger than the server's capacity"),
+            "{err}"
+        );
+        // Nothing was lost to make room for it.
+        let got = c.get(b"large-2").unwrap().expect("still there");
+        assert!(got[..] == patterned(2, 16 * MIB)[..]);
+    }
 }
 
 /// A client for one server.
@@ -107,7 +194,12 @@ pub fn setup(drives: &[PathBuf], extra: &[&str]) -> std::process::Output {
 /// The value of version `version` of key `key`: the version in the first 8 bytes, then
 /// bytes derived from both, of a length that varies from 100 B to 96 KiB.
 pub fn versioned_value(key: u64, version: u64) -> Vec<u8> {
-    let len = 100 + ((key * 7919 + version * 104_729) % (96 * 1024)) as usize;
+    versioned_value_max(key, version, 96 * 1024)
+}
+
+/// Like [`versioned_value`], with lengths from 100 B to `max` + 100 B.
+pub fn versioned_value_max(key: u64, version: u64, max: u64) -> Vec<u8> {
+    let len = 100 + ((key * 7919 + version * 104_729) % max) as usize;
     let mut v = Vec::with_capacity(len);
     v.extend_from_slice(&version.to_le_bytes());
     let mut x = (key << 32) ^ version ^ 0x9E37_79B9_7F4A_7C15;
@@ -140,13 +232,55 @@ struct KeyModel {
 /// served is byte-exact, and with `sync: always` every acknowledged put is still there (the
 /// drives are large enough that nothing is evicted).
 pub fn crash_loop(mode: &str, drives: &[PathBuf], sync: &str, iterations: u32) {
+    crash_loop_shaped(mode, drives, sync, iterations, CrashShape::SMALL);
+}
+
+/// The sizes a crash loop works with.
+#[derive(Debug, Clone, Copy)]
+pub struct CrashShape {
+    /// Keys each of the four load threads owns.
+    pub keys_per_thread: u64,
+    /// Values are 100 B to this many bytes (+ 100).
+    pub max_len: u64,
+    /// Kill after this many acknowledged operations, plus up to `kill_spread` more.
+    pub kill_after: u64,
+    /// See `kill_after`.
+    pub kill_spread: u64,
+}
+
+impl CrashShape {
+    /// Values up to 96 KiB: all inline in a segment.
+    pub const SMALL: CrashShape = CrashShape {
+        keys_per_thread: 40,
+        max_len: 96 * 1024,
+        kill_after: 150,
+        kill_spread: 200,
+    };
+    /// Values up to 3 MiB with 1 MiB extents: most are striped over up to 4 parts, so the
+    /// kill often lands between writing the parts and committing the stripe record.
+    pub const STRIPED: CrashShape = CrashShape {
+        keys_per_thread: 6,
+        max_len: 3 << 20,
+        kill_after: 20,
+        kill_spread: 40,
+    };
+}
+
+/// [`crash_loop`] with values and keys of `shape`.
+pub fn crash_loop_shaped(
+    mode: &str,
+    drives: &[PathBuf],
+    sync: &str,
+    iterations: u32,
+    shape: CrashShape,
+) {
     const THREADS: u64 = 4;
-    const KEYS_PER_THREAD: u64 = 40;
+    let keys_per_thread = shape.keys_per_thread;
     let model: Arc<Mutex<HashMap<u64, KeyModel>>> = Arc::new(Mutex::new(HashMap::new()));
     let next_version = Arc::new(AtomicU64::new(1));
     for iteration in 0..iterations {
         let mut server = start_disk(mode, drives, sync);
-        verify(&server, &model, sync, iteration);
+        verify(&server, &model, sync, iteration, shape.max_len);
         let acked = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let threads: Vec<_> = (0..THREADS)
@@ -162,14 +296,15 @@ pub fn crash_loop(mode: &str, drives: &[PathBuf], sync: &str, iterations: u32) {
                     let mut rng = t * 31 + u64::from(iteration) * 1000 + 1;
                     while !stop.load(Ordering::Relaxed) {
                         rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-                        let k = t * KEYS_PER_THREAD + (rng >> 33) % KEYS_PER_THREAD;
+                        let k = t * keys_per_thread + (rng >> 33) % keys_per_thread;
                         let op = (rng >> 20) % 10;
                         let name = key_name(k);
                         if op < 6 {
                             let version = next_version.fetch_add(1, Ordering::Relaxed);
                             model.lock().unwrap().entry(k).or_default().in_flight =
                                 Some(Some(version));
-                            if client.put(&name, &versioned_value(k, version)).is_err() {
+                            let value = versioned_value_max(k, version, shape.max_len);
+                            if client.put(&name, &value).is_err() {
                                 return;
                             }
                             let mut m = model.lock().unwrap();
@@ -189,9 +324,8 @@ pub fn crash_loop(mode: &str, drives: &[PathBuf], sync: &str, iterations: u32) {
                             match client.get(&name) {
                                 Ok(Some(v)) => {
                                     let version = u64::from_le_bytes(v[..8].try_into().unwrap());
-                                    assert_eq!(
-                                        &v[..],
-                                        &versioned_value(k, version)[..],
+                                    assert!(
+                                        v[..] == versioned_value_max(k, version, shape.max_len)[..],
                                         "key {k}: served bytes are not the ones stored"
                                     );
                                 }
@@ -205,7 +339,7 @@ pub fn crash_loop(mode: &str, drives: &[PathBuf], sync: &str, iterations: u32) {
             })
             .collect();
         // Kill once enough operations completed: an observable fact, not a delay.
-        let target = 150 + u64::from(iteration) * 37 % 200;
+        let target = shape.kill_after + u64::from(iteration) * 37 % shape.kill_spread;
         while acked.load(Ordering::Relaxed) < target {
             std::thread::yield_now();
         }
@@ -217,21 +351,26 @@ pub fn crash_loop(mode: &str, drives: &[PathBuf], sync: &str, iterations: u32) {
         drop(server);
     }
     let server = start_disk(mode, drives, sync);
-    verify(&server, &model, sync, iterations);
+    verify(&server, &model, sync, iterations, shape.max_len);
 }
 
 /// Reads every key after a restart and checks it against the model, then makes the model
 /// what the server now holds.
-fn verify(server: &Server, model: &Arc<Mutex<HashMap<u64, KeyModel>>>, sync: &str, iteration: u32) {
+fn verify(
+    server: &Server,
+    model: &Arc<Mutex<HashMap<u64, KeyModel>>>,
+    sync: &str,
+    iteration: u32,
+    max_len: u64,
+) {
     let client = client(server);
     let mut model = model.lock().unwrap();
     for (k, m) in model.iter_mut() {
         let got = client.get(&key_name(*k)).expect("get after restart");
         let version = got.as_ref().map(|v| {
             let version = u64::from_le_bytes(v[..8].try_into().unwrap());
-            assert_eq!(
-                &v[..],
-                &versioned_value(*k, version)[..],
+            assert!(
+                v[..] == versioned_value_max(*k, version, max_len)[..],
                 "iteration {iteration}, key {k}: served bytes are not the ones stored"
             );
             version

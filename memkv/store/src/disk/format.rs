@@ -1,13 +1,25 @@
-//! The on-disk format, version 1: the drive superblock, segment headers, value records,
-//! segment summaries and their footers. Pure encoding and decoding, no I/O.
+//! The on-disk format, version 2: the drive superblock, segment headers (log segments and
+//! stripe parts), value records, stripe records, segment summaries and their footers. Pure
+//! encoding and decoding, no I/O.
 //!
 //! Every structure starts with a magic and a format version and ends with (or carries) a
 //! CRC32C. A decoder accepts versions up to [`FORMAT_VERSION`] and refuses newer ones with
 //! [`FormatError::NewerVersion`], so an old build never misreads a newer drive.
 //! `docs/storage.md` describes the layout in prose; keep the two in step.
+//!
+//! Version 2 adds values striped over several extents: *part* extents (a segment header of
+//! kind 2 followed by one slice of the value) and *stripe* records (kind 3) in the key's log,
+//! which list the parts and commit the value. Version 1 drives are read as they are; a
+//! version 2 build upgrades their superblocks when it opens them.
 
 /// The newest format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The first format version with stripe parts and stripe records.
+pub const STRIPE_VERSION: u32 = 2;
+
+/// Bytes of one [`PartRef`] in a stripe record or summary entry.
+pub const PART_REF_LEN: usize = 24;
 
 /// Size of the metadata blocks (superblock, segment header, summary footer). A multiple of
 /// every supported logical block size (512..=4096).
@@ -176,7 +188,22 @@ impl Superblock {
     }
 }
 
-/// The header block at the start of every extent in use as a segment.
+/// What an extent in use holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentKind {
+    /// A log of records (values, tombstones, stripe records), sealed with a summary.
+    Log,
+    /// One part of a striped value: `part_len` bytes of it right after the header. It belongs
+    /// to the value only while a stripe record names it (drive, extent and `seg_seq`).
+    Part {
+        /// Bytes of the value in this extent.
+        part_len: u64,
+        /// CRC32C of those bytes (for `memkv drive check`; reads check the whole value).
+        part_crc: u32,
+    },
+}
+
+/// The header block at the start of every extent in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SegmentHeader {
     /// Unique, increasing sequence of this segment incarnation (shared counter with records).
@@ -187,41 +214,116 @@ pub struct SegmentHeader {
     pub extent: u32,
     /// The set this segment belongs to.
     pub set_uuid: [u8; 16],
+    /// A log segment or a stripe part.
+    pub kind: SegmentKind,
 }
 
 impl SegmentHeader {
-    /// Encodes into one [`META_BLOCK`].
+    /// Encodes into one [`META_BLOCK`] (always the newest version).
     pub fn encode(&self) -> Vec<u8> {
         let mut b = vec![0u8; META_BLOCK as usize];
         b[0..8].copy_from_slice(SEG_MAGIC);
         put_u32(&mut b, 8, FORMAT_VERSION);
-        put_u32(&mut b, 12, 1); // kind: log segment
         put_u64(&mut b, 16, self.seg_seq);
         put_u32(&mut b, 24, self.drive_index);
         put_u32(&mut b, 28, self.extent);
         b[32..48].copy_from_slice(&self.set_uuid);
-        let crc = crc32c::crc32c(&b[..48]);
-        put_u32(&mut b, 48, crc);
+        match self.kind {
+            SegmentKind::Log => put_u32(&mut b, 12, 1),
+            SegmentKind::Part { part_len, part_crc } => {
+                put_u32(&mut b, 12, 2);
+                put_u64(&mut b, 56, part_len);
+                put_u32(&mut b, 64, part_crc);
+            }
+        }
+        // Version 1 kept bytes 48..52 for a CRC of bytes 0..48; version 2 covers the block.
+        let end = META_BLOCK as usize - 4;
+        let crc = crc32c::crc32c(&b[..end]);
+        put_u32(&mut b, end, crc);
         b
     }
 
-    /// Decodes a segment header block.
+    /// Decodes a segment header block (version 1 or 2).
     pub fn decode(b: &[u8]) -> Result<SegmentHeader, FormatError> {
         const WHAT: &str = "segment header";
         if b.len() < 52 || &b[0..8] != SEG_MAGIC {
             return Err(FormatError::NotPresent { what: WHAT });
         }
-        check_version(WHAT, get_u32(b, 8))?;
-        if crc32c::crc32c(&b[..48]) != get_u32(b, 48) {
-            return Err(FormatError::Damaged { what: WHAT });
-        }
+        let version = get_u32(b, 8);
+        check_version(WHAT, version)?;
+        let kind = if version < STRIPE_VERSION {
+            if crc32c::crc32c(&b[..48]) != get_u32(b, 48) {
+                return Err(FormatError::Damaged { what: WHAT });
+            }
+            SegmentKind::Log
+        } else {
+            let end = META_BLOCK as usize - 4;
+            if b.len() < META_BLOCK as usize || crc32c::crc32c(&b[..end]) != get_u32(b, end) {
+                return Err(FormatError::Damaged { what: WHAT });
+            }
+            match get_u32(b, 12) {
+                1 => SegmentKind::Log,
+                2 => SegmentKind::Part {
+                    part_len: get_u64(b, 56),
+                    part_crc: get_u32(b, 64),
+                },
+                _ => return Err(FormatError::Damaged { what: WHAT }),
+            }
+        };
         Ok(SegmentHeader {
             seg_seq: get_u64(b, 16),
             drive_index: get_u32(b, 24),
             extent: get_u32(b, 28),
             set_uuid: b[32..48].try_into().expect("16 bytes"),
+            kind,
         })
     }
+}
+
+/// Where one part of a striped value is: 24 bytes on disk (drive index u32, extent u32,
+/// segment sequence u64, length u64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartRef {
+    /// Drive index in the set.
+    pub drive: u32,
+    /// Extent on that drive.
+    pub extent: u32,
+    /// The part extent's incarnation (its segment header's `seg_seq`).
+    pub seg_seq: u64,
+    /// Bytes of the value in it.
+    pub len: u64,
+}
+
+/// Encodes part references back to back.
+pub fn encode_parts(parts: &[PartRef], out: &mut Vec<u8>) {
+    for p in parts {
+        let at = out.len();
+        out.resize(at + PART_REF_LEN, 0);
+        put_u32(&mut out[at..], 0, p.drive);
+        put_u32(&mut out[at..], 4, p.extent);
+        put_u64(&mut out[at..], 8, p.seg_seq);
+        put_u64(&mut out[at..], 16, p.len);
+    }
+}
+
+/// Decodes `count` part references from the start of `b`.
+pub fn decode_parts(b: &[u8], count: usize) -> Option<Vec<PartRef>> {
+    if b.len() < count.checked_mul(PART_REF_LEN)? {
+        return None;
+    }
+    Some(
+        (0..count)
+            .map(|i| {
+                let at = i * PART_REF_LEN;
+                PartRef {
+                    drive: get_u32(b, at),
+                    extent: get_u32(b, at + 4),
+                    seg_seq: get_u64(b, at + 8),
+                    len: get_u64(b, at + 16),
+                }
+            })
+            .collect(),
+    )
 }
 
 /// What a record or summary entry says about its key.
@@ -231,6 +333,9 @@ pub enum RecordKind {
     Put,
     /// A deletion (tombstone): no data.
     Delete,
+    /// A striped value (format version 2): the record holds the list of its parts instead of
+    /// the data, and commits the value once written.
+    Stripe,
 }
 
 impl RecordKind {
@@ -238,26 +343,29 @@ impl RecordKind {
         match self {
             RecordKind::Put => 1,
             RecordKind::Delete => 2,
+            RecordKind::Stripe => 3,
         }
     }
     fn from_code(c: u8) -> Option<RecordKind> {
         match c {
             1 => Some(RecordKind::Put),
             2 => Some(RecordKind::Delete),
+            3 => Some(RecordKind::Stripe),
             _ => None,
         }
     }
 }
 
-/// The fixed header of a record in a segment; the key and then the value follow it, and the
-/// next record starts at the next multiple of 8.
+/// The fixed header of a record in a segment; the key and then the payload (the value, or for
+/// a stripe record its part list) follow it, and the next record starts at the next multiple
+/// of 8.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordHeader {
     /// Put or delete.
     pub kind: RecordKind,
     /// Key length.
     pub key_len: u16,
-    /// Value length (0 for deletes).
+    /// Value length (0 for deletes; the whole value for stripe records).
     pub val_len: u64,
     /// CRC32C of the value bytes (the client's end-to-end checksum).
     pub value_crc: u32,
@@ -266,12 +374,25 @@ pub struct RecordHeader {
     /// The segment incarnation it was written in; records of an older incarnation of the
     /// same extent are not part of this one.
     pub seg_seq: u64,
+    /// Stripe records: number of [`PartRef`]s after the key (0 otherwise).
+    pub parts: u32,
+    /// Stripe records: CRC32C of the encoded part list (0 otherwise).
+    pub parts_crc: u32,
 }
 
 impl RecordHeader {
-    /// Bytes the whole record (header, key, value, padding to 8) takes.
-    pub fn record_len(key_len: usize, val_len: u64) -> u64 {
-        align_up((RECORD_HEADER_LEN + key_len) as u64 + val_len, 8)
+    /// Bytes after the key: the value, nothing, or the part list.
+    pub fn payload_len(&self) -> u64 {
+        match self.kind {
+            RecordKind::Put => self.val_len,
+            RecordKind::Delete => 0,
+            RecordKind::Stripe => u64::from(self.parts) * PART_REF_LEN as u64,
+        }
+    }
+
+    /// Bytes the whole record (header, key, payload, padding to 8) takes.
+    pub fn record_len(key_len: usize, payload_len: u64) -> u64 {
+        align_up((RECORD_HEADER_LEN + key_len) as u64 + payload_len, 8)
     }
 
     /// Appends header and key to `out`; the caller appends the value and padding. The header
@@ -288,6 +409,8 @@ impl RecordHeader {
         put_u32(b, 16, self.value_crc);
         put_u64(b, 24, self.seq);
         put_u64(b, 32, self.seg_seq);
+        put_u32(b, 40, self.parts);
+        put_u32(b, 44, self.parts_crc);
         out.extend_from_slice(key);
         let crc = header_crc(&out[start..]);
         put_u32(&mut out[start..], 20, crc);
@@ -317,6 +440,16 @@ impl RecordHeader {
             value_crc: get_u32(b, 16),
             seq: get_u64(b, 24),
             seg_seq: get_u64(b, 32),
+            parts: if kind == RecordKind::Stripe {
+                get_u32(b, 40)
+            } else {
+                0
+            },
+            parts_crc: if kind == RecordKind::Stripe {
+                get_u32(b, 44)
+            } else {
+                0
+            },
         })
     }
 }
@@ -343,12 +476,18 @@ pub struct SummaryEntry {
     pub value_crc: u32,
     /// Sequence number.
     pub seq: u64,
+    /// Stripe entries: where the parts of the value are (empty otherwise).
+    pub parts: Vec<PartRef>,
 }
 
 impl SummaryEntry {
-    /// Bytes this entry takes in a summary.
-    pub fn encoded_len(key_len: usize) -> u64 {
-        align_up((SUMMARY_ENTRY_LEN + key_len) as u64, 8)
+    /// Bytes an entry with a key of `key_len` bytes and `parts` part references takes in a
+    /// summary.
+    pub fn encoded_len(key_len: usize, parts: usize) -> u64 {
+        align_up(
+            (SUMMARY_ENTRY_LEN + key_len + parts * PART_REF_LEN) as u64,
+            8,
+        )
     }
 
     fn encode(&self, out: &mut Vec<u8>) {
@@ -360,9 +499,14 @@ impl SummaryEntry {
         put_u32(b, 4, self.offset);
         put_u64(b, 8, self.val_len);
         put_u32(b, 16, self.value_crc);
+        put_u32(b, 20, self.parts.len() as u32);
         put_u64(b, 24, self.seq);
         out.extend_from_slice(&self.key);
-        out.resize(start + Self::encoded_len(self.key.len()) as usize, 0);
+        encode_parts(&self.parts, out);
+        out.resize(
+            start + Self::encoded_len(self.key.len(), self.parts.len()) as usize,
+            0,
+        );
     }
 }
 
@@ -462,6 +606,13 @@ pub fn decode_summary(footer: &Footer, b: &[u8]) -> Result<Vec<SummaryEntry>, Fo
         if key_at + key_len > b.len() {
             return Err(FormatError::Damaged { what: WHAT });
         }
+        let nparts = if kind == RecordKind::Stripe {
+            get_u32(b, at + 20) as usize
+        } else {
+            0
+        };
+        let parts = decode_parts(&b[key_at + key_len..], nparts)
+            .ok_or(FormatError::Damaged { what: WHAT })?;
         out.push(SummaryEntry {
             kind,
             key: b[key_at..key_at + key_len].to_vec(),
@@ -469,8 +620,9 @@ pub fn decode_summary(footer: &Footer, b: &[u8]) -> Result<Vec<SummaryEntry>, Fo
             val_len: get_u64(b, at + 8),
             value_crc: get_u32(b, at + 16),
             seq: get_u64(b, at + 24),
+            parts,
         });
-        at += SummaryEntry::encoded_len(key_len) as usize;
+        at += SummaryEntry::encoded_len(key_len, nparts) as usize;
     }
     Ok(out)
 }
@@ -518,6 +670,7 @@ mod tests {
                     drive_index: 0,
                     extent: 3,
                     set_uuid: [2; 16],
+                    kind: SegmentKind::Log,
                 }
                 .encode(),
             ),
@@ -547,6 +700,8 @@ mod tests {
             value_crc: 77,
             seq: 12,
             seg_seq: 4,
+            parts: 0,
+            parts_crc: 0,
         };
         let mut out = Vec::new();
         h.encode_with_key(b"abc", &mut out);
@@ -569,6 +724,7 @@ mod tests {
                 val_len: 10,
                 value_crc: 5,
                 seq: 1,
+                parts: Vec::new(),
             },
             SummaryEntry {
                 kind: RecordKind::Delete,
@@ -577,6 +733,23 @@ mod tests {
                 val_len: 0,
                 value_crc: 0,
                 seq: 2,
+                parts: Vec::new(),
+            },
+            SummaryEntry {
+                kind: RecordKind::Stripe,
+                key: b"big".to_vec(),
+                offset: 12288,
+                val_len: 9 << 20,
+                value_crc: 0xDEAD_BEEF,
+                seq: 3,
+                parts: (0..3)
+                    .map(|i| PartRef {
+                        drive: i % 2,
+                        extent: 7 + i,
+                        seg_seq: 40 + u64::from(i),
+                        len: if i < 2 { 4 << 20 } else { 1 << 20 },
+                    })
+                    .collect(),
             },
         ];
         let extent = 1 << 20;
@@ -587,5 +760,68 @@ mod tests {
         assert_eq!(footer.seg_seq, 9);
         let body = &tail[..footer.summary_len as usize];
         assert_eq!(decode_summary(&footer, body).unwrap(), entries);
+    }
+
+    #[test]
+    fn part_headers_round_trip_and_version_1_headers_still_decode() {
+        let part = SegmentHeader {
+            seg_seq: 77,
+            drive_index: 1,
+            extent: 9,
+            set_uuid: [3; 16],
+            kind: SegmentKind::Part {
+                part_len: 123_456,
+                part_crc: 0xABCD,
+            },
+        };
+        let mut b = part.encode();
+        assert_eq!(SegmentHeader::decode(&b).unwrap(), part);
+        b[60] ^= 1;
+        assert!(matches!(
+            SegmentHeader::decode(&b),
+            Err(FormatError::Damaged { .. })
+        ));
+
+        // A version 1 header: CRC over bytes 0..48 at 48, nothing else.
+        let mut v1 = vec![0u8; META_BLOCK as usize];
+        v1[0..8].copy_from_slice(SEG_MAGIC);
+        put_u32(&mut v1, 8, 1);
+        put_u32(&mut v1, 12, 1);
+        put_u64(&mut v1, 16, 5);
+        put_u32(&mut v1, 28, 4);
+        let crc = crc32c::crc32c(&v1[..48]);
+        put_u32(&mut v1, 48, crc);
+        let h = SegmentHeader::decode(&v1).unwrap();
+        assert_eq!((h.seg_seq, h.extent, h.kind), (5, 4, SegmentKind::Log));
+    }
+
+    #[test]
+    fn stripe_records_carry_their_part_list() {
+        let parts = vec![PartRef {
+            drive: 0,
+            extent: 2,
+            seg_seq: 9,
+            len: 5000,
+        }];
+        let mut payload = Vec::new();
+        encode_parts(&parts, &mut payload);
+        let h = RecordHeader {
+            kind: RecordKind::Stripe,
+            key_len: 1,
+            val_len: 5000,
+            value_crc: 1,
+            seq: 10,
+            seg_seq: 3,
+            parts: 1,
+            parts_crc: crc32c::crc32c(&payload),
+        };
+        let mut out = Vec::new();
+        h.encode_with_key(b"k", &mut out);
+        out.extend_from_slice(&payload);
+        let back = RecordHeader::decode(&out).unwrap();
+        assert_eq!(back, h);
+        assert_eq!(back.payload_len(), PART_REF_LEN as u64);
+        let at = RECORD_HEADER_LEN + 1;
+        assert_eq!(decode_parts(&out[at..], 1).unwrap(), parts);
     }
 }

@@ -9,14 +9,15 @@ use memkv_ioengine::AlignedBuf;
 use tokio::sync::oneshot;
 
 use super::format::{
-    META_BLOCK, RecordHeader, RecordKind, SegmentHeader, SummaryEntry, align_up, encode_summary,
-    summary_reserve,
+    META_BLOCK, PART_REF_LEN, PartRef, RecordHeader, RecordKind, SegmentHeader, SegmentKind,
+    SummaryEntry, align_up, encode_parts, encode_summary, summary_reserve,
 };
 use super::{Inner, SyncPolicy};
 use crate::{StoreError, Value};
 
-/// Where the current record of a key is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where the current record of a key is. For a striped value, the record is its stripe
+/// record in the log and `parts` says where the data is.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Loc {
     pub(crate) drive: u16,
     pub(crate) key_len: u16,
@@ -27,11 +28,29 @@ pub(crate) struct Loc {
     pub(crate) len: u64,
     pub(crate) seq: u64,
     pub(crate) seg_seq: u64,
+    /// Striped values: the parts, in value order.
+    pub(crate) parts: Option<Arc<[PartRef]>>,
 }
 
 impl Loc {
+    /// Bytes of the record in the log.
     pub(crate) fn record_len(&self) -> u64 {
-        RecordHeader::record_len(usize::from(self.key_len), self.len)
+        let payload = match &self.parts {
+            Some(p) => (p.len() * PART_REF_LEN) as u64,
+            None => self.len,
+        };
+        RecordHeader::record_len(usize::from(self.key_len), payload)
+    }
+
+    /// Whether the value depends on the segment incarnation `seg_seq` of extent `e` on drive
+    /// `d` (its record is there, or one of its parts).
+    pub(crate) fn lives_in(&self, d: usize, e: u32, seg_seq: u64) -> bool {
+        (self.drive as usize == d && self.extent == e && self.seg_seq == seg_seq)
+            || self.parts.as_ref().is_some_and(|parts| {
+                parts
+                    .iter()
+                    .any(|p| p.drive as usize == d && p.extent == e && p.seg_seq == seg_seq)
+            })
     }
 
     pub(crate) fn same_record(&self, other: &Loc) -> bool {
@@ -94,6 +113,11 @@ pub(crate) struct Lane {
 }
 
 impl Lane {
+    /// Whether the flusher still has writes for extent `e` queued or in flight.
+    pub(crate) fn busy(&self, e: u32) -> bool {
+        self.in_flight.contains(&e) || self.jobs.iter().any(|j| j.extent == e)
+    }
+
     /// Whether the record at `loc` may not be on the drive yet.
     pub(crate) fn is_unwritten(&self, loc: &Loc) -> bool {
         self.in_flight.contains(&loc.extent)
@@ -141,30 +165,64 @@ impl Lane {
     }
 }
 
-/// The largest value that fits in one segment next to a key of `key_len` bytes.
+/// The largest value that fits in one segment next to a key of `key_len` bytes (larger ones
+/// are striped).
 pub(crate) fn max_value_len(extent_size: u64, key_len: usize) -> u64 {
     let fixed = META_BLOCK
-        + summary_reserve(SummaryEntry::encoded_len(key_len))
+        + summary_reserve(SummaryEntry::encoded_len(key_len, 0))
         + RecordHeader::record_len(key_len, 0)
         + 8;
     extent_size.saturating_sub(fixed)
 }
 
-/// Appends a put (`Some`) or a delete (`None`) of `key` to its lane, updates the index and
-/// the cache, and returns what to wait on before acknowledging.
+/// The most parts a stripe record for a key of `key_len` bytes may list: the record and its
+/// summary entry must both fit in one segment, next to the segment's other metadata.
+pub(crate) fn max_parts(extent_size: u64, key_len: usize) -> u64 {
+    max_value_len(extent_size, key_len) / 2 / PART_REF_LEN as u64
+}
+
+/// What [`append`] writes.
+pub(crate) enum Append<'a> {
+    /// A value stored inline in the record.
+    Put(&'a Value),
+    /// A tombstone.
+    Delete,
+    /// A striped value whose parts are written and (with `sync: always`) durable.
+    Stripe(&'a Value, Arc<[PartRef]>),
+}
+
+/// Appends a put, a delete or a stripe record of `key` to its lane, updates the index and the
+/// cache, and returns what to wait on before acknowledging.
 pub(crate) fn append(
     inner: &Arc<Inner>,
     key: &[u8],
-    value: Option<&Value>,
+    what: Append<'_>,
 ) -> Result<Option<oneshot::Receiver<Result<(), String>>>, StoreError> {
     if inner.stop.load(Relaxed) {
         return Err(StoreError::Engine("the store is shutting down".into()));
     }
     let d = inner.lane_for(key).ok_or(StoreError::NoDrives)?;
     let drive = &inner.drives[d];
+    let (value, parts) = match &what {
+        Append::Put(v) => (Some(*v), None),
+        Append::Delete => (None, None),
+        Append::Stripe(v, parts) => (Some(*v), Some(Arc::clone(parts))),
+    };
     let val_len = value.map_or(0, |v| v.data.len() as u64);
-    let rec_len = RecordHeader::record_len(key.len(), val_len);
-    let entry_len = SummaryEntry::encoded_len(key.len());
+    let mut payload = Vec::new();
+    if let Some(p) = &parts {
+        encode_parts(p, &mut payload);
+    }
+    let nparts = parts.as_ref().map_or(0, |p| p.len());
+    let rec_len = RecordHeader::record_len(
+        key.len(),
+        if parts.is_some() {
+            payload.len() as u64
+        } else {
+            val_len
+        },
+    );
+    let entry_len = SummaryEntry::encoded_len(key.len(), nparts);
     let extent_size = inner.extent_size;
     let mut guard = drive.lane.lock();
     let fits = |o: &OpenSeg| {
@@ -178,10 +236,10 @@ pub(crate) fn append(
     let lane = &mut *guard;
     let open = lane.open.as_mut().expect("opened above");
     let offset = open.pos();
-    let kind = if value.is_some() {
-        RecordKind::Put
-    } else {
-        RecordKind::Delete
+    let kind = match &what {
+        Append::Put(_) => RecordKind::Put,
+        Append::Delete => RecordKind::Delete,
+        Append::Stripe(..) => RecordKind::Stripe,
     };
     let crc = value.map_or(0, |v| v.crc);
     RecordHeader {
@@ -191,10 +249,18 @@ pub(crate) fn append(
         value_crc: crc,
         seq,
         seg_seq: open.seg_seq,
+        parts: nparts as u32,
+        parts_crc: if parts.is_some() {
+            crc32c::crc32c(&payload)
+        } else {
+            0
+        },
     }
     .encode_with_key(key, &mut open.buf);
-    if let Some(v) = value {
-        open.buf.extend_from_slice(&v.data);
+    match &what {
+        Append::Put(v) => open.buf.extend_from_slice(&v.data),
+        Append::Delete => {}
+        Append::Stripe(..) => open.buf.extend_from_slice(&payload),
     }
     open.buf
         .resize((offset + rec_len - open.buf_base) as usize, 0);
@@ -205,6 +271,10 @@ pub(crate) fn append(
         val_len,
         value_crc: crc,
         seq,
+        parts: parts
+            .as_deref()
+            .map(<[PartRef]>::to_vec)
+            .unwrap_or_default(),
     });
     open.summary_body += entry_len;
     let extent = open.extent;
@@ -223,6 +293,7 @@ pub(crate) fn append(
                     len: val_len,
                     seq,
                     seg_seq,
+                    parts: parts.clone(),
                 };
                 inner.charge(&loc);
                 // Under the index lock, so the cache never holds an older value than the index.
@@ -305,6 +376,7 @@ fn open_segment(inner: &Inner, d: usize, lane: &mut Lane) -> Result<(), StoreErr
         drive_index: drive.sb.drive_index,
         extent,
         set_uuid: drive.sb.set_uuid,
+        kind: SegmentKind::Log,
     }
     .encode();
     lane.segs[extent as usize] = SegMeta {
@@ -323,6 +395,65 @@ fn open_segment(inner: &Inner, d: usize, lane: &mut Lane) -> Result<(), StoreErr
     Ok(())
 }
 
+/// Takes an extent of drive `d` for one part of a striped value of `key`: a free one, else a
+/// sealed one whose records are all dead, else the oldest sealed segment (evicted). The
+/// extent is then *reserved*: in neither the free list nor the FIFO, so nothing else writes
+/// or evicts it, until [`commit_parts`] or [`unreserve_parts`]. Returns the extent and the
+/// part's segment sequence, or `None` when every extent is open, busy or reserved right now.
+pub(crate) fn reserve_part(inner: &Inner, d: usize, key: &Arc<[u8]>) -> Option<(u32, u64)> {
+    let drive = &inner.drives[d];
+    let mut guard = drive.lane.lock();
+    let lane = &mut *guard;
+    let e = if let Some(e) = lane.free.pop_front() {
+        e
+    } else if let Some(pos) = lane.fifo.iter().position(|&e| {
+        !lane.busy(e)
+            && drive.live[e as usize].load(Relaxed) == 0
+            && !lane.segs[e as usize].tombstones
+    }) {
+        lane.fifo.remove(pos).expect("position is in range")
+    } else if let Some(pos) = lane.fifo.iter().position(|&e| !lane.busy(e)) {
+        let e = lane.fifo.remove(pos).expect("position is in range");
+        evict(inner, d, lane, e);
+        e
+    } else {
+        return None;
+    };
+    let seg_seq = inner.seq.fetch_add(1, Relaxed);
+    lane.segs[e as usize] = SegMeta {
+        seg_seq,
+        keys: vec![Arc::clone(key)],
+        tombstones: false,
+    };
+    Some((e, seg_seq))
+}
+
+/// Puts reserved part extents into their drives' FIFOs once their stripe record is appended:
+/// from then on they age and are evicted like any segment (evicting one evicts the value).
+pub(crate) fn commit_parts(inner: &Inner, parts: &[PartRef]) {
+    for p in parts {
+        let drive = &inner.drives[p.drive as usize];
+        drive.lane.lock().fifo.push_back(p.extent);
+        // Already dead if the value was overwritten meanwhile: let the flusher reclaim it.
+        if drive.live[p.extent as usize].load(Relaxed) == 0 {
+            drive.dead_hint.store(true, Relaxed);
+            drive.notify.notify_one();
+        }
+    }
+}
+
+/// Returns reserved part extents of a put that failed to the free lists.
+pub(crate) fn unreserve_parts(inner: &Inner, parts: &[PartRef]) {
+    for p in parts {
+        let drive = &inner.drives[p.drive as usize];
+        let mut lane = drive.lane.lock();
+        lane.segs[p.extent as usize] = SegMeta::default();
+        lane.free.push_back(p.extent);
+        drop(lane);
+        drive.space.notify_waiters();
+    }
+}
+
 /// Drops every key whose current record is in extent `e` of drive `d`.
 fn evict(inner: &Inner, d: usize, lane: &mut Lane, e: u32) {
     let meta = std::mem::take(&mut lane.segs[e as usize]);
@@ -331,7 +462,7 @@ fn evict(inner: &Inner, d: usize, lane: &mut Lane, e: u32) {
         let mut shard = inner.shard(&key).lock();
         let hit = shard
             .get(&*key)
-            .is_some_and(|l| l.drive as usize == d && l.extent == e && l.seg_seq == meta.seg_seq);
+            .is_some_and(|l| l.lives_in(d, e, meta.seg_seq));
         if hit {
             let loc = shard.remove(&*key).expect("present");
             inner.cache.delete_now(&key);
@@ -380,6 +511,7 @@ pub(crate) async fn flusher(inner: Arc<Inner>, d: usize) {
         }
         let result = write_jobs(&inner, d, &jobs).await;
         drive.lane.lock().in_flight.clear();
+        drive.space.notify_waiters();
         let reply = match &result {
             Ok(()) => Ok(()),
             Err(err) => {
@@ -405,8 +537,7 @@ async fn trim_dead(inner: &Inner, d: usize) {
         let mut i = 0;
         while i < lane.fifo.len() && dead.len() < BATCH {
             let e = lane.fifo[i];
-            let busy = lane.in_flight.contains(&e) || lane.jobs.iter().any(|j| j.extent == e);
-            if !busy
+            if !lane.busy(e)
                 && drive.live[e as usize].load(Relaxed) == 0
                 && !lane.segs[e as usize].tombstones
             {
@@ -451,6 +582,7 @@ async fn trim_dead(inner: &Inner, d: usize) {
     }
     inner.counters.trimmed.fetch_add(dead.len() as u64, Relaxed);
     drive.lane.lock().free.extend(dead);
+    drive.space.notify_waiters();
 }
 
 async fn write_jobs(inner: &Inner, d: usize, jobs: &[Job]) -> std::io::Result<()> {

@@ -11,8 +11,12 @@
 //!   has one open segment and a flusher task that writes everything queued with one batch of
 //!   I/O (queue depth `storage.queue_depth`) and, with [`SyncPolicy::Always`], one
 //!   `fdatasync`: group commit.
+//! - A value larger than one segment holds is *striped*: cut into parts of one extent each,
+//!   spread round-robin over the online drives, written and made durable first, then
+//!   committed by a stripe record in the key's lane that lists the parts (see [`stripe`]).
 //! - When a drive is full the oldest segment of that drive is evicted whole (FIFO by segment,
-//!   an approximation of LRU; a segment whose records are all dead is reused first).
+//!   an approximation of LRU; a segment whose records are all dead is reused first). Evicting
+//!   one part of a striped value evicts the whole value.
 //! - A bounded RAM cache (a [`MemoryStore`](crate::MemoryStore)) serves hot values.
 //! - A drive that fails an I/O is taken offline: its keys miss, the others keep serving.
 //!
@@ -23,6 +27,7 @@ pub mod inspect;
 mod lane;
 mod recover;
 mod setup;
+mod stripe;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -99,6 +104,12 @@ struct Drive {
     online: AtomicBool,
     lane: Mutex<Lane>,
     notify: tokio::sync::Notify,
+    /// Woken when extents may have become available (a flush round ended, extents were
+    /// trimmed, a reservation was given back): striped puts waiting for an extent retry.
+    space: tokio::sync::Notify,
+    /// Extents that striped puts may hold reserved at once: all but one (the open log
+    /// segment), so reservations can never take every extent of the drive.
+    stripe_slots: tokio::sync::Semaphore,
     /// Live record bytes per extent.
     live: Vec<AtomicU64>,
     live_total: AtomicU64,
@@ -205,22 +216,50 @@ impl Inner {
         }
     }
 
+    /// Counts a value's bytes as live: its record, and each of its parts (header and data).
     fn charge(&self, loc: &Loc) {
-        let drive = &self.drives[loc.drive as usize];
-        drive.live[loc.extent as usize].fetch_add(loc.record_len(), Relaxed);
-        drive.live_total.fetch_add(loc.record_len(), Relaxed);
+        self.charge_extent(loc.drive.into(), loc.extent, loc.record_len());
+        for p in loc.parts.iter().flat_map(|p| p.iter()) {
+            self.charge_extent(p.drive as usize, p.extent, format::META_BLOCK + p.len);
+        }
     }
 
+    /// Undoes [`charge`](Self::charge); extents left without live bytes are reclaimed.
     fn release(&self, loc: &Loc) {
-        let drive = &self.drives[loc.drive as usize];
-        if drive.live[loc.extent as usize].fetch_sub(loc.record_len(), Relaxed) == loc.record_len()
-        {
+        self.release_extent(loc.drive.into(), loc.extent, loc.record_len());
+        for p in loc.parts.iter().flat_map(|p| p.iter()) {
+            self.release_extent(p.drive as usize, p.extent, format::META_BLOCK + p.len);
+        }
+    }
+
+    fn charge_extent(&self, d: usize, extent: u32, bytes: u64) {
+        let drive = &self.drives[d];
+        drive.live[extent as usize].fetch_add(bytes, Relaxed);
+        drive.live_total.fetch_add(bytes, Relaxed);
+    }
+
+    fn release_extent(&self, d: usize, extent: u32, bytes: u64) {
+        let drive = &self.drives[d];
+        if drive.live[extent as usize].fetch_sub(bytes, Relaxed) == bytes {
             drive.dead_hint.store(true, Relaxed);
         }
-        drive.live_total.fetch_sub(loc.record_len(), Relaxed);
+        drive.live_total.fetch_sub(bytes, Relaxed);
+    }
+
+    /// Whether every drive a value needs is online.
+    fn servable(&self, loc: &Loc) -> bool {
+        self.drives[loc.drive as usize].online.load(Relaxed)
+            && loc
+                .parts
+                .iter()
+                .flat_map(|p| p.iter())
+                .all(|p| self.drives[p.drive as usize].online.load(Relaxed))
     }
 
     async fn read_record(&self, key: &[u8], loc: Loc) -> Result<Option<Value>, StoreError> {
+        if loc.parts.is_some() {
+            return stripe::read(self, key, loc).await;
+        }
         let d = loc.drive as usize;
         let drive = &self.drives[d];
         if !drive.online.load(Relaxed) {
@@ -362,9 +401,11 @@ impl DiskStore {
             .inject_faults(&self.inner.drives[drive].dev, plan);
     }
 
-    /// The largest value this store accepts under a key of `key_len` bytes.
+    /// The largest value this store accepts under a key of `key_len` bytes: what one segment
+    /// holds, or, striped, what the online drives hold (see [`stripe::max_striped_len`]).
     pub fn max_value_len(&self, key_len: usize) -> u64 {
         lane::max_value_len(self.inner.extent_size, key_len)
+            .max(stripe::max_striped_len(&self.inner, key_len))
     }
 }
 
@@ -383,12 +424,20 @@ impl Store for DiskStore {
         debug_assert!(key.len() <= MAX_KEY_LEN);
         let max = self.max_value_len(key.len());
         if value.data.len() as u64 > max {
+            tracing::debug!(
+                len = value.data.len(),
+                usable = max,
+                "refused a value larger than the usable capacity"
+            );
             return Err(StoreError::NoSpace {
                 len: value.data.len() as u64,
                 usable: max,
             });
         }
-        let waiter = lane::append(&self.inner, key, Some(&value))?;
+        if value.data.len() as u64 > lane::max_value_len(self.inner.extent_size, key.len()) {
+            return stripe::put(&self.inner, key, &value).await;
+        }
+        let waiter = lane::append(&self.inner, key, lane::Append::Put(&value))?;
         lane::wait(waiter).await
     }
 
@@ -399,11 +448,11 @@ impl Store for DiskStore {
             inner.counters.hits.fetch_add(1, Relaxed);
             return Ok(Some(v));
         }
-        let Some(loc) = inner.shard(key).lock().get(key).copied() else {
+        let Some(loc) = inner.shard(key).lock().get(key).cloned() else {
             return Ok(None);
         };
         inner.counters.misses.fetch_add(1, Relaxed);
-        let value = inner.read_record(key, loc).await?;
+        let value = inner.read_record(key, loc.clone()).await?;
         if let Some(v) = &value {
             let shard = inner.shard(key).lock();
             if shard.get(key).is_some_and(|cur| cur.same_record(&loc)) {
@@ -417,19 +466,17 @@ impl Store for DiskStore {
         if self.inner.shard(key).lock().get(key).is_none() {
             return Ok(false);
         }
-        let waiter = lane::append(&self.inner, key, None)?;
+        let waiter = lane::append(&self.inner, key, lane::Append::Delete)?;
         lane::wait(waiter).await?;
         Ok(true)
     }
 
     async fn stat(&self, key: &[u8]) -> Result<Option<ValueMeta>, StoreError> {
-        let loc = self.inner.shard(key).lock().get(key).copied();
-        Ok(loc
-            .filter(|l| self.inner.drives[l.drive as usize].online.load(Relaxed))
-            .map(|l| ValueMeta {
-                len: l.len,
-                crc: l.crc,
-            }))
+        let loc = self.inner.shard(key).lock().get(key).cloned();
+        Ok(loc.filter(|l| self.inner.servable(l)).map(|l| ValueMeta {
+            len: l.len,
+            crc: l.crc,
+        }))
     }
 
     async fn exists(&self, keys: &[&[u8]]) -> Result<Vec<bool>, StoreError> {

@@ -9,8 +9,8 @@ use memkv_ioengine::{AlignedBuf, Device, IoEngine};
 use parking_lot::Mutex;
 
 use super::format::{
-    self, Footer, FormatError, META_BLOCK, RECORD_HEADER_LEN, RecordHeader, RecordKind,
-    SegmentHeader, SummaryEntry, Superblock,
+    self, FORMAT_VERSION, Footer, FormatError, META_BLOCK, RECORD_HEADER_LEN, RecordHeader,
+    RecordKind, SegmentHeader, SegmentKind, SummaryEntry, Superblock,
 };
 use super::lane::{Lane, Loc, SegMeta};
 use super::setup::{io_err, open_device, read_superblock};
@@ -31,6 +31,8 @@ pub(crate) struct ExtentScan {
     pub(crate) entries: Vec<SummaryEntry>,
     /// Open at the last stop (no summary); sealed by recovery.
     pub(crate) was_open: bool,
+    /// A part of a striped value (no records), not a log segment.
+    pub(crate) part: bool,
 }
 
 /// Opens and checks every configured drive; returns them in set order with superblocks.
@@ -164,6 +166,16 @@ pub(crate) async fn scan_drive(
                     });
                 }
             };
+            if matches!(header.kind, SegmentKind::Part { .. }) {
+                out.push(ExtentScan {
+                    extent: e,
+                    seg_seq: header.seg_seq,
+                    entries: Vec::new(),
+                    was_open: false,
+                    part: true,
+                });
+                continue;
+            }
             let footer = match Footer::decode(fbuf.as_slice()) {
                 Ok(f) if f.seg_seq == header.seg_seq => Some(f),
                 Err(source @ FormatError::NewerVersion { .. }) => {
@@ -212,6 +224,7 @@ pub(crate) async fn scan_drive(
                 seg_seq: header.seg_seq,
                 entries,
                 was_open,
+                part: false,
             });
         }
     }
@@ -235,12 +248,22 @@ pub(crate) fn scan_records(seg: &[u8], seg_seq: u64) -> Result<Vec<SummaryEntry>
             Err(e @ FormatError::NewerVersion { .. }) => return Err(e),
             Err(_) => break,
         };
-        let len = RecordHeader::record_len(usize::from(h.key_len), h.val_len);
+        let len = RecordHeader::record_len(usize::from(h.key_len), h.payload_len());
         if h.seg_seq != seg_seq || pos as u64 + len > end as u64 {
             break;
         }
         let key_at = pos + RECORD_HEADER_LEN;
         let data_at = key_at + usize::from(h.key_len);
+        let parts = if h.kind == RecordKind::Stripe {
+            // The part list is what the record commits: a torn one ends the scan.
+            let list = &seg[data_at..data_at + h.payload_len() as usize];
+            match format::decode_parts(list, h.parts as usize) {
+                Some(parts) if crc32c::crc32c(list) == h.parts_crc => parts,
+                _ => break,
+            }
+        } else {
+            Vec::new()
+        };
         // The value's checksum is not checked here: a torn or damaged value is found by the
         // read that verifies it (a counted miss), and the records after it still count.
         out.push(SummaryEntry {
@@ -250,6 +273,7 @@ pub(crate) fn scan_records(seg: &[u8], seg_seq: u64) -> Result<Vec<SummaryEntry>
             val_len: h.val_len,
             value_crc: h.value_crc,
             seq: h.seq,
+            parts,
         });
         pos += len as usize;
     }
@@ -268,7 +292,24 @@ pub(crate) async fn recover(
     let mut winners: HashMap<Arc<[u8]>, (u64, Option<Loc>)> = HashMap::new();
     let mut drives = Vec::new();
     let mut segments = 0usize;
-    for (d, (dev, sb, claim)) in set.into_iter().enumerate() {
+    // (drive, extent) -> seg_seq of every stripe part found.
+    let mut part_extents: HashMap<(u32, u32), u64> = HashMap::new();
+    for (d, (dev, mut sb, claim)) in set.into_iter().enumerate() {
+        if sb.version < FORMAT_VERSION {
+            // From now on this build writes newer structures to the drive: say so in the
+            // superblock, so an older build refuses the drive instead of misreading it.
+            let (_, res) = engine
+                .write_at(&dev, AlignedBuf::from_slice(&sb.encode()), 0)
+                .await;
+            res.map_err(|e| io_err("upgrade the superblock of", dev.path(), e))?;
+            tracing::info!(
+                drive = %dev.path().display(),
+                from = sb.version,
+                to = FORMAT_VERSION,
+                "upgraded the drive's format version"
+            );
+            sb.version = FORMAT_VERSION;
+        }
         let scans = scan_drive(engine, &dev, &sb).await?;
         let mut lane = Lane {
             segs: (0..sb.extent_count).map(|_| SegMeta::default()).collect(),
@@ -283,6 +324,10 @@ pub(crate) async fn recover(
             order.push((scan.seg_seq, scan.extent));
             let meta = &mut lane.segs[scan.extent as usize];
             meta.seg_seq = scan.seg_seq;
+            if scan.part {
+                part_extents.insert((d as u32, scan.extent), scan.seg_seq);
+                continue;
+            }
             if scan.was_open {
                 // Seal it now, so the next start reads its summary.
                 let (off, tail) =
@@ -296,7 +341,7 @@ pub(crate) async fn recover(
             for e in scan.entries {
                 max_seq = max_seq.max(e.seq);
                 meta.tombstones |= e.kind == RecordKind::Delete;
-                let loc = (e.kind == RecordKind::Put).then_some(Loc {
+                let loc = (e.kind != RecordKind::Delete).then(|| Loc {
                     drive: d as u16,
                     key_len: e.key.len() as u16,
                     extent: scan.extent,
@@ -305,6 +350,7 @@ pub(crate) async fn recover(
                     len: e.val_len,
                     seq: e.seq,
                     seg_seq: scan.seg_seq,
+                    parts: (e.kind == RecordKind::Stripe).then(|| e.parts.clone().into()),
                 });
                 match winners.get_mut(e.key.as_slice()) {
                     Some(w) if w.0 >= e.seq => {}
@@ -328,6 +374,11 @@ pub(crate) async fn recover(
             align: u64::from(dev.logical_block_size()).max(512),
             online: AtomicBool::new(true),
             notify: tokio::sync::Notify::new(),
+            space: tokio::sync::Notify::new(),
+            stripe_slots: tokio::sync::Semaphore::new(
+                (sb.extent_count.saturating_sub(1) as usize)
+                    .min(tokio::sync::Semaphore::MAX_PERMITS),
+            ),
             live: (0..sb.extent_count).map(|_| AtomicU64::new(0)).collect(),
             live_total: AtomicU64::new(0),
             dead_hint: AtomicBool::new(true),
@@ -339,19 +390,45 @@ pub(crate) async fn recover(
     }
     let mut index: Vec<IndexShard> = (0..INDEX_SHARDS).map(|_| IndexShard::default()).collect();
     let mut keys = 0u64;
+    let mut incomplete = 0u64;
     for (key, (_, loc)) in winners {
         let Some(loc) = loc else { continue };
-        let drive = &drives[loc.drive as usize];
-        drive.live[loc.extent as usize]
-            .fetch_add(loc.record_len(), std::sync::atomic::Ordering::Relaxed);
-        drive
-            .live_total
-            .fetch_add(loc.record_len(), std::sync::atomic::Ordering::Relaxed);
-        drive.lane.lock().segs[loc.extent as usize]
-            .keys
-            .push(Arc::clone(&key));
+        // A striped value counts only if every part it names is there, in the same
+        // incarnation (with `sync: always` the parts were durable before the record).
+        let complete = loc.parts.iter().flat_map(|p| p.iter()).all(|p| {
+            part_extents.get(&(p.drive, p.extent)) == Some(&p.seg_seq)
+                && (p.drive as usize) < drives.len()
+        });
+        if !complete {
+            incomplete += 1;
+            continue;
+        }
+        let record = loc.record_len();
+        let charges = std::iter::once((loc.drive as usize, loc.extent, record)).chain(
+            loc.parts
+                .iter()
+                .flat_map(|p| p.iter())
+                .map(|p| (p.drive as usize, p.extent, META_BLOCK + p.len)),
+        );
+        for (d, extent, bytes) in charges {
+            let drive = &drives[d];
+            drive.live[extent as usize].fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+            drive
+                .live_total
+                .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+            drive.lane.lock().segs[extent as usize]
+                .keys
+                .push(Arc::clone(&key));
+        }
         index[shard_of(&key)].insert(key, loc);
         keys += 1;
+    }
+    if incomplete > 0 {
+        tracing::warn!(
+            values = incomplete,
+            "striped values whose parts are missing were dropped (written with sync: none \
+             just before a crash, or damaged)"
+        );
     }
     tracing::info!(
         keys,

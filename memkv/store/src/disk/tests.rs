@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use memkv_ioengine::FaultPlan;
 
-use super::format::{FORMAT_VERSION, META_BLOCK};
+use super::format::{FORMAT_VERSION, META_BLOCK, RecordHeader};
 use super::*;
 
 const KIB: u64 = 1024;
@@ -271,7 +271,8 @@ async fn drives_from_other_sets_and_newer_versions_are_refused() {
     std::fs::write(&a.drives[0], bytes).unwrap();
     let err = DiskStore::open(a).await.unwrap_err().to_string();
     assert!(
-        err.contains("format version 2") && err.contains("upgrade memkv"),
+        err.contains(&format!("format version {}", FORMAT_VERSION + 1))
+            && err.contains("upgrade memkv"),
         "{err}"
     );
 }
@@ -295,27 +296,19 @@ async fn fill_fixture(store: &DiskStore) {
     store.delete(&key(4)).await.unwrap();
 }
 
-#[tokio::test]
-async fn format_version_1_fixtures_still_load() {
-    let dir = tempfile::tempdir().unwrap();
-    // 64 KiB extents, 512 KiB files, two drives: both sealed and open segments on disk.
-    let cfg = config(dir.path(), 2, 512 * KIB, 64 * KIB, SyncPolicy::Always);
-    if std::env::var_os("MEMKV_UPDATE_FIXTURES").is_some() {
-        let store = DiskStore::open(cfg.clone()).await.unwrap();
-        fill_fixture(&store).await;
-        store.close().await;
-        for (i, p) in cfg.drives.iter().enumerate() {
-            std::fs::copy(p, fixture(&format!("v1-drive{i}.img"))).unwrap();
-        }
-    }
+/// Loads the committed fixture images of format `version` (copies in `dir`), checks their
+/// superblocks say `version`, and opens them.
+async fn open_fixture(cfg: &DiskStoreConfig, version: u32) -> DiskStore {
     for (i, p) in cfg.drives.iter().enumerate() {
-        std::fs::copy(fixture(&format!("v1-drive{i}.img")), p).unwrap();
+        std::fs::copy(fixture(&format!("v{version}-drive{i}.img")), p).unwrap();
         let sb =
             format::Superblock::decode(&std::fs::read(p).unwrap()[..META_BLOCK as usize]).unwrap();
-        assert_eq!(sb.version, 1);
+        assert_eq!(sb.version, version);
     }
-    let store = DiskStore::open(cfg).await.unwrap();
-    assert_eq!(store.stats().keys, 39);
+    DiskStore::open(cfg.clone()).await.unwrap()
+}
+
+async fn check_fixture_content(store: &DiskStore) {
     for i in 0..40 {
         let want = match i {
             3 => Some(value_for(333, 77)),
@@ -324,6 +317,62 @@ async fn format_version_1_fixtures_still_load() {
         };
         assert_eq!(store.get(&key(i)).await.unwrap(), want, "key {i}");
     }
+}
+
+/// The v2 fixture's striped value: 150 KiB over 60 KiB parts (three parts, two drives).
+fn fixture_big_value() -> Value {
+    value_for(4242, 150 * 1024)
+}
+
+fn fixture_config(dir: &Path) -> DiskStoreConfig {
+    // 64 KiB extents, 512 KiB files, two drives: sealed and open segments on disk.
+    config(dir, 2, 512 * KIB, 64 * KIB, SyncPolicy::Always)
+}
+
+#[tokio::test]
+async fn format_version_1_fixtures_still_load_and_are_upgraded() {
+    // Version 1 images were written by the version 1 build and are never regenerated.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = fixture_config(dir.path());
+    let store = open_fixture(&cfg, 1).await;
+    assert_eq!(store.stats().keys, 39);
+    check_fixture_content(&store).await;
+    // This build writes version 2 structures from now on, and says so in the superblocks.
+    store
+        .put(b"big", fixture_big_value())
+        .await
+        .expect("a striped value on an upgraded drive");
+    store.close().await;
+    drop(store);
+    for p in &cfg.drives {
+        let sb =
+            format::Superblock::decode(&std::fs::read(p).unwrap()[..META_BLOCK as usize]).unwrap();
+        assert_eq!(sb.version, FORMAT_VERSION);
+    }
+    let store = DiskStore::open(cfg).await.unwrap();
+    check_fixture_content(&store).await;
+    assert_eq!(store.get(b"big").await.unwrap(), Some(fixture_big_value()));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn format_version_2_fixtures_still_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = fixture_config(dir.path());
+    if std::env::var_os("MEMKV_UPDATE_FIXTURES").is_some() {
+        let store = DiskStore::open(cfg.clone()).await.unwrap();
+        fill_fixture(&store).await;
+        store.put(b"big", fixture_big_value()).await.unwrap();
+        store.close().await;
+        drop(store);
+        for (i, p) in cfg.drives.iter().enumerate() {
+            std::fs::copy(p, fixture(&format!("v2-drive{i}.img"))).unwrap();
+        }
+    }
+    let store = open_fixture(&cfg, 2).await;
+    assert_eq!(store.stats().keys, 40);
+    check_fixture_content(&store).await;
+    assert_eq!(store.get(b"big").await.unwrap(), Some(fixture_big_value()));
     store.close().await;
 }
 
@@ -375,5 +424,251 @@ async fn extents_emptied_by_overwrites_are_trimmed_and_reused() {
             Some(value_for(590 + k, 4000))
         );
     }
+    store.close().await;
+}
+
+/// Where the parts of `k`'s value are, if it is striped.
+fn parts_of(store: &DiskStore, k: &[u8]) -> Option<Vec<format::PartRef>> {
+    let loc = store.inner.shard(k).lock().get(k).cloned()?;
+    loc.parts.map(|p| p.to_vec())
+}
+
+#[tokio::test]
+async fn values_larger_than_an_extent_stripe_and_survive_a_restart() {
+    for drives in [1, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        // 64 KiB extents (60 KiB per part), 4 MiB files.
+        let mut cfg = config(dir.path(), drives, 4 * MIB, 64 * KIB, SyncPolicy::Always);
+        cfg.cache_size = 0; // every read goes to the drives
+        let store = DiskStore::open(cfg.clone()).await.unwrap();
+        let sizes = [61 * KIB, 64 * KIB, 150 * KIB, 600 * KIB + 5];
+        for (i, &len) in sizes.iter().enumerate() {
+            let k = key(i as u64);
+            store
+                .put(&k, value_for(i as u64, len as usize))
+                .await
+                .unwrap();
+            let parts = parts_of(&store, &k).expect("striped");
+            assert_eq!(parts.len() as u64, len.div_ceil(60 * KIB), "{len}");
+            assert_eq!(parts.iter().map(|p| p.len).sum::<u64>(), len);
+            let used: std::collections::BTreeSet<u32> = parts.iter().map(|p| p.drive).collect();
+            assert_eq!(
+                used.len(),
+                drives.min(parts.len()),
+                "round-robin over the drives"
+            );
+        }
+        // Small values beside them, and an overwrite of a striped value by a small one.
+        store.put(&key(100), value_for(100, 3000)).await.unwrap();
+        store.put(&key(0), value_for(1000, 500)).await.unwrap();
+        assert!(parts_of(&store, &key(0)).is_none());
+        store.close().await;
+        drop(store);
+
+        let store = DiskStore::open(cfg).await.unwrap();
+        assert_eq!(store.stats().keys, sizes.len() as u64 + 1);
+        assert_eq!(
+            store.get(&key(0)).await.unwrap(),
+            Some(value_for(1000, 500))
+        );
+        for (i, &len) in sizes.iter().enumerate().skip(1) {
+            assert_eq!(
+                store.get(&key(i as u64)).await.unwrap(),
+                Some(value_for(i as u64, len as usize)),
+                "{drives} drive(s), {len} bytes"
+            );
+        }
+        assert_eq!(store.stats().corrupt_reads, 0);
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_value_larger_than_the_usable_capacity_is_refused_with_no_space() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2 drives x 15 extents of 64 KiB: 2 x 14 parts of 60 KiB can be striped.
+    let cfg = config(dir.path(), 2, MIB, 64 * KIB, SyncPolicy::Always);
+    let store = DiskStore::open(cfg).await.unwrap();
+    let max = store.max_value_len(8);
+    assert_eq!(max, 2 * 14 * 60 * KIB);
+    store
+        .put(&key(1), value_for(1, max as usize))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(&key(1)).await.unwrap(),
+        Some(value_for(1, max as usize))
+    );
+    let err = store
+        .put(&key(2), value_for(2, max as usize + 1))
+        .await
+        .unwrap_err();
+    match &err {
+        StoreError::NoSpace { len, usable } => assert_eq!((*len, *usable), (max + 1, max)),
+        other => panic!("{other}"),
+    }
+    assert!(
+        err.to_string().contains("too large for this store"),
+        "{err}"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn parts_that_no_stripe_record_names_are_freed_on_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 1, 2 * MIB, 64 * KIB, SyncPolicy::Always);
+    let store = DiskStore::open(cfg.clone()).await.unwrap();
+    store.put(b"small", value_for(1, 100)).await.unwrap();
+    // What a crash between writing the parts and appending the stripe record leaves.
+    let v = value_for(2, 200 * 1024);
+    let k: Arc<[u8]> = Arc::from(&b"orphan"[..]);
+    let mut parts = Vec::new();
+    for i in 0..4u64 {
+        let (extent, seg_seq) = lane::reserve_part(&store.inner, 0, &k).unwrap();
+        parts.push(format::PartRef {
+            drive: 0,
+            extent,
+            seg_seq,
+            len: (60 * KIB).min(200 * KIB - i * 60 * KIB),
+        });
+    }
+    stripe::write_parts(&store.inner, &v, &parts).await.unwrap();
+    store.close().await;
+    drop(store);
+
+    let store = DiskStore::open(cfg).await.unwrap();
+    assert_eq!(store.get(b"orphan").await.unwrap(), None);
+    assert_eq!(store.stats().keys, 1);
+    assert_eq!(store.get(b"small").await.unwrap(), Some(value_for(1, 100)));
+    // Their extents are reclaimed (trimmed) and reused.
+    for i in 0..60 {
+        store.put(&key(i), value_for(i, 20_000)).await.unwrap();
+    }
+    let stats = store.stats();
+    assert!(stats.trimmed_extents >= 4, "{stats:?}");
+    assert_eq!(stats.evictions, 0, "{stats:?}");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_missing_or_damaged_part_is_never_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 2, 2 * MIB, 64 * KIB, SyncPolicy::Always);
+    let store = DiskStore::open(cfg.clone()).await.unwrap();
+    let (a, b) = (value_for(1, 300 * 1024), value_for(2, 300 * 1024));
+    store.put(b"a", a.clone()).await.unwrap();
+    store.put(b"b", b.clone()).await.unwrap();
+    store.put(b"c", value_for(3, 300 * 1024)).await.unwrap();
+    let pa = parts_of(&store, b"a").unwrap();
+    let pb = parts_of(&store, b"b").unwrap();
+    let sb: Vec<_> = store.inner.drives.iter().map(|d| d.sb.clone()).collect();
+    store.close().await;
+    drop(store);
+    let file_of = |p: &format::PartRef| {
+        cfg.drives
+            .iter()
+            .find(|path| {
+                let bytes = std::fs::read(path).unwrap();
+                format::Superblock::decode(&bytes[..META_BLOCK as usize])
+                    .unwrap()
+                    .drive_index
+                    == p.drive
+            })
+            .unwrap()
+            .clone()
+    };
+    // "a": the last part's header is gone (as if its write never reached the drive).
+    let last = pa.last().unwrap();
+    let path = file_of(last);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = sb[last.drive as usize].extent_offset(last.extent) as usize;
+    bytes[at..at + META_BLOCK as usize].fill(0);
+    std::fs::write(&path, bytes).unwrap();
+    // "b": one byte of the second part's data flipped.
+    let second = pb[1];
+    let path = file_of(&second);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = sb[second.drive as usize].extent_offset(second.extent) as usize;
+    bytes[at + META_BLOCK as usize + 1000] ^= 0x10;
+    std::fs::write(&path, bytes).unwrap();
+
+    let store = DiskStore::open(cfg).await.unwrap();
+    assert_eq!(
+        store.stats().keys,
+        2,
+        "an incomplete value is dropped on start"
+    );
+    assert_eq!(store.get(b"a").await.unwrap(), None);
+    assert_eq!(store.get(b"b").await.unwrap(), None);
+    assert_eq!(store.stats().corrupt_reads, 1);
+    assert_eq!(store.get(b"b").await.unwrap(), None);
+    assert_eq!(store.stats().corrupt_reads, 1, "dropped, not re-read");
+    assert_eq!(
+        store.get(b"c").await.unwrap(),
+        Some(value_for(3, 300 * 1024))
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn evicting_one_part_evicts_the_whole_striped_value() {
+    let dir = tempfile::tempdir().unwrap();
+    // One drive of 15 extents of 64 KiB.
+    let mut cfg = config(dir.path(), 1, MIB, 64 * KIB, SyncPolicy::None);
+    cfg.cache_size = 0;
+    let store = DiskStore::open(cfg.clone()).await.unwrap();
+    let big = value_for(7, 250 * 1024); // 5 parts
+    store.put(b"big", big.clone()).await.unwrap();
+    assert_eq!(store.get(b"big").await.unwrap(), Some(big.clone()));
+    let mut i = 0u64;
+    while store.inner.shard(b"big").lock().contains_key(&b"big"[..]) {
+        store.put(&key(i), value_for(i, 8 * 1024)).await.unwrap();
+        i += 1;
+        assert!(i < 1000, "the oldest segments are evicted");
+    }
+    assert_eq!(store.get(b"big").await.unwrap(), None);
+    let stats = store.stats();
+    assert!(stats.evictions >= 1, "{stats:?}");
+    assert!(stats.used_bytes <= stats.usable_bytes);
+    assert_eq!(stats.corrupt_reads, 0);
+    // Its other parts were released too: what is live is only the small values.
+    let live_small: u64 = (0..i)
+        .filter(|&j| store.inner.shard(&key(j)).lock().contains_key(&key(j)[..]))
+        .map(|j| RecordHeader::record_len(key(j).len(), 8 * 1024))
+        .sum();
+    assert_eq!(stats.used_bytes, live_small);
+    store.close().await;
+    let store = DiskStore::open(cfg).await.unwrap();
+    assert_eq!(store.get(b"big").await.unwrap(), None);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_striped_puts_on_a_small_drive_all_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    // 31 extents of 64 KiB; eight puts of 8-part values at once need more than that.
+    let cfg = config(dir.path(), 1, 2 * MIB, 64 * KIB, SyncPolicy::Always);
+    let store = Arc::new(DiskStore::open(cfg).await.unwrap());
+    let tasks: Vec<_> = (0..8u64)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                for round in 0..3u64 {
+                    let v = value_for(t * 10 + round, 450 * 1024);
+                    store.put(&key(t), v.clone()).await.unwrap();
+                    if let Some(got) = store.get(&key(t)).await.unwrap() {
+                        assert_eq!(got, v);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let stats = store.stats();
+    assert_eq!(stats.corrupt_reads, 0);
+    assert!(stats.used_bytes <= stats.usable_bytes);
     store.close().await;
 }

@@ -1,0 +1,291 @@
+//! Values larger than one segment holds: striped over extents and drives.
+//!
+//! A striped value is cut into parts of `extent_size - 4 KiB` bytes (the last one shorter).
+//! Part `i` goes to the `i`-th online drive in round-robin order, starting at the key's lane
+//! drive, so a value spreads evenly over every drive (on one drive, over several extents).
+//! Each part takes a whole extent: a segment header of kind *part* (its length and CRC32C),
+//! then the bytes.
+//!
+//! A put reserves one extent per part (free, dead, or evicted oldest-first like any segment),
+//! writes all parts in one batch, syncs the drives that hold them (`sync: always`), and only
+//! then appends a *stripe record* to the key's lane: the key, the whole value's length and
+//! CRC32C, and the list of parts. The stripe record commits the value, exactly like an inline
+//! record commits a small one; a crash before it is durable leaves parts that no record names,
+//! and recovery frees them. A read fetches every part, checks each part's header and the whole
+//! value's CRC32C, and serves nothing unless all of it matches.
+//!
+//! Reserved extents are outside the free list and the FIFO until the stripe record is
+//! appended, so nothing else writes or evicts them meanwhile. Each drive lets striped puts
+//! reserve at most all its extents but one at a time (a semaphore), so concurrent large puts
+//! wait for each other instead of starving.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use bytes::Bytes;
+use memkv_ioengine::AlignedBuf;
+
+use super::format::{META_BLOCK, PartRef, SegmentHeader, SegmentKind, align_up};
+use super::lane::{self, Append, Loc};
+use super::{Inner, SyncPolicy};
+use crate::{StoreError, Value};
+
+/// Bytes of a value one part extent holds.
+pub(crate) fn part_capacity(extent_size: u64) -> u64 {
+    extent_size - META_BLOCK
+}
+
+/// The largest value that can be striped under a key of `key_len` bytes: one part per
+/// extent of every online drive but one extent per drive (kept for its log), limited by the
+/// smallest drive (parts go round-robin) and by the part list fitting in one stripe record.
+pub(crate) fn max_striped_len(inner: &Inner, key_len: usize) -> u64 {
+    let online: Vec<u64> = inner
+        .drives
+        .iter()
+        .filter(|d| d.online.load(Relaxed))
+        .map(|d| d.sb.extent_count.saturating_sub(1))
+        .collect();
+    let Some(&min) = online.iter().min() else {
+        return 0;
+    };
+    let parts = (online.len() as u64 * min).min(lane::max_parts(inner.extent_size, key_len));
+    parts * part_capacity(inner.extent_size)
+}
+
+/// Stores a value too large for one segment (the caller checked it is not too large for the
+/// store).
+pub(crate) async fn put(inner: &Arc<Inner>, key: &[u8], value: &Value) -> Result<(), StoreError> {
+    let cap = part_capacity(inner.extent_size);
+    let len = value.data.len() as u64;
+    let count = len.div_ceil(cap) as usize;
+    let first = inner.lane_for(key).ok_or(StoreError::NoDrives)?;
+    let k = inner.drives.len();
+    let order: Vec<usize> = (0..k)
+        .map(|i| (first + i) % k)
+        .filter(|&d| inner.drives[d].online.load(Relaxed))
+        .collect();
+    if order.is_empty() {
+        return Err(StoreError::NoDrives);
+    }
+    let assign: Vec<usize> = (0..count).map(|i| order[i % order.len()]).collect();
+    let mut per_drive = vec![0u32; k];
+    for &d in &assign {
+        per_drive[d] += 1;
+    }
+    // Taken in drive order, so that concurrent striped puts cannot deadlock.
+    let mut permits = Vec::new();
+    for (d, &n) in per_drive.iter().enumerate() {
+        if n > 0 {
+            let permit = inner.drives[d]
+                .stripe_slots
+                .acquire_many(n)
+                .await
+                .map_err(|_| StoreError::Engine("the store is shutting down".into()))?;
+            permits.push(permit);
+        }
+    }
+    let key_arc: Arc<[u8]> = Arc::from(key);
+    let mut parts: Vec<PartRef> = Vec::with_capacity(count);
+    for (i, &d) in assign.iter().enumerate() {
+        let Some((extent, seg_seq)) = reserve(inner, d, &key_arc).await else {
+            lane::unreserve_parts(inner, &parts);
+            return Err(StoreError::Io {
+                op: "find a free extent on",
+                path: inner.drives[d].path().to_path_buf(),
+                source: std::io::Error::other("the drive is offline or every extent is busy"),
+            });
+        };
+        let at = i as u64 * cap;
+        parts.push(PartRef {
+            drive: d as u32,
+            extent,
+            seg_seq,
+            len: cap.min(len - at),
+        });
+    }
+    if let Err(e) = write_parts(inner, value, &parts).await {
+        lane::unreserve_parts(inner, &parts);
+        return Err(e);
+    }
+    let parts: Arc<[PartRef]> = parts.into();
+    let waiter = match lane::append(inner, key, Append::Stripe(value, Arc::clone(&parts))) {
+        Ok(w) => w,
+        Err(e) => {
+            lane::unreserve_parts(inner, &parts);
+            return Err(e);
+        }
+    };
+    lane::commit_parts(inner, &parts);
+    drop(permits);
+    lane::wait(waiter).await
+}
+
+/// Reserves an extent for a part on drive `d`, waiting while every extent is busy (being
+/// flushed or trimmed) or reserved by other striped puts. `None` when the drive goes offline
+/// or nothing frees up within about ten seconds.
+async fn reserve(inner: &Inner, d: usize, key: &Arc<[u8]>) -> Option<(u32, u64)> {
+    let drive = &inner.drives[d];
+    for _ in 0..2000 {
+        let notified = drive.space.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Some(got) = lane::reserve_part(inner, d, key) {
+            return Some(got);
+        }
+        if !drive.online.load(Relaxed) {
+            return None;
+        }
+        drive.notify.notify_one();
+        // The timeout only bounds a missed wake-up; the notification is what ends the wait.
+        let _ = tokio::time::timeout(Duration::from_millis(5), notified).await;
+    }
+    None
+}
+
+/// Writes every part (header and data, one write per part, all in one batch), then syncs the
+/// drives that hold them when `sync: always`. A drive that fails is taken offline.
+pub(crate) async fn write_parts(
+    inner: &Inner,
+    value: &Value,
+    parts: &[PartRef],
+) -> Result<(), StoreError> {
+    let mut batch = inner.engine.batch();
+    let mut futs = Vec::with_capacity(parts.len());
+    let mut at = 0usize;
+    for p in parts {
+        let drive = &inner.drives[p.drive as usize];
+        let data = &value.data[at..at + p.len as usize];
+        at += p.len as usize;
+        let header = SegmentHeader {
+            seg_seq: p.seg_seq,
+            drive_index: drive.sb.drive_index,
+            extent: p.extent,
+            set_uuid: drive.sb.set_uuid,
+            kind: SegmentKind::Part {
+                part_len: p.len,
+                part_crc: crc32c::crc32c(data),
+            },
+        }
+        .encode();
+        let total = (META_BLOCK + align_up(p.len, drive.align)) as usize;
+        let mut buf = AlignedBuf::with_len(total);
+        let m = META_BLOCK as usize;
+        buf.as_mut_slice()[..m].copy_from_slice(&header);
+        buf.as_mut_slice()[m..m + data.len()].copy_from_slice(data);
+        let fut = batch.write_at(&drive.dev, buf, drive.sb.extent_offset(p.extent));
+        futs.push((p.drive as usize, total, fut));
+    }
+    batch.submit();
+    let mut failed = None;
+    for (d, total, fut) in futs {
+        let res = match fut.await.1 {
+            Ok(n) if n == total => Ok(()),
+            Ok(n) => Err(std::io::Error::other(format!(
+                "short write: {n} of {total} bytes"
+            ))),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = res {
+            inner.take_offline(d, "write", &e);
+            failed.get_or_insert((d, e));
+        }
+    }
+    if failed.is_none() && inner.sync == SyncPolicy::Always {
+        let mut drives: Vec<usize> = parts.iter().map(|p| p.drive as usize).collect();
+        drives.sort_unstable();
+        drives.dedup();
+        // Submitted at once, so the drives sync in parallel.
+        let syncs: Vec<_> = drives
+            .iter()
+            .map(|&d| (d, inner.engine.fdatasync(&inner.drives[d].dev)))
+            .collect();
+        for (d, sync) in syncs {
+            if let Err(e) = sync.await {
+                inner.take_offline(d, "sync", &e);
+                failed.get_or_insert((d, e));
+            }
+        }
+    }
+    match failed {
+        None => Ok(()),
+        Some((d, source)) => Err(StoreError::Io {
+            op: "write a part of a large value to",
+            path: inner.drives[d].path().to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Reads a striped value: every part, checked against its header, then the whole value
+/// against its CRC32C. Damage drops the value (a counted miss); a failed drive is a miss.
+pub(crate) async fn read(inner: &Inner, key: &[u8], loc: Loc) -> Result<Option<Value>, StoreError> {
+    let parts = Arc::clone(loc.parts.as_ref().expect("a striped value"));
+    if !inner.servable(&loc) {
+        return Ok(None);
+    }
+    let mut batch = inner.engine.batch();
+    let futs: Vec<_> = parts
+        .iter()
+        .map(|p| {
+            let drive = &inner.drives[p.drive as usize];
+            let total = (META_BLOCK + align_up(p.len, drive.align)) as usize;
+            let buf = AlignedBuf::with_len(total);
+            (
+                total,
+                batch.read_at(&drive.dev, buf, drive.sb.extent_offset(p.extent)),
+            )
+        })
+        .collect();
+    batch.submit();
+    let mut data = Vec::with_capacity(loc.len as usize);
+    let mut intact = true;
+    let mut failed = false;
+    for (p, (total, fut)) in parts.iter().zip(futs) {
+        let (buf, res) = fut.await;
+        match res {
+            Ok(n) if n == total => {}
+            Ok(_) => {
+                intact = false;
+                continue;
+            }
+            Err(err) => {
+                inner.take_offline(p.drive as usize, "read", &err);
+                failed = true;
+                continue;
+            }
+        }
+        let b = buf.as_slice();
+        let header_ok = SegmentHeader::decode(b).is_ok_and(|h| {
+            h.seg_seq == p.seg_seq
+                && h.extent == p.extent
+                && matches!(h.kind, SegmentKind::Part { part_len, .. } if part_len == p.len)
+        });
+        if !header_ok {
+            intact = false;
+            continue;
+        }
+        let m = META_BLOCK as usize;
+        data.extend_from_slice(&b[m..m + p.len as usize]);
+    }
+    if failed {
+        return Ok(None);
+    }
+    if intact && data.len() as u64 == loc.len && crc32c::crc32c(&data) == loc.crc {
+        return Ok(Some(Value {
+            data: Bytes::from(data),
+            crc: loc.crc,
+        }));
+    }
+    // The parts of a value stay reserved to it while the index points at it, so a mismatch
+    // is damage unless the value was evicted or replaced while it was being read.
+    if inner.drop_if_current(key, &loc) {
+        inner.counters.corrupt_reads.fetch_add(1, Relaxed);
+        tracing::warn!(
+            parts = parts.len(),
+            len = loc.len,
+            "a striped value failed its checksum; it was dropped and reported as a miss"
+        );
+    }
+    Ok(None)
+}
