@@ -1,0 +1,81 @@
+//! arm64 under emulation: every arm64 binary of the release prints the tag under
+//! `qemu-aarch64` (glibc builds with the Debian aarch64 sysroot, musl builds as they are), and
+//! the static arm64 server serves a put/get round trip under emulation.
+//!
+//! Runs when the test release holds arm64 (`MEMKV_RELEASE_TEST_ARCHES=all`, as the release
+//! workflow sets it); a host-only release is checked to be exactly that.
+
+use std::path::Path;
+
+use crate::harness::{Arch, TAG, cmd, package, qemu_aarch64, release, scratch, stdout};
+use crate::server;
+
+#[test]
+fn arm64_binaries_run_under_qemu_and_serve_a_round_trip() {
+    let release = release();
+    if !release.arches.contains(&Arch::Arm64) {
+        let info: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(release.dist.join("BUILDINFO.json")).expect("BUILDINFO"),
+        )
+        .expect("json");
+        assert_eq!(info["arches"], serde_json::json!(["amd64"]));
+        println!("host-only test release: arm64 is checked with MEMKV_RELEASE_TEST_ARCHES=all");
+        return;
+    }
+    let qemu = qemu_aarch64();
+    let dir = Arch::Arm64.dir(release);
+    let sysroot = Path::new("/usr/aarch64-linux-gnu");
+    assert!(
+        sysroot.is_dir(),
+        "the aarch64 sysroot (libc6-arm64-cross) is missing"
+    );
+    let text = stdout(
+        cmd(&qemu)
+            .arg("-L")
+            .arg(sysroot)
+            .arg(dir.join("memkv"))
+            .arg("-V"),
+    );
+    assert_eq!(text, format!("memkv {TAG}"));
+    // Every other arm64 binary runs under emulation too.
+    let bench = dir.join("memkv-bench");
+    if bench.exists() {
+        let text = stdout(cmd(&qemu).arg("-L").arg(sysroot).arg(&bench).arg("-V"));
+        assert_eq!(text, format!("memkv-bench {TAG}"));
+    }
+
+    // The static musl server from the arm64 .apk data segment, under emulation.
+    let apk = std::fs::read(package(release, Arch::Arm64, "apk")).expect("apk");
+    let members = crate::apk::gzip_members(&apk);
+    let mut data = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(members[members.len() - 1]),
+        &mut data,
+    )
+    .expect("gunzip");
+    let mut archive = tar::Archive::new(data.as_slice());
+    let work = scratch("arm64");
+    let mut found = false;
+    for entry in archive.entries().expect("tar") {
+        let mut entry = entry.expect("entry");
+        if entry.path().expect("path").to_string_lossy() == "usr/bin/memkv" {
+            entry.unpack(work.join("memkv")).expect("unpack");
+            found = true;
+        }
+    }
+    assert!(found, "usr/bin/memkv is not in the arm64 apk");
+    let musl = work.join("memkv");
+    assert_eq!(
+        stdout(cmd(&qemu).arg(&musl).arg("-V")),
+        format!("memkv {TAG}")
+    );
+    let port = server::free_port();
+    let config = server::loopback_config(&work, port);
+    let mut start = cmd(&qemu);
+    start.arg(&musl).args(["start", "--config"]).arg(&config);
+    let _running = server::start(start);
+    // The arm64 client too, under emulation.
+    let mut client = cmd(&qemu);
+    client.arg(&musl);
+    server::put_get_with(client, &format!("127.0.0.1:{port}"), None);
+}

@@ -1,0 +1,206 @@
+//! Checksums, signatures, names, versions and notes of the release, checked the way a user
+//! would: `sha256sum -c`, `minisign -V`, `gpg --verify`, `<binary> -V`.
+
+use crate::harness::{
+    Arch, TAG, VERSION, cmd, output_any, package, published, release, run, scratch, stdout,
+};
+
+#[test]
+fn sha256sum_checks_every_file_and_catches_tampering() {
+    let release = release();
+    run(cmd("sha256sum")
+        .current_dir(&release.dist)
+        .args(["-c", "--strict", "SHA256SUMS"]));
+    let files = published(release);
+    assert!(files.len() >= 4 * release.arches.len(), "{files:?}");
+    for file in &files {
+        let name = file
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        run(cmd("sha256sum")
+            .current_dir(file.parent().expect("dir"))
+            .args(["-c", "--strict", &format!("{name}.sha256sum")]));
+    }
+    // A changed byte is caught.
+    let tampered = scratch("tampered-sha");
+    let file = &files[0];
+    let name = file.file_name().expect("name");
+    let mut bytes = std::fs::read(file).expect("read");
+    bytes[100] ^= 1;
+    std::fs::write(tampered.join(name), bytes).expect("write");
+    std::fs::copy(
+        file.with_file_name(format!("{}.sha256sum", name.to_string_lossy())),
+        tampered.join(format!("{}.sha256sum", name.to_string_lossy())),
+    )
+    .expect("copy");
+    let (ok, _) = output_any(
+        cmd("sha256sum")
+            .current_dir(&tampered)
+            .args(["-c", &format!("{}.sha256sum", name.to_string_lossy())]),
+    );
+    assert!(!ok, "sha256sum accepted a tampered file");
+}
+
+#[test]
+fn minisign_cli_verifies_every_signature_made_by_the_crate() {
+    let release = release();
+    let public = std::fs::read_to_string(release.keys.join("minisign.pub")).expect("pub");
+    let base64 = public.lines().nth(1).expect("key line").trim().to_owned();
+    let mut files = published(release);
+    files.push(release.dist.join("SHA256SUMS"));
+    for file in &files {
+        let text = stdout(cmd("minisign").arg("-Vm").arg(file).args(["-P", &base64]));
+        assert!(
+            text.contains("Signature and comment signature verified"),
+            "{text}"
+        );
+        let name = file
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            text.contains(&format!("file:{name}")),
+            "trusted comment: {text}"
+        );
+    }
+    // The public key file published with the release verifies too.
+    run(cmd("minisign")
+        .arg("-Vm")
+        .arg(&files[0])
+        .arg("-p")
+        .arg(release.dist.join("memkv-release.minisign.pub")));
+    // A tampered file fails.
+    let dir = scratch("tampered-minisign");
+    let name = files[0]
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let mut bytes = std::fs::read(&files[0]).expect("read");
+    bytes[0] ^= 0xff;
+    std::fs::write(dir.join(&name), bytes).expect("write");
+    std::fs::copy(
+        files[0].with_file_name(format!("{name}.minisig")),
+        dir.join(format!("{name}.minisig")),
+    )
+    .expect("copy sig");
+    let (ok, text) = output_any(
+        cmd("minisign")
+            .arg("-Vm")
+            .arg(dir.join(&name))
+            .args(["-P", &base64]),
+    );
+    assert!(!ok, "minisign accepted a tampered file: {text}");
+}
+
+#[test]
+fn gpg_verifies_every_detached_signature() {
+    let release = release();
+    let home = scratch("gpg-verify");
+    run(cmd("gpg")
+        .arg("--homedir")
+        .arg(&home)
+        .args(["--batch", "--import"])
+        .arg(release.dist.join("memkv-release.gpg.asc")));
+    let mut files = published(release);
+    files.push(release.dist.join("SHA256SUMS"));
+    for file in &files {
+        let name = file
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        let (ok, text) = output_any(
+            cmd("gpg")
+                .arg("--homedir")
+                .arg(&home)
+                .args(["--batch", "--verify"])
+                .arg(file.with_file_name(format!("{name}.asc")))
+                .arg(file),
+        );
+        assert!(ok && text.contains("Good signature"), "{name}: {text}");
+    }
+    let _ = cmd("gpgconf")
+        .arg("--homedir")
+        .arg(&home)
+        .args(["--kill", "all"])
+        .output();
+}
+
+#[test]
+fn files_are_named_exactly_as_the_original_names_them() {
+    let release = release();
+    for &arch in &release.arches {
+        for format in ["deb", "rpm", "apk"] {
+            package(release, arch, format);
+        }
+        for name in ["memkv", "memkv-image.docker.tar"] {
+            assert!(
+                arch.dir(release).join(name).is_file(),
+                "{arch:?}: {name} missing"
+            );
+        }
+    }
+    assert!(
+        release
+            .dist
+            .join(format!("release-notes-{TAG}.md"))
+            .is_file()
+    );
+    assert!(release.dist.join("oci/index.json").is_file());
+    // Never a placeholder: an empty slot leaves no file behind.
+    for &arch in &release.arches {
+        for entry in std::fs::read_dir(arch.dir(release)).expect("list") {
+            let path = entry.expect("entry").path();
+            let size = path.metadata().expect("stat").len();
+            assert!(size > 0, "{} is empty", path.display());
+        }
+    }
+}
+
+#[test]
+fn every_host_binary_prints_the_release_tag() {
+    let release = release();
+    for &arch in release.arches.iter().filter(|a| a.is_host()) {
+        let binary = arch.dir(release).join("memkv");
+        let text = stdout(cmd(binary.to_str().expect("utf-8")).arg("-V"));
+        assert_eq!(text, format!("memkv {TAG}"));
+    }
+}
+
+#[test]
+fn release_notes_follow_the_seed_layout() {
+    let release = release();
+    let notes = std::fs::read_to_string(release.dist.join(format!("release-notes-{TAG}.md")))
+        .expect("notes");
+    let public = std::fs::read_to_string(release.keys.join("minisign.pub")).expect("pub");
+    let base64 = public.lines().nth(1).expect("key line").trim();
+    for needle in [
+        format!("# memkv {TAG}"),
+        "Released: 2026-11-25".to_owned(),
+        "## Downloads".to_owned(),
+        "### Server Binary".to_owned(),
+        "### Packages".to_owned(),
+        "### Container Image".to_owned(),
+        "### Verification".to_owned(),
+        format!("minisign -Vm memkv -P {base64}"),
+        "sha256sum -c memkv.sha256sum".to_owned(),
+        "## Documentation".to_owned(),
+    ] {
+        assert!(notes.contains(&needle), "notes lack {needle:?}:\n{notes}");
+    }
+    for &arch in &release.arches {
+        let link = format!("(linux-{}/memkv)", arch.debian());
+        assert!(notes.contains(&link), "notes lack {link}");
+        let deb = format!("[memkv\\_{VERSION}_{}.deb]", arch.debian());
+        assert!(notes.contains(&deb), "notes lack {deb}");
+        let rpm = format!("memkv-{VERSION}-1.{}.rpm", arch.machine());
+        assert!(notes.contains(&rpm), "notes lack {rpm}");
+    }
+    if release.arches.contains(&Arch::Arm64) {
+        assert!(notes.contains("| Linux    | arm64"));
+    }
+}
