@@ -7,11 +7,11 @@ mod common;
 
 use std::process::Command;
 
-use common::memkv_bin;
 use common::storage::{
-    CrashShape, LoopDevices, crash_loop, crash_loop_shaped, large_values_survive_a_restart, setup,
-    start_disk,
+    CrashShape, LoopDevices, client, crash_loop, crash_loop_shaped, disk_yaml,
+    large_values_survive_a_restart, patterned, setup, start_disk,
 };
+use common::{Server, memkv_bin, random_key_hex};
 
 #[test]
 fn kill_9_under_load_on_raw_devices_in_both_sync_modes() {
@@ -80,4 +80,101 @@ fn kill_9_while_striping_large_values_on_raw_devices() {
         String::from_utf8_lossy(&out.stderr)
     );
     crash_loop_shaped("direct", &loops.devices, "always", 5, CrashShape::STRIPED);
+}
+
+#[test]
+fn a_drive_that_fails_goes_offline_and_the_server_keeps_serving_from_the_other() {
+    let Some(loops) = LoopDevices::create(2, 64 << 20) else {
+        return;
+    };
+    let out = setup(&loops.devices, &["--shard-size", "1024"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A 1 MiB RAM cache, so most reads go to the drives.
+    let key = random_key_hex();
+    let yaml = disk_yaml(&key, "direct", &loops.devices, "always", "")
+        .replace("max_size: 64 MiB", "max_size: 1 MiB");
+    let server = Server::start_yaml(&yaml, key);
+    let c = client(&server);
+    let name = |k: u64| format!("drive-fail-{k}").into_bytes();
+    let n = 200u64;
+    for k in 0..n {
+        c.put(&name(k), &patterned(k, 16 * 1024)).unwrap();
+    }
+    let (code, body) = server.admin_get("/v1/health");
+    assert_eq!(code, 200);
+    assert!(body.contains("\"healthy\""), "{body}");
+
+    // The second device loses everything past its first MiB (the superblock's extent).
+    loops.fail(1, 1 << 20);
+    let mut hits = Vec::new();
+    let mut misses = Vec::new();
+    for k in 0..n {
+        match c.get(&name(k)).unwrap() {
+            Some(v) => {
+                assert!(v[..] == patterned(k, 16 * 1024)[..], "key {k}");
+                hits.push(k);
+            }
+            None => misses.push(k),
+        }
+    }
+    assert!(
+        !hits.is_empty() && !misses.is_empty(),
+        "{hits:?} {misses:?}"
+    );
+
+    let (code, body) = server.admin_get("/v1/health");
+    assert_eq!(code, 200, "degraded still serves: {body}");
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "degraded", "{body}");
+    assert_eq!(health["drives_online"], 1, "{body}");
+    assert_eq!(health["drives_offline"], 1, "{body}");
+    assert_eq!(health["drives_total"], 2, "{body}");
+    assert_eq!(server.metric("memkv_drives{state=\"offline\"}"), 1.0);
+    assert_eq!(server.metric("memkv_drives{state=\"online\"}"), 1.0);
+    let (_, status) = server.admin_get("/v1/status");
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let devices = status["storage"]["devices"].as_array().unwrap().clone();
+    let state_of = |dev: &std::path::Path| {
+        devices
+            .iter()
+            .find(|d| d["media"] == dev.display().to_string())
+            .map(|d| d["state"].clone())
+    };
+    assert_eq!(
+        state_of(&loops.devices[1]).unwrap(),
+        "offline",
+        "{devices:?}"
+    );
+    assert_eq!(
+        state_of(&loops.devices[0]).unwrap(),
+        "online",
+        "{devices:?}"
+    );
+
+    // The failed drive's keys keep missing; the other drive's keep serving.
+    for &k in &misses {
+        assert_eq!(c.get(&name(k)).unwrap(), None, "key {k}");
+    }
+    for &k in &hits {
+        assert!(c.get(&name(k)).unwrap().unwrap()[..] == patterned(k, 16 * 1024)[..]);
+    }
+    // New values, whatever their key, go to the drive that works.
+    for k in 1000..1040 {
+        c.put(&name(k), &patterned(k, 16 * 1024)).unwrap();
+        assert!(c.get(&name(k)).unwrap().unwrap()[..] == patterned(k, 16 * 1024)[..]);
+    }
+    // The failure is logged (stderr is collected by a thread: wait for the line).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !server.stderr().contains("it is offline now") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the failure is logged: {}",
+            server.stderr()
+        );
+        std::thread::yield_now();
+    }
 }

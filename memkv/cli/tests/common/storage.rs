@@ -130,6 +130,7 @@ pub fn client(server: &Server) -> Client {
 pub struct LoopDevices {
     /// `/dev/loopN` paths.
     pub devices: Vec<PathBuf>,
+    backing: Vec<PathBuf>,
     _dir: tempfile::TempDir,
 }
 
@@ -143,15 +144,16 @@ impl LoopDevices {
         }
         let dir = tempfile::tempdir().unwrap();
         let mut devices = Vec::new();
+        let mut backing = Vec::new();
         for i in 0..count {
-            let backing = dir.path().join(format!("loop{i}.img"));
-            std::fs::File::create(&backing)
+            let backing_file = dir.path().join(format!("loop{i}.img"));
+            std::fs::File::create(&backing_file)
                 .unwrap()
                 .set_len(size)
                 .unwrap();
             let out = Command::new("losetup")
                 .args(["--find", "--show"])
-                .arg(&backing)
+                .arg(&backing_file)
                 .output()
                 .unwrap_or_else(|e| panic!("losetup is missing ({e}); apt install mount"));
             assert!(
@@ -160,8 +162,35 @@ impl LoopDevices {
                 String::from_utf8_lossy(&out.stderr)
             );
             devices.push(PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()));
+            backing.push(backing_file);
         }
-        Some(LoopDevices { devices, _dir: dir })
+        Some(LoopDevices {
+            devices,
+            backing,
+            _dir: dir,
+        })
+    }
+
+    /// Makes device `i` fail like a drive that lost its media: cuts its backing file to
+    /// `keep` bytes and tells the kernel (`losetup -c`, set-capacity). Reads beyond the new
+    /// end then return nothing (a short read) and writes fail with `ENOSPC`.
+    pub fn fail(&self, i: usize, keep: u64) {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.backing[i])
+            .unwrap()
+            .set_len(keep)
+            .unwrap();
+        let out = Command::new("losetup")
+            .arg("-c")
+            .arg(&self.devices[i])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "losetup -c failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 

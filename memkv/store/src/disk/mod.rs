@@ -153,6 +153,8 @@ struct Inner {
     extent_size: u64,
     counters: Counters,
     stop: AtomicBool,
+    /// Drives taken offline since start; while 0, cache hits skip the index.
+    offline_drives: AtomicU64,
 }
 
 /// The persistent engine. See the [module documentation](self).
@@ -195,6 +197,7 @@ impl Inner {
     fn take_offline(&self, d: usize, what: &str, err: &std::io::Error) {
         let drive = &self.drives[d];
         if drive.online.swap(false, Relaxed) {
+            self.offline_drives.fetch_add(1, Relaxed);
             tracing::error!(
                 drive = %drive.path().display(),
                 "drive failed ({what}: {err}); it is offline now and its keys miss; replace or check it, then restart the server"
@@ -272,7 +275,17 @@ impl Inner {
         let (buf, res) = self.engine.read_at(&drive.dev, buf, at).await;
         match res {
             Ok(n) if n as u64 == end - start => {}
-            Ok(_) => return Ok(None),
+            Ok(n) => {
+                // The record lies inside the drive's formatted area: a short read means the
+                // device shrank or lost its media (a loop device whose backing file was cut).
+                let err = std::io::Error::other(format!(
+                    "short read: {n} of {} bytes at offset {at}; the device is smaller than \
+                     when it was formatted",
+                    end - start
+                ));
+                self.take_offline(d, "read", &err);
+                return Ok(None);
+            }
             Err(err) => {
                 self.take_offline(d, "read", &err);
                 return Ok(None);
@@ -372,6 +385,7 @@ impl DiskStore {
                 ..Counters::default()
             },
             stop: AtomicBool::new(false),
+            offline_drives: AtomicU64::new(0),
         });
         let flushers = (0..inner.drives.len())
             .map(|d| tokio::spawn(lane::flusher(Arc::clone(&inner), d)))
@@ -444,9 +458,19 @@ impl Store for DiskStore {
     async fn get(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
         let inner = &self.inner;
         if let Some(v) = inner.cache.get_now(key) {
-            // The cache only holds values the index agrees with (see `lane::append`).
-            inner.counters.hits.fetch_add(1, Relaxed);
-            return Ok(Some(v));
+            // The cache only holds values the index agrees with (see `lane::append`). Keys
+            // of a failed drive are misses, also while their values are still cached.
+            let servable = inner.offline_drives.load(Relaxed) == 0
+                || inner
+                    .shard(key)
+                    .lock()
+                    .get(key)
+                    .is_some_and(|l| inner.servable(l));
+            if servable {
+                inner.counters.hits.fetch_add(1, Relaxed);
+                return Ok(Some(v));
+            }
+            return Ok(None);
         }
         let Some(loc) = inner.shard(key).lock().get(key).cloned() else {
             return Ok(None);

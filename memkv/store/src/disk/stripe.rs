@@ -245,8 +245,11 @@ pub(crate) async fn read(inner: &Inner, key: &[u8], loc: Loc) -> Result<Option<V
         let (buf, res) = fut.await;
         match res {
             Ok(n) if n == total => {}
-            Ok(_) => {
-                intact = false;
+            Ok(n) => {
+                // Inside the formatted area: the device shrank or lost its media.
+                let err = std::io::Error::other(format!("short read: {n} of {total} bytes"));
+                inner.take_offline(p.drive as usize, "read", &err);
+                failed = true;
                 continue;
             }
             Err(err) => {
