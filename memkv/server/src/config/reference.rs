@@ -140,7 +140,7 @@ pub const CONFIG_KEYS: &[KeyDoc] = &[
         key: "storage.block_size",
         kind: "size, `4 KiB` to `1 GiB`",
         default: "`4 MiB`",
-        description: "On-drive extent (segment) size of the persistent engines: a power of two of at least `64 KiB` there, and the same as the drives were formatted with. The largest value is a little smaller than one extent.",
+        description: "On-drive extent (segment) size of the persistent engines: a power of two of at least `64 KiB` there, and the same as the drives were formatted with. Values larger than one extent are striped over several extents and drives.",
         example: "4 MiB",
     },
     KeyDoc {
@@ -175,7 +175,7 @@ pub const CONFIG_KEYS: &[KeyDoc] = &[
         key: "storage.queue_depth",
         kind: "integer, 1 to 4096",
         default: "`32`",
-        description: "Persistent engines: I/O requests in flight in the I/O engine (io_uring submission queue depth).",
+        description: "Persistent engines: I/O requests in flight per drive. Each drive has its own I/O engine (its own io_uring submission queue, or its own `pread`/`pwrite` workers), so two drives have twice as many requests in flight.",
         example: "32",
     },
     KeyDoc {

@@ -503,7 +503,7 @@ pub(crate) async fn flusher(inner: Arc<Inner>, d: usize) {
             }
             if inner.stop.load(Relaxed) {
                 // Seal nothing on stop: the open segment is recovered by a scan on start.
-                let _ = inner.engine.fdatasync(&drive.dev).await;
+                let _ = drive.engine.fdatasync(&drive.dev).await;
                 return;
             }
             drive.notify.notified().await;
@@ -565,10 +565,10 @@ async fn trim_dead(inner: &Inner, d: usize) {
         .collect();
     let result = async {
         write_wave(inner, d, &jobs).await?;
-        inner.engine.fdatasync(&drive.dev).await?;
+        drive.engine.fdatasync(&drive.dev).await?;
         for &e in &dead {
             let at = drive.sb.extent_offset(e);
-            inner
+            drive
                 .engine
                 .discard(&drive.dev, at, drive.sb.extent_size)
                 .await?;
@@ -606,14 +606,14 @@ async fn write_jobs(inner: &Inner, d: usize, jobs: &[Job]) -> std::io::Result<()
         start = end;
     }
     if inner.sync == SyncPolicy::Always || jobs.iter().any(|j| j.seal) {
-        inner.engine.fdatasync(&drive.dev).await?;
+        drive.engine.fdatasync(&drive.dev).await?;
     }
     Ok(())
 }
 
 async fn write_wave(inner: &Inner, d: usize, jobs: &[Job]) -> std::io::Result<()> {
     let drive = &inner.drives[d];
-    let mut batch = inner.engine.batch();
+    let mut batch = drive.engine.batch();
     let futures: Vec<_> = jobs
         .iter()
         .map(|j| {

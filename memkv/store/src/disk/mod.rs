@@ -87,7 +87,8 @@ pub struct DiskStoreConfig {
     pub file_size: u64,
     /// When puts are acknowledged.
     pub sync: SyncPolicy,
-    /// I/O queue depth per engine.
+    /// I/O queue depth of each drive: every drive has its own I/O engine (submission queue)
+    /// with this many operations in flight at most.
     pub queue_depth: u32,
     /// Bytes of RAM for the read cache (`memory.max_size`).
     pub cache_size: u64,
@@ -98,6 +99,9 @@ pub struct DiskStoreConfig {
 /// One drive of an open store.
 struct Drive {
     dev: Arc<Device>,
+    /// This drive's own I/O engine: its own submission queue (ring) and its own budget of
+    /// `storage.queue_depth` operations in flight, so a busy drive never holds back another.
+    engine: IoEngine,
     sb: Superblock,
     /// Alignment of writes on this drive (its logical block size).
     align: u64,
@@ -144,7 +148,6 @@ type IndexShard = hashbrown::HashMap<Arc<[u8]>, Loc, foldhash::fast::FixedState>
 
 struct Inner {
     mode: DiskMode,
-    engine: IoEngine,
     drives: Vec<Drive>,
     index: Vec<Mutex<IndexShard>>,
     cache: MemoryStore,
@@ -168,7 +171,7 @@ impl std::fmt::Debug for DiskStore {
         f.debug_struct("DiskStore")
             .field("mode", &self.inner.mode)
             .field("drives", &self.inner.drives.len())
-            .field("engine", &self.inner.engine.kind().as_str())
+            .field("engine", &self.inner.drives[0].engine.kind().as_str())
             .finish_non_exhaustive()
     }
 }
@@ -272,7 +275,7 @@ impl Inner {
         let end = format::align_up(u64::from(loc.offset) + loc.record_len(), drive.align);
         let buf = AlignedBuf::with_len((end - start) as usize);
         let at = drive.sb.extent_offset(loc.extent) + start;
-        let (buf, res) = self.engine.read_at(&drive.dev, buf, at).await;
+        let (buf, res) = drive.engine.read_at(&drive.dev, buf, at).await;
         match res {
             Ok(n) if n as u64 == end - start => {}
             Ok(n) => {
@@ -369,9 +372,10 @@ impl DiskStore {
             .await?;
         }
         let recovered = recover::recover(&engine, &cfg).await?;
+        // Start-up is done with the shared engine; each drive now has its own.
+        drop(engine);
         let inner = Arc::new(Inner {
             mode: cfg.mode,
-            engine,
             drives: recovered.drives,
             index: recovered.index.into_iter().map(Mutex::new).collect(),
             cache: MemoryStore::new(MemoryStoreConfig {
@@ -410,9 +414,8 @@ impl DiskStore {
 
     /// **Test hook.** Makes a drive's I/O fail as if it broke (see `memkv-ioengine`).
     pub fn inject_faults(&self, drive: usize, plan: memkv_ioengine::FaultPlan) {
-        self.inner
-            .engine
-            .inject_faults(&self.inner.drives[drive].dev, plan);
+        let drive = &self.inner.drives[drive];
+        drive.engine.inject_faults(&drive.dev, plan);
     }
 
     /// The largest value this store accepts under a key of `key_len` bytes: what one segment
@@ -539,7 +542,7 @@ impl Store for DiskStore {
             drives_online: online.len() as u32,
             drives_offline: offline as u32,
             drives_total: devices.len() as u32,
-            io_engine: inner.engine.kind().as_str(),
+            io_engine: inner.drives[0].engine.kind().as_str(),
             cache_hits: c.hits.load(Relaxed),
             cache_misses: c.misses.load(Relaxed),
             trimmed_extents: c.trimmed.load(Relaxed),

@@ -370,7 +370,10 @@ pub(crate) async fn recover(
         lane.free = (0..sb.extent_count as u32)
             .filter(|&e| !used[e as usize])
             .collect::<VecDeque<_>>();
+        let own = IoEngine::new(engine.kind(), engine.queue_depth())
+            .map_err(|e| StoreError::Engine(e.to_string()))?;
         drives.push(Drive {
+            engine: own,
             align: u64::from(dev.logical_block_size()).max(512),
             online: AtomicBool::new(true),
             notify: tokio::sync::Notify::new(),

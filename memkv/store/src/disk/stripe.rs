@@ -24,7 +24,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use bytes::Bytes;
-use memkv_ioengine::AlignedBuf;
+use memkv_ioengine::{AlignedBuf, Batch};
 
 use super::format::{META_BLOCK, PartRef, SegmentHeader, SegmentKind, align_up};
 use super::lane::{self, Append, Loc};
@@ -150,11 +150,13 @@ pub(crate) async fn write_parts(
     value: &Value,
     parts: &[PartRef],
 ) -> Result<(), StoreError> {
-    let mut batch = inner.engine.batch();
+    // One batch per drive, each on the drive's own engine.
+    let mut batches: Vec<Option<Batch<'_>>> = inner.drives.iter().map(|_| None).collect();
     let mut futs = Vec::with_capacity(parts.len());
     let mut at = 0usize;
     for p in parts {
         let drive = &inner.drives[p.drive as usize];
+        let batch = batches[p.drive as usize].get_or_insert_with(|| drive.engine.batch());
         let data = &value.data[at..at + p.len as usize];
         at += p.len as usize;
         let header = SegmentHeader {
@@ -176,7 +178,9 @@ pub(crate) async fn write_parts(
         let fut = batch.write_at(&drive.dev, buf, drive.sb.extent_offset(p.extent));
         futs.push((p.drive as usize, total, fut));
     }
-    batch.submit();
+    for batch in batches.into_iter().flatten() {
+        batch.submit();
+    }
     let mut failed = None;
     for (d, total, fut) in futs {
         let res = match fut.await.1 {
@@ -198,7 +202,10 @@ pub(crate) async fn write_parts(
         // Submitted at once, so the drives sync in parallel.
         let syncs: Vec<_> = drives
             .iter()
-            .map(|&d| (d, inner.engine.fdatasync(&inner.drives[d].dev)))
+            .map(|&d| {
+                let drive = &inner.drives[d];
+                (d, drive.engine.fdatasync(&drive.dev))
+            })
             .collect();
         for (d, sync) in syncs {
             if let Err(e) = sync.await {
@@ -224,11 +231,12 @@ pub(crate) async fn read(inner: &Inner, key: &[u8], loc: Loc) -> Result<Option<V
     if !inner.servable(&loc) {
         return Ok(None);
     }
-    let mut batch = inner.engine.batch();
+    let mut batches: Vec<Option<Batch<'_>>> = inner.drives.iter().map(|_| None).collect();
     let futs: Vec<_> = parts
         .iter()
         .map(|p| {
             let drive = &inner.drives[p.drive as usize];
+            let batch = batches[p.drive as usize].get_or_insert_with(|| drive.engine.batch());
             let total = (META_BLOCK + align_up(p.len, drive.align)) as usize;
             let buf = AlignedBuf::with_len(total);
             (
@@ -237,7 +245,9 @@ pub(crate) async fn read(inner: &Inner, key: &[u8], loc: Loc) -> Result<Option<V
             )
         })
         .collect();
-    batch.submit();
+    for batch in batches.into_iter().flatten() {
+        batch.submit();
+    }
     let mut data = Vec::with_capacity(loc.len as usize);
     let mut intact = true;
     let mut failed = false;

@@ -113,7 +113,7 @@ async fn concurrent_puts_share_syncs() {
     for t in tasks {
         t.await.unwrap();
     }
-    let syncs = store.inner.engine.metrics().syncs.completed;
+    let syncs = store.inner.drives[0].engine.metrics().syncs.completed;
     assert!(
         syncs < 64 * 20,
         "1280 acknowledged puts took {syncs} fdatasyncs: group commit must share them"
@@ -670,5 +670,37 @@ async fn concurrent_striped_puts_on_a_small_drive_all_complete() {
     let stats = store.stats();
     assert_eq!(stats.corrupt_reads, 0);
     assert!(stats.used_bytes <= stats.usable_bytes);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn each_drive_has_its_own_queue_depth() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 2, 4 * MIB, 64 * KIB, SyncPolicy::Always);
+    cfg.queue_depth = 4;
+    let store = DiskStore::open(cfg).await.unwrap();
+    // 16 parts, 8 per drive, handed to the drives in one batch each.
+    store
+        .put(b"wide", value_for(1, 16 * 60 * 1024))
+        .await
+        .unwrap();
+    let engines: Vec<_> = store.inner.drives.iter().map(|d| &d.engine).collect();
+    let mut peaks = Vec::new();
+    for e in &engines {
+        assert_eq!(e.queue_depth(), 4);
+        let m = e.metrics();
+        assert!(m.writes.submitted >= 8, "{m:?}");
+        assert!(m.in_flight_max <= 4, "{m:?}");
+        peaks.push(m.in_flight_max);
+    }
+    if engines[0].kind() == memkv_ioengine::EngineKind::IoUring {
+        // The ring thread moves a whole batch into the ring up to the queue depth before it
+        // reaps anything, so each drive reaches its own full budget: 8 in flight in all.
+        assert_eq!(peaks, vec![4, 4]);
+    }
+    assert_eq!(
+        store.get(b"wide").await.unwrap(),
+        Some(value_for(1, 16 * 60 * 1024))
+    );
     store.close().await;
 }
