@@ -303,6 +303,15 @@ impl MemoryStore {
         None
     }
 
+    /// The value under `key` if it is *hot*: cached and marked referenced (read, or
+    /// overwritten, since the CLOCK hand last passed it). A probe: it changes no mark, and it
+    /// returns only bytes that match their CRC32C.
+    pub(crate) fn hot_now(&self, key: &[u8]) -> Option<Value> {
+        let (hash, shard) = self.locate(key);
+        let (data, crc) = shard.lock().get_if_referenced(hash, key)?;
+        (crc32c::crc32c(&data) == crc).then_some(Value { data, crc })
+    }
+
     pub(crate) fn delete_now(&self, key: &[u8]) -> bool {
         let (hash, shard) = self.locate(key);
         let removed = {

@@ -230,7 +230,7 @@ pub(crate) fn append(
     };
     if !guard.open.as_ref().is_some_and(fits) {
         guard.seal(drive.align, extent_size);
-        open_segment(inner, d, &mut guard)?;
+        open_segment(inner, d, &mut guard, rec_len + entry_len)?;
     }
     let seq = inner.seq.fetch_add(1, Relaxed);
     let lane = &mut *guard;
@@ -354,8 +354,10 @@ pub(crate) async fn wait(
 }
 
 /// Starts a new segment in a free extent, reusing a dead one or evicting the oldest.
-fn open_segment(inner: &Inner, d: usize, lane: &mut Lane) -> Result<(), StoreError> {
+/// `reserve` is the room (record and summary entry) the caller's own record needs in it.
+fn open_segment(inner: &Inner, d: usize, lane: &mut Lane, reserve: u64) -> Result<(), StoreError> {
     let drive = &inner.drives[d];
+    let mut hot = Vec::new();
     let extent = if let Some(e) = lane.free.pop_front() {
         e
     } else if let Some(pos) = lane.fifo.iter().position(|&e| {
@@ -365,7 +367,11 @@ fn open_segment(inner: &Inner, d: usize, lane: &mut Lane) -> Result<(), StoreErr
         lane.segs[e as usize].keys.clear();
         e
     } else if let Some(e) = lane.fifo.pop_front() {
-        evict(inner, d, lane, e);
+        // Hot values of the evicted segment are written again at the head of the new one,
+        // up to half of it and never into the room the caller's record needs.
+        let ext = inner.extent_size;
+        let budget = (ext / 2).min(ext.saturating_sub(3 * META_BLOCK + reserve));
+        hot = evict(inner, d, lane, e, budget);
         e
     } else {
         return Err(StoreError::NoDrives);
@@ -392,7 +398,78 @@ fn open_segment(inner: &Inner, d: usize, lane: &mut Lane) -> Result<(), StoreErr
         entries: Vec::new(),
         summary_body: 0,
     });
+    for h in hot {
+        rewrite_hot(inner, d, lane, h);
+    }
     Ok(())
+}
+
+/// A value found hot (in the RAM cache) in a segment being evicted.
+struct Hot {
+    key: Arc<[u8]>,
+    value: Value,
+    old: Loc,
+}
+
+/// Writes a hot value again into the open segment (just opened, so it fits) and moves the
+/// index to the new record, unless the key moved on meanwhile.
+fn rewrite_hot(inner: &Inner, d: usize, lane: &mut Lane, h: Hot) {
+    let open = lane.open.as_mut().expect("opened by the caller");
+    let mut shard = inner.shard(&h.key).lock();
+    if !shard
+        .get(&*h.key)
+        .is_some_and(|cur| cur.same_record(&h.old))
+    {
+        return;
+    }
+    let seq = inner.seq.fetch_add(1, Relaxed);
+    let offset = open.pos();
+    let val_len = h.value.data.len() as u64;
+    let rec_len = RecordHeader::record_len(h.key.len(), val_len);
+    RecordHeader {
+        kind: RecordKind::Put,
+        key_len: h.key.len() as u16,
+        val_len,
+        value_crc: h.value.crc,
+        seq,
+        seg_seq: open.seg_seq,
+        parts: 0,
+        parts_crc: 0,
+    }
+    .encode_with_key(&h.key, &mut open.buf);
+    open.buf.extend_from_slice(&h.value.data);
+    open.buf
+        .resize((offset + rec_len - open.buf_base) as usize, 0);
+    open.entries.push(SummaryEntry {
+        kind: RecordKind::Put,
+        key: h.key.to_vec(),
+        offset: offset as u32,
+        val_len,
+        value_crc: h.value.crc,
+        seq,
+        parts: Vec::new(),
+    });
+    open.summary_body += SummaryEntry::encoded_len(h.key.len(), 0);
+    let loc = Loc {
+        drive: d as u16,
+        key_len: h.key.len() as u16,
+        extent: open.extent,
+        offset: offset as u32,
+        crc: h.value.crc,
+        len: val_len,
+        seq,
+        seg_seq: open.seg_seq,
+        parts: None,
+    };
+    let extent = open.extent;
+    inner.charge(&loc);
+    let old = shard.insert(Arc::clone(&h.key), loc);
+    if let Some(old) = old {
+        inner.release(&old);
+    }
+    drop(shard);
+    lane.segs[extent as usize].keys.push(h.key);
+    inner.counters.hot_rewrites.fetch_add(1, Relaxed);
 }
 
 /// Takes an extent of drive `d` for one part of a striped value of `key`: a free one, else a
@@ -414,7 +491,8 @@ pub(crate) fn reserve_part(inner: &Inner, d: usize, key: &Arc<[u8]>) -> Option<(
         lane.fifo.remove(pos).expect("position is in range")
     } else if let Some(pos) = lane.fifo.iter().position(|&e| !lane.busy(e)) {
         let e = lane.fifo.remove(pos).expect("position is in range");
-        evict(inner, d, lane, e);
+        // A part takes the whole extent: nothing is rewritten.
+        evict(inner, d, lane, e, 0);
         e
     } else {
         return None;
@@ -454,31 +532,52 @@ pub(crate) fn unreserve_parts(inner: &Inner, parts: &[PartRef]) {
     }
 }
 
-/// Drops every key whose current record is in extent `e` of drive `d`.
-fn evict(inner: &Inner, d: usize, lane: &mut Lane, e: u32) {
+/// Drops every key whose current record (or a part) is in extent `e` of drive `d`, except
+/// hot values: inline values in the RAM cache and read since the cache's CLOCK hand last
+/// passed them, returned (up to `budget` bytes of records
+/// and summary entries) for the caller to write again at the head of the log.
+fn evict(inner: &Inner, d: usize, lane: &mut Lane, e: u32, budget: u64) -> Vec<Hot> {
     let meta = std::mem::take(&mut lane.segs[e as usize]);
     let mut count = 0u64;
+    let mut left = budget;
+    let mut hot = Vec::new();
     for key in meta.keys {
         let mut shard = inner.shard(&key).lock();
-        let hit = shard
-            .get(&*key)
-            .is_some_and(|l| l.lives_in(d, e, meta.seg_seq));
-        if hit {
-            let loc = shard.remove(&*key).expect("present");
-            inner.cache.delete_now(&key);
-            inner.release(&loc);
-            inner.counters.keys.fetch_sub(1, Relaxed);
-            inner.counters.evicted_bytes.fetch_add(loc.len, Relaxed);
-            count += 1;
+        let Some(cur) = shard.get(&*key).filter(|l| l.lives_in(d, e, meta.seg_seq)) else {
+            continue;
+        };
+        let cost = cur.record_len() + SummaryEntry::encoded_len(key.len(), 0);
+        if cur.parts.is_none() && cost <= left {
+            if let Some(value) = inner
+                .cache
+                .hot_now(&key)
+                .filter(|v| v.crc == cur.crc && v.data.len() as u64 == cur.len)
+            {
+                left -= cost;
+                hot.push(Hot {
+                    old: cur.clone(),
+                    key: Arc::clone(&key),
+                    value,
+                });
+                continue;
+            }
         }
+        let loc = shard.remove(&*key).expect("present");
+        inner.cache.delete_now(&key);
+        inner.release(&loc);
+        inner.counters.keys.fetch_sub(1, Relaxed);
+        inner.counters.evicted_bytes.fetch_add(loc.len, Relaxed);
+        count += 1;
     }
     inner.counters.evictions.fetch_add(count, Relaxed);
     tracing::debug!(
         drive = d,
         extent = e,
         evicted = count,
+        kept_hot = hot.len(),
         "evicted the oldest segment"
     );
+    hot
 }
 
 /// The flusher of drive `d`: writes whatever its lane queued, syncs (group commit), and

@@ -140,6 +140,8 @@ struct Counters {
     hits: AtomicU64,
     misses: AtomicU64,
     trimmed: AtomicU64,
+    /// Hot values written again at the head of the log when their segment was evicted.
+    hot_rewrites: AtomicU64,
 }
 
 const INDEX_SHARDS: usize = 64;

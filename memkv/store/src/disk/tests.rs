@@ -704,3 +704,62 @@ async fn each_drive_has_its_own_queue_depth() {
     );
     store.close().await;
 }
+
+#[tokio::test]
+async fn hot_values_survive_the_eviction_of_their_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    // One drive of 15 extents of 64 KiB; a RAM cache that holds most values, of which only
+    // the one read often is marked referenced.
+    let mut cfg = config(dir.path(), 1, MIB, 64 * KIB, SyncPolicy::Always);
+    cfg.cache_size = 4 * MIB;
+    let store = DiskStore::open(cfg.clone()).await.unwrap();
+    let hot = value_for(999, 4000);
+    store.put(b"hot", hot.clone()).await.unwrap();
+    let n = 600u64; // 600 x 8 KiB through a 0.9 MiB drive
+    for i in 0..n {
+        store.put(&key(i), value_for(i, 8 * 1024)).await.unwrap();
+        if i % 4 == 0 {
+            // Read often: CLOCK keeps it in the RAM cache, which makes it hot.
+            assert_eq!(store.get(b"hot").await.unwrap(), Some(hot.clone()), "{i}");
+        }
+    }
+    let stats = store.stats();
+    assert!(stats.evictions > 300, "{stats:?}");
+    let rewrites = store.inner.counters.hot_rewrites.load(Relaxed);
+    assert!(
+        rewrites >= 5,
+        "the hot value moved with every eviction: {rewrites}"
+    );
+    assert_eq!(store.get(&key(0)).await.unwrap(), None, "cold values go");
+    store.close().await;
+    drop(store);
+    // The rewritten record is on the drive: it survives a restart.
+    let store = DiskStore::open(cfg).await.unwrap();
+    assert_eq!(store.get(b"hot").await.unwrap(), Some(hot));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn eviction_makes_progress_when_every_value_is_hot() {
+    let dir = tempfile::tempdir().unwrap();
+    // The RAM cache is larger than the drive and every value is read once after its put, so
+    // every value is hot.
+    let mut cfg = config(dir.path(), 1, MIB, 64 * KIB, SyncPolicy::None);
+    cfg.cache_size = 64 * MIB;
+    let store = DiskStore::open(cfg).await.unwrap();
+    let n = 400u64;
+    for i in 0..n {
+        store.put(&key(i), value_for(i, 8 * 1024)).await.unwrap();
+        assert!(store.get(&key(i)).await.unwrap().is_some());
+    }
+    let stats = store.stats();
+    assert!(stats.evictions > 0, "{stats:?}");
+    assert!(stats.used_bytes <= stats.usable_bytes, "{stats:?}");
+    assert!(store.inner.counters.hot_rewrites.load(Relaxed) > 0);
+    assert_eq!(stats.keys + stats.evictions, n);
+    assert_eq!(
+        store.get(&key(n - 1)).await.unwrap(),
+        Some(value_for(n - 1, 8 * 1024))
+    );
+    store.close().await;
+}

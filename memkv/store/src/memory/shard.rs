@@ -128,6 +128,13 @@ impl Shard {
         Some((s.data.clone(), s.crc))
     }
 
+    /// The value under `key` if its entry is marked referenced (read or overwritten since the
+    /// CLOCK hand last passed it); does not change the mark.
+    pub(super) fn get_if_referenced(&self, hash: u64, key: &[u8]) -> Option<(Bytes, u32)> {
+        let s = slot(&self.chunks, self.find(hash, key)?.0);
+        (s.state == State::Referenced).then(|| (s.data.clone(), s.crc))
+    }
+
     /// Length and CRC under `key`; does not mark the entry referenced.
     pub(super) fn meta(&self, hash: u64, key: &[u8]) -> Option<(u64, u32)> {
         let s = slot(&self.chunks, self.find(hash, key)?.0);
