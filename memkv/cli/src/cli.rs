@@ -288,6 +288,19 @@ pub(crate) enum DriveCommand {
         #[arg(long)]
         repair: bool,
     },
+    /// Remove the memkv superblock and discard the data, so the drives can be reused
+    ///
+    /// Refuses, before changing anything, a drive that holds no memkv superblock and a drive
+    /// in use (held by a running server or mounted). Only the named paths are touched. Asks
+    /// for confirmation on the terminal unless --force is given.
+    Wipe {
+        /// Drives or data files
+        #[arg(value_name = "PATH", required = true)]
+        paths: Vec<PathBuf>,
+        /// Do not ask for confirmation (destroys the drives' memkv data)
+        #[arg(long, visible_alias = "yes")]
+        force: bool,
+    },
 }
 
 #[cfg(test)]

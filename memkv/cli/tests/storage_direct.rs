@@ -47,7 +47,34 @@ fn kill_9_under_load_on_raw_devices_in_both_sync_modes() {
         String::from_utf8_lossy(&check.stderr).contains("in use"),
         "{check:?}"
     );
+    let wipe = Command::new(memkv_bin())
+        .args(["drive", "wipe", "--force"])
+        .args(&loops.devices)
+        .output()
+        .unwrap();
+    assert!(!wipe.status.success());
+    assert!(
+        String::from_utf8_lossy(&wipe.stderr).contains("in use"),
+        "{wipe:?}"
+    );
     drop(server);
+    // Stopped: wipe takes the raw devices back (superblock erased, data discarded).
+    let wipe = Command::new(memkv_bin())
+        .args(["drive", "wipe", "--force"])
+        .args(&loops.devices)
+        .output()
+        .unwrap();
+    assert!(
+        wipe.status.success(),
+        "{}",
+        String::from_utf8_lossy(&wipe.stderr)
+    );
+    let info = Command::new(memkv_bin())
+        .args(["drive", "info"])
+        .args(&loops.devices[..1])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&info.stderr).contains("not formatted"));
 }
 
 #[test]

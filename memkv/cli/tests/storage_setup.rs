@@ -205,3 +205,86 @@ fn drive_check_reports_a_damaged_image_and_repair_rebuilds_summaries() {
         "value damage stays reported: {after}"
     );
 }
+
+fn drive_with_stdin(args: &[&str], paths: &[PathBuf], stdin: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(memkv_bin())
+        .arg("drive")
+        .args(args)
+        .args(paths)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn drive_wipe_refuses_foreign_and_busy_drives_and_frees_memkv_drives_for_reuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let drives = blank_files(dir.path(), 2, 8 << 20);
+    std::fs::create_dir(dir.path().join("x")).unwrap();
+    let foreign = blank_files(&dir.path().join("x"), 1, 1 << 20);
+    std::fs::write(&foreign[0], vec![7u8; 1 << 20]).unwrap();
+
+    // Not a memkv drive: refused, and nothing named with it is touched either.
+    let out = drive(
+        &["wipe", "--force"],
+        &[foreign[0].clone(), drives[0].clone()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no memkv superblock"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&foreign[0]).unwrap(), vec![7u8; 1 << 20]);
+
+    let out = setup(&drives, &["--shard-size", "1024"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (yaml, key) = runnable(&stdout(&out));
+    let mut server = Server::start_yaml(&yaml, key);
+    client(&server).put(b"k", &versioned_value(1, 1)).unwrap();
+    // In use by a running server (it holds a lock on its data files): refused.
+    let busy = drive(&["wipe", "--force"], &drives[..1]);
+    assert_eq!(busy.status.code(), Some(1));
+    assert!(stderr(&busy).contains("in use"), "{}", stderr(&busy));
+    server.sigterm();
+    server.wait();
+    drop(server);
+    let before = std::fs::read(&drives[0]).unwrap();
+
+    // Not confirmed: nothing changes.
+    let no = drive_with_stdin(&["wipe"], &drives[..1], "no\n");
+    assert_eq!(no.status.code(), Some(1));
+    assert!(stderr(&no).contains("not confirmed"), "{}", stderr(&no));
+    assert_eq!(std::fs::read(&drives[0]).unwrap(), before);
+
+    // Confirmed: the superblock is gone and only the named drive changed.
+    let other = std::fs::read(&drives[1]).unwrap();
+    let yes = drive_with_stdin(&["wipe"], &drives[..1], "yes\n");
+    assert!(yes.status.success(), "{}", stderr(&yes));
+    assert!(stdout(&yes).contains("wiped"), "{}", stdout(&yes));
+    assert_eq!(std::fs::read(&drives[1]).unwrap(), other);
+    let info = drive(&["info"], &drives[..1]);
+    assert!(!info.status.success());
+    assert!(stderr(&info).contains("not formatted"), "{}", stderr(&info));
+    assert!(
+        std::fs::read(&drives[0]).unwrap()[..4096]
+            .iter()
+            .all(|&b| b == 0)
+    );
+
+    // Both wiped (--force): setup takes them again without --force.
+    let out = drive(&["wipe", "--force"], &drives[1..]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let again = setup(&drives, &["--shard-size", "1024"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+}

@@ -68,6 +68,7 @@ pub use error::{DeviceError, EngineError, RequestError};
 pub use fault::FaultPlan;
 pub use kind::{ENV_VAR, EngineChoice, EngineKind};
 pub use metrics::{MetricsHandle, MetricsSnapshot, OpCounts};
+pub use sys::try_lock_exclusive;
 
 #[cfg(test)]
 mod tests {

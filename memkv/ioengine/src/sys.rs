@@ -1,5 +1,5 @@
 //! The raw Linux calls the engine needs that std does not wrap: block-device ioctls,
-//! `fallocate`, and `eventfd`.
+//! `fallocate`, `eventfd`, and `flock` (for the storage engine's drive claims).
 //!
 //! Every function here takes a borrowed fd, so the descriptor is open for the whole call, and
 //! passes only pointers to locals that live across the call.
@@ -101,6 +101,15 @@ pub(crate) fn eventfd() -> io::Result<OwnedFd> {
     // SAFETY: eventfd just returned this descriptor (checked >= 0); nothing else owns it, so
     // the OwnedFd becomes its only owner and closes it exactly once.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Takes an exclusive advisory lock on the file (`flock(LOCK_EX | LOCK_NB)`), held until the
+/// descriptor is closed. Fails with `WouldBlock` while another open file description holds it.
+pub fn try_lock_exclusive(file: &std::fs::File) -> io::Result<()> {
+    let fd = file.as_raw_fd();
+    // SAFETY: `fd` belongs to `file`, which the caller keeps open for the call; flock takes no
+    // pointers.
+    check(unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) }).map(|_| ())
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
-//! `memkv drive info|check`: offline maintenance of formatted drives (server stopped).
+//! `memkv drive info|check|wipe`: offline maintenance of formatted drives (server stopped).
 
 use std::fmt::Write as _;
 
 use anyhow::Context as _;
-use memkv_store::disk::inspect::{check_drive, drive_superblock};
+use memkv_store::disk::inspect::{check_drive, drive_superblock, wipe_drives};
 
 use crate::cli::{DriveArgs, DriveCommand};
 use crate::cmd::setup::hex;
@@ -79,6 +79,42 @@ pub(crate) fn run(args: DriveArgs) -> anyhow::Result<()> {
                 }
                 Ok(())
             }
+            DriveCommand::Wipe { paths, force } => {
+                if !force && !confirmed(&paths)? {
+                    anyhow::bail!(
+                        "not confirmed; nothing was changed (pass --force to skip the question)"
+                    );
+                }
+                let reports = wipe_drives(&paths).await?;
+                let mut out = String::new();
+                for r in &reports {
+                    let _ = writeln!(
+                        out,
+                        "{}: wiped{}",
+                        r.path.display(),
+                        if r.discarded { " and discarded" } else { "" }
+                    );
+                }
+                super::print_stdout(&out)
+            }
         }
     })
+}
+
+/// Asks on stderr and reads the answer from stdin: only `yes` confirms.
+fn confirmed(paths: &[std::path::PathBuf]) -> anyhow::Result<bool> {
+    use std::io::{BufRead as _, Write as _};
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "This erases all memkv data on:");
+    for p in paths {
+        let _ = writeln!(err, "  {}", p.display());
+    }
+    let _ = write!(err, "Type yes to continue: ");
+    let _ = err.flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .context("could not read the confirmation from stdin")?;
+    Ok(answer.trim() == "yes")
 }

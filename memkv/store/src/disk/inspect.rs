@@ -67,7 +67,26 @@ pub fn claim_exclusive(path: &Path) -> std::io::Result<std::fs::File> {
         .open(path)
 }
 
-/// Why `path` is in use: mounted (itself or a partition of it), or opened exclusively.
+/// Claims a drive for as long as the returned file is open: an exclusive open for a block
+/// device, an exclusive `flock` for a data file. Fails while a server or a drive tool holds
+/// it (`WouldBlock` for a locked file, `EBUSY` for a busy block device).
+pub fn claim(path: &Path, block_device: bool) -> std::io::Result<std::fs::File> {
+    if block_device {
+        return claim_exclusive(path);
+    }
+    let file = std::fs::File::open(path)?;
+    match memkv_ioengine::try_lock_exclusive(&file) {
+        Ok(()) => Ok(file),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Err(std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            "another process holds its lock",
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// Why `path` is in use: mounted (itself or a partition of it), opened exclusively, or (a
+/// data file) locked by a running server or drive tool.
 pub fn in_use(path: &Path) -> Option<String> {
     let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let name = canonical.to_string_lossy().into_owned();
@@ -99,6 +118,12 @@ pub fn in_use(path: &Path) -> Option<String> {
         if let Err(e) = claim_exclusive(&canonical) {
             if e.raw_os_error() == Some(16) {
                 return Some("the kernel reports it busy (EBUSY on an exclusive open)".into());
+            }
+        }
+    } else if meta.is_file() {
+        if let Err(e) = claim(&canonical, false) {
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                return Some("a running memkv server or drive tool holds its lock".into());
             }
         }
     }
@@ -383,4 +408,93 @@ async fn check_extent(
         }
     }
     Ok(())
+}
+
+/// What `memkv drive wipe` did to one drive.
+#[derive(Debug, Clone)]
+pub struct WipeReport {
+    /// The drive.
+    pub path: PathBuf,
+    /// Whether the whole drive was also discarded (TRIM, or holes punched in a file).
+    pub discarded: bool,
+}
+
+/// Checks that every path is a memkv drive that nothing holds, before anything is changed.
+/// Returns the claims, which keep servers and other tools off the drives until dropped.
+fn claim_for_wipe(paths: &[PathBuf]) -> Result<Vec<std::fs::File>, StoreError> {
+    let mut claims = Vec::new();
+    for path in paths {
+        refuse_in_use(path)?;
+        let block = std::fs::metadata(path)
+            .map(|m| std::os::unix::fs::FileTypeExt::is_block_device(&m.file_type()))
+            .map_err(|e| io_err("open", path, e))?;
+        claims.push(claim(path, block).map_err(|e| StoreError::Mismatch {
+            path: path.clone(),
+            reason: format!(
+                "it is in use ({e}); stop the memkv server (or whatever holds it) first"
+            ),
+        })?);
+    }
+    Ok(claims)
+}
+
+/// Removes the memkv superblock from each drive and discards the rest, so the drives can be
+/// reused. Refuses, before changing anything, drives that are in use or that carry no memkv
+/// superblock (never wipes something memkv did not format). Only the named paths are opened.
+pub async fn wipe_drives(paths: &[PathBuf]) -> Result<Vec<WipeReport>, StoreError> {
+    let _claims = claim_for_wipe(paths)?;
+    let engine = tool_engine()?;
+    let mut devs = Vec::new();
+    for path in paths {
+        let dev = open_device(path, None)?;
+        match read_superblock(&engine, &dev).await? {
+            Ok(_) | Err(FormatError::NewerVersion { .. }) => {}
+            Err(FormatError::NotPresent { .. }) => {
+                return Err(StoreError::Mismatch {
+                    path: path.clone(),
+                    reason: "it holds no memkv superblock; `memkv drive wipe` only wipes drives \
+                             that memkv formatted"
+                        .into(),
+                });
+            }
+            Err(FormatError::Damaged { .. }) => {
+                return Err(StoreError::Mismatch {
+                    path: path.clone(),
+                    reason: "its memkv superblock is damaged, so it cannot be confirmed to be a \
+                             memkv drive; check it with `memkv drive info`"
+                        .into(),
+                });
+            }
+        }
+        devs.push(dev);
+    }
+    let mut out = Vec::new();
+    for dev in devs {
+        let path = dev.path().to_path_buf();
+        let (_, res) = engine
+            .write_at(&dev, AlignedBuf::with_len(META_BLOCK as usize), 0)
+            .await;
+        res.map_err(|e| io_err("erase the superblock of", &path, e))?;
+        engine
+            .fdatasync(&dev)
+            .await
+            .map_err(|e| io_err("sync", &path, e))?;
+        let lbs = u64::from(dev.logical_block_size());
+        let len = format::align_down(dev.size(), lbs.max(512));
+        let discarded = if len > 0 {
+            engine
+                .discard(&dev, 0, len)
+                .await
+                .map_err(|e| io_err("discard", &path, e))?
+        } else {
+            false
+        };
+        engine
+            .fdatasync(&dev)
+            .await
+            .map_err(|e| io_err("sync", &path, e))?;
+        tracing::info!(drive = %path.display(), discarded, "wiped");
+        out.push(WipeReport { path, discarded });
+    }
+    Ok(out)
 }

@@ -110,6 +110,9 @@ pub(crate) struct Lane {
     pub(crate) waiters: Vec<Waiter>,
     /// Extents with writes handed to the flusher and not yet complete.
     pub(crate) in_flight: Vec<u32>,
+    /// Striped values replaced or deleted by records not yet written: their parts are
+    /// released once the flusher has written (and, with `sync: always`, synced) those records.
+    pub(crate) deferred: Vec<Loc>,
 }
 
 impl Lane {
@@ -280,6 +283,7 @@ pub(crate) fn append(
     let extent = open.extent;
     let seg_seq = open.seg_seq;
     let key_arc: Arc<[u8]> = Arc::from(key);
+    let mut deferred = None;
     {
         let mut shard = inner.shard(key).lock();
         let old = match value {
@@ -306,6 +310,12 @@ pub(crate) fn append(
             }
         };
         match &old {
+            Some(old) if old.parts.is_some() => {
+                // The old value's parts stay live until this record is written: until then a
+                // crash brings the old value back, so its parts must not be reused or trimmed.
+                inner.release_record(old);
+                deferred = Some(old.clone());
+            }
             Some(old) => inner.release(old),
             None if value.is_some() => {
                 inner.counters.keys.fetch_add(1, Relaxed);
@@ -316,6 +326,7 @@ pub(crate) fn append(
             inner.counters.keys.fetch_sub(1, Relaxed);
         }
     }
+    lane.deferred.extend(deferred);
     let meta = &mut lane.segs[extent as usize];
     meta.keys.push(key_arc);
     meta.tombstones |= value.is_none();
@@ -585,15 +596,17 @@ fn evict(inner: &Inner, d: usize, lane: &mut Lane, e: u32, budget: u64) -> Vec<H
 pub(crate) async fn flusher(inner: Arc<Inner>, d: usize) {
     let drive = &inner.drives[d];
     loop {
-        let (jobs, waiters) = {
+        let (jobs, waiters, deferred) = {
             let mut lane = drive.lane.lock();
             lane.cut(drive.align);
             let jobs = std::mem::take(&mut lane.jobs);
             let waiters = std::mem::take(&mut lane.waiters);
+            let deferred = std::mem::take(&mut lane.deferred);
             lane.in_flight = jobs.iter().map(|j| j.extent).collect();
-            (jobs, waiters)
+            (jobs, waiters, deferred)
         };
         if jobs.is_empty() {
+            release_parts(&inner, &deferred);
             for w in waiters {
                 let _ = w.send(Ok(()));
             }
@@ -610,6 +623,7 @@ pub(crate) async fn flusher(inner: Arc<Inner>, d: usize) {
         }
         let result = write_jobs(&inner, d, &jobs).await;
         drive.lane.lock().in_flight.clear();
+        release_parts(&inner, &deferred);
         drive.space.notify_waiters();
         let reply = match &result {
             Ok(()) => Ok(()),
@@ -620,6 +634,20 @@ pub(crate) async fn flusher(inner: Arc<Inner>, d: usize) {
         };
         for w in waiters {
             let _ = w.send(reply.clone());
+        }
+    }
+}
+
+/// Releases the parts of striped values whose replacing records are written.
+fn release_parts(inner: &Inner, locs: &[Loc]) {
+    for loc in locs {
+        inner.release_parts(loc);
+    }
+    if !locs.is_empty() {
+        for d in &inner.drives {
+            if d.dead_hint.load(Relaxed) {
+                d.notify.notify_one();
+            }
         }
     }
 }

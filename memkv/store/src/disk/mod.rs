@@ -120,9 +120,11 @@ struct Drive {
     /// Set when some extent's live bytes dropped to zero: the flusher looks for extents to
     /// free and trim.
     dead_hint: AtomicBool,
-    /// Block devices: an exclusive open that keeps `memkv setup`, `memkv drive`, mounts and
-    /// other servers off the drive while this store has it.
-    _claim: Option<std::fs::File>,
+    /// An exclusive open (block devices) or an exclusive `flock` (data files) that keeps
+    /// `memkv setup`, `memkv drive`, mounts and other servers off the drive while this store
+    /// has it.
+    /// Released by [`DiskStore::close`].
+    claim: Mutex<Option<std::fs::File>>,
 }
 
 impl Drive {
@@ -234,7 +236,17 @@ impl Inner {
 
     /// Undoes [`charge`](Self::charge); extents left without live bytes are reclaimed.
     fn release(&self, loc: &Loc) {
+        self.release_record(loc);
+        self.release_parts(loc);
+    }
+
+    /// The record half of [`release`](Self::release).
+    fn release_record(&self, loc: &Loc) {
         self.release_extent(loc.drive.into(), loc.extent, loc.record_len());
+    }
+
+    /// The parts half of [`release`](Self::release).
+    fn release_parts(&self, loc: &Loc) {
         for p in loc.parts.iter().flat_map(|p| p.iter()) {
             self.release_extent(p.drive as usize, p.extent, format::META_BLOCK + p.len);
         }
@@ -411,6 +423,10 @@ impl DiskStore {
         let handles = std::mem::take(&mut *self.flushers.lock());
         for h in handles {
             let _ = h.await;
+        }
+        // Everything is written: let other programs (a restarted server, the drive tools) in.
+        for d in &self.inner.drives {
+            d.claim.lock().take();
         }
     }
 

@@ -43,18 +43,17 @@ pub(crate) async fn open_set(
     let mut drives = Vec::new();
     for path in &cfg.drives {
         let dev = open_device(path, None)?;
-        let claim =
-            if dev.is_block_device() {
-                Some(super::inspect::claim_exclusive(path).map_err(|e| StoreError::Mismatch {
-                path: path.clone(),
-                reason: format!(
-                    "it is in use: mounted, or held by another program such as another memkv \
-                     server ({e})"
-                ),
-            })?)
-            } else {
-                None
-            };
+        let claim = Some(
+            super::inspect::claim(path, dev.is_block_device()).map_err(|e| {
+                StoreError::Mismatch {
+                    path: path.clone(),
+                    reason: format!(
+                        "it is in use: mounted, or held by another program such as another memkv \
+                     server or `memkv drive` ({e})"
+                    ),
+                }
+            })?,
+        );
         let sb = match read_superblock(engine, &dev).await? {
             Ok(sb) => sb,
             Err(FormatError::NotPresent { .. }) => {
@@ -385,7 +384,7 @@ pub(crate) async fn recover(
             live: (0..sb.extent_count).map(|_| AtomicU64::new(0)).collect(),
             live_total: AtomicU64::new(0),
             dead_hint: AtomicBool::new(true),
-            _claim: claim,
+            claim: Mutex::new(claim),
             lane: Mutex::new(lane),
             dev,
             sb,
