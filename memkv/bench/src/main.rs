@@ -23,6 +23,10 @@ use memkv_bench::workload::{Op, Stop};
 use memkv_client::{AuthKey, Integrity, Transport};
 use serde::Serialize;
 
+// The same allocator as the server, so the client side is not the one faulting fresh pages.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// memkv-bench: block-size sweeps through the memkv client engine, and a side-by-side harness
 /// against the machine's limits, Redis and memcached.
 #[derive(Debug, Parser)]

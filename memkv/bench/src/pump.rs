@@ -55,7 +55,7 @@ impl PumpCheck {
     fn compute(self, key: &[u8; 32], data: &[u8], out: &mut [u8]) {
         match self {
             PumpCheck::Raw => {}
-            PumpCheck::Crc32c => out.copy_from_slice(&crc32c::crc32c(data).to_le_bytes()),
+            PumpCheck::Crc32c => out.copy_from_slice(&memkv_proto::crc32c(data).to_le_bytes()),
             PumpCheck::Blake3 => out.copy_from_slice(blake3::keyed_hash(key, data).as_bytes()),
         }
     }

@@ -22,6 +22,9 @@ use clap::Parser as _;
 use crate::cli::{Cli, Command};
 use crate::version::VERSION;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();

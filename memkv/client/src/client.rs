@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use memkv_proto::msg::{self, Message};
-use memkv_proto::{Header, Integrity, MAX_KEY_LEN, Opcode, Status};
+use memkv_proto::{Integrity, MAX_KEY_LEN, Opcode, Status};
 
 use crate::config::{ClientConfig, Unreachable, ValidatedConfig};
 use crate::error::ClientError;
@@ -107,15 +107,11 @@ impl Inner {
     /// Checks received value bytes against the CRC32C their writer computed (and, in checksum
     /// mode, against the frame's tagged data CRC). A failure is counted and logged; the caller
     /// reports a miss.
-    pub(crate) fn value_intact(
-        &self,
-        s: usize,
-        header: &Header,
-        data: &[u8],
-        meta: &msg::ValueMeta,
-    ) -> bool {
-        let crc = memkv_proto::crc32c(data);
-        let frame_ok = self.integrity() != Integrity::Checksum || header.data_crc == crc;
+    pub(crate) fn value_intact(&self, s: usize, reply: &Reply, meta: &msg::ValueMeta) -> bool {
+        let data = &reply.data;
+        // Computed by the reader on the way in for single-value replies.
+        let crc = reply.data_crc.unwrap_or_else(|| memkv_proto::crc32c(data));
+        let frame_ok = self.integrity() != Integrity::Checksum || reply.header.data_crc == crc;
         let ok = data.len() as u64 == meta.len && crc == meta.crc && frame_ok;
         if !ok {
             self.checksum_failure(s);
@@ -180,10 +176,7 @@ impl Inner {
         match reply.status() {
             Some(Status::Ok) => {
                 let meta: msg::ValueMeta = reply.decode(self.server_name(s))?;
-                let data = reply.data();
-                Ok(self
-                    .value_intact(s, &reply.header, &data, &meta)
-                    .then_some(data))
+                Ok(self.value_intact(s, &reply, &meta).then(|| reply.data()))
             }
             Some(Status::NotFound) => Ok(None),
             Some(Status::PayloadTooLarge) => match self.get_chunked(s, key, Sink::Owned).await? {
@@ -211,11 +204,11 @@ impl Inner {
                 if meta.len > buf.len() as u64 {
                     return Ok(GetInto::TooSmall { len: meta.len });
                 }
-                let data = reply.data();
-                if !self.value_intact(s, &reply.header, &data, &meta) {
+                if !self.value_intact(s, &reply, &meta) {
                     return Ok(GetInto::Miss);
                 }
-                buf[..data.len()].copy_from_slice(&data);
+                let data = &reply.data;
+                buf[..data.len()].copy_from_slice(data);
                 Ok(GetInto::Hit(data.len()))
             }
             Some(Status::NotFound) => Ok(GetInto::Miss),

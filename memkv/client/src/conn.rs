@@ -18,9 +18,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use memkv_proto::bufpool::BufPool;
 use memkv_proto::msg::{self, Message};
 use memkv_proto::{
-    FrameError, HEADER_LEN, Header, Integrity, Limits, Nonce, Opcode, Session, Status, check_clock,
+    DataCrc, FrameError, FrameVerifier, HEADER_LEN, Header, Integrity, Limits, Nonce, Opcode,
+    Session, Status, check_clock,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -474,10 +476,18 @@ async fn handshake(
             "the handshake answer is not a Hello response".into(),
         ));
     }
-    let body = read_body(stream, header.body_len() as usize)
+    let ctrl = read_body(stream, header.ctrl_len as usize)
         .await
         .map_err(io_err)?;
-    let reply = Reply { header, body };
+    let data = read_body(stream, header.data_len as usize)
+        .await
+        .map_err(io_err)?;
+    let reply = Reply {
+        header,
+        ctrl,
+        data,
+        data_crc: None,
+    };
     let status = reply.status();
     if status != Some(Status::Ok) {
         // Refusals: `BadMac` comes with a zero tag (no key is shared); the others are tagged
@@ -504,12 +514,7 @@ async fn handshake(
         &ok.server_nonce,
     );
     if session
-        .verify(
-            &reply.header,
-            &raw,
-            reply.ctrl(),
-            &reply.body[reply.ctrl().len()..],
-        )
+        .verify(&reply.header, &raw, reply.ctrl(), &reply.data)
         .is_err()
     {
         return Err(auth(AuthError::ResponseBadMac));
@@ -574,14 +579,66 @@ async fn write_frame(
     Ok(())
 }
 
-/// Whether a reply's data is checked by the operation rather than here. In `checksum` mode the
-/// data of value-carrying replies is covered by CRCs the operation computes anyway (per value,
-/// per chunk), so it is not summed twice.
-fn data_checked_by_op(integrity: Integrity, opcode: u8) -> bool {
-    integrity == Integrity::Checksum
-        && [Opcode::Get, Opcode::BatchGet, Opcode::GetChunk]
-            .iter()
-            .any(|o| o.code() == opcode)
+/// Most bytes of idle receive buffers kept by all clients of this process together.
+const RECV_POOL_MAX_IDLE: usize = 64 << 20;
+
+/// Receive buffers for large response data, shared by every connection of the process: a
+/// value copied out by `get_into` gives its buffer back for the next one, instead of the
+/// allocator returning it to the kernel and faulting in fresh pages (memkv_proto::bufpool).
+fn recv_pool() -> &'static Arc<BufPool> {
+    static POOL: std::sync::OnceLock<Arc<BufPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| Arc::new(BufPool::new(RECV_POOL_MAX_IDLE)))
+}
+
+/// Reads exactly `len` bytes of response data into a pooled buffer, feeding each piece to
+/// `verifier` as it arrives (while it is still in the CPU's cache).
+async fn read_data<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    len: usize,
+    verifier: &mut FrameVerifier,
+) -> std::io::Result<Bytes> {
+    let pool = recv_pool();
+    let mut buf = pool.take(len);
+    let mut limited = rd.take(len as u64);
+    while buf.len() < len {
+        let start = buf.len();
+        match limited.read_buf(&mut buf).await {
+            Ok(0) => {
+                pool.give_back(buf);
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            Ok(_) => verifier.update(&buf[start..]),
+            Err(e) => {
+                pool.give_back(buf);
+                return Err(e);
+            }
+        }
+    }
+    Ok(BufPool::freeze(pool, buf))
+}
+
+/// How the reader treats a reply's data CRC32C. In `checksum` mode the data of value-carrying
+/// replies is checked by the operation, so that a damaged value is a miss rather than a broken
+/// connection: a single get or chunk has its CRC computed here on the way in and compared by
+/// the operation; a batch get's values are summed one by one by the operation, so the frame's
+/// CRC is not computed at all. Every other reply (and every reply in the MAC modes, where the
+/// tag covers the data) is checked whole here, its CRC computed in the same pass.
+fn reply_crc(integrity: Integrity, opcode: u8) -> DataCrc {
+    let is = |op: Opcode| op.code() == opcode;
+    if integrity != Integrity::Checksum {
+        return if is(Opcode::BatchGet) {
+            DataCrc::Skip
+        } else {
+            DataCrc::Compute
+        };
+    }
+    if is(Opcode::BatchGet) {
+        DataCrc::Skip
+    } else if is(Opcode::Get) || is(Opcode::GetChunk) {
+        DataCrc::Report
+    } else {
+        DataCrc::Compute
+    }
 }
 
 /// Reads response frames until the connection ends.
@@ -611,26 +668,35 @@ async fn read_loop(shared: Arc<Shared>, rd: OwnedReadHalf, limits: Limits) {
                 detail: "the server sent a request frame".into(),
             };
         }
-        let body = match read_body(&mut rd, header.body_len() as usize).await {
-            Ok(b) => b,
+        let crc = reply_crc(shared.session.integrity(), header.opcode);
+        let read = async {
+            let ctrl = read_body(&mut rd, header.ctrl_len as usize).await?;
+            let mut verifier = shared.session.verifier(&header, &raw, &ctrl, crc);
+            let data = read_data(&mut rd, header.data_len as usize, &mut verifier).await?;
+            Ok::<_, std::io::Error>((ctrl, data, verifier))
+        };
+        let (ctrl, data, verifier) = match read.await {
+            Ok(parts) => parts,
             Err(e) => break shared.lost(format!("read failed inside a frame: {e}")),
         };
-        let (ctrl, data) = body.split_at(header.ctrl_len as usize);
-        let verified = if data_checked_by_op(shared.session.integrity(), header.opcode) {
-            shared.session.verify_tag(&header, &raw, ctrl, data)
-        } else {
-            shared.session.verify(&header, &raw, ctrl, data)
+        let data_crc = match verifier.finish() {
+            Ok(crc) => crc,
+            Err(e) => {
+                tracing::debug!(server = %shared.server, "response failed verification: {e}");
+                break ClientError::Auth {
+                    server: shared.server.clone(),
+                    kind: AuthError::ResponseBadMac,
+                };
+            }
         };
-        if let Err(e) = verified {
-            tracing::debug!(server = %shared.server, "response failed verification: {e}");
-            break ClientError::Auth {
-                server: shared.server.clone(),
-                kind: AuthError::ResponseBadMac,
-            };
-        }
         let fatal = Status::from_code(header.status).is_some_and(Status::is_fatal);
         let result = match check_clock(header.timestamp_ns, now_ns(), shared.window_ns) {
-            Ok(()) => Ok(Reply { header, body }),
+            Ok(()) => Ok(Reply {
+                header,
+                ctrl,
+                data,
+                data_crc,
+            }),
             Err(d) => Err(ClientError::Auth {
                 server: shared.server.clone(),
                 kind: AuthError::ClockDrift {

@@ -49,19 +49,24 @@ impl<'a> Request<'a> {
 pub(crate) struct Reply {
     /// The decoded header.
     pub(crate) header: Header,
-    /// `ctrl ++ data`, as received.
-    pub(crate) body: Bytes,
+    /// The control section.
+    pub(crate) ctrl: Bytes,
+    /// The data section.
+    pub(crate) data: Bytes,
+    /// CRC32C of the data, when the reader computed it on the way in (every reply but the
+    /// value-carrying ones in checksum mode, whose operations check per-value CRCs).
+    pub(crate) data_crc: Option<u32>,
 }
 
 impl Reply {
     /// The control section.
     pub(crate) fn ctrl(&self) -> &[u8] {
-        &self.body[..self.header.ctrl_len as usize]
+        &self.ctrl
     }
 
     /// The data section (shares the receive buffer).
     pub(crate) fn data(&self) -> Bytes {
-        self.body.slice(self.header.ctrl_len as usize..)
+        self.data.clone()
     }
 
     /// The status, if it is one this build knows.
@@ -244,7 +249,9 @@ mod tests {
         header.ctrl_len = ctrl.len() as u32;
         Reply {
             header,
-            body: Bytes::from(ctrl),
+            ctrl: Bytes::from(ctrl),
+            data: Bytes::new(),
+            data_crc: None,
         }
     }
 

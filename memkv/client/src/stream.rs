@@ -260,7 +260,7 @@ impl Inner {
                     data.len()
                 )));
             }
-            let piece_crc = memkv_proto::crc32c(&data);
+            let piece_crc = reply.data_crc.unwrap_or_else(|| memkv_proto::crc32c(&data));
             if self.integrity() == Integrity::Checksum && piece_crc != reply.header.data_crc {
                 intact = false;
                 break;

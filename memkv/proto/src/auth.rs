@@ -307,11 +307,9 @@ impl Session {
         ctrl: &[u8],
         data: &[u8],
     ) -> Result<(), VerifyError> {
-        self.verify_tag(header, raw, ctrl, data)?;
-        if self.integrity == Integrity::Checksum && crate::crc32c(data) != header.data_crc {
-            return Err(VerifyError::ChecksumMismatch);
-        }
-        Ok(())
+        let mut v = self.verifier(header, raw, ctrl, DataCrc::Compute);
+        v.update(data);
+        v.finish().map(drop)
     }
 
     /// Verifies the mode and the tag only. In checksum mode the data is NOT checked: the caller
@@ -324,19 +322,101 @@ impl Session {
         ctrl: &[u8],
         data: &[u8],
     ) -> Result<(), VerifyError> {
-        if header.integrity != self.integrity {
+        let mut v = self.verifier(header, raw, ctrl, DataCrc::Skip);
+        v.update(data);
+        v.finish().map(drop)
+    }
+
+    /// Starts verifying a frame whose data is still arriving: feed the data to
+    /// [`FrameVerifier::update`] piece by piece as it is read (while it is still in the CPU's
+    /// cache), then call [`FrameVerifier::finish`]. Nothing about the frame may be trusted
+    /// before `finish` returns `Ok`.
+    pub fn verifier(
+        &self,
+        header: &Header,
+        raw: &[u8; HEADER_LEN],
+        ctrl: &[u8],
+        crc: DataCrc,
+    ) -> FrameVerifier {
+        let mut tagger = self.tagger();
+        tagger.update(&raw[..SIGNED_LEN]);
+        tagger.update(ctrl);
+        FrameVerifier {
+            integrity: self.integrity,
+            frame_integrity: header.integrity,
+            tagger,
+            expected_tag: header.tag,
+            expected_crc: header.data_crc,
+            crc: (crc != DataCrc::Skip).then_some(0),
+            compare_crc: crc == DataCrc::Compute,
+        }
+    }
+}
+
+/// Whether a [`FrameVerifier`] computes the CRC32C of the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataCrc {
+    /// Compute it: in checksum mode it is compared with the header's, and in every mode
+    /// [`FrameVerifier::finish`] returns it (a put's value CRC at no extra pass).
+    Compute,
+    /// Compute and return it, but leave the comparison with `header.data_crc` (checksum mode)
+    /// to the caller: a value-carrying reply whose data is damaged is a miss for that value,
+    /// not a broken connection.
+    Report,
+    /// Skip it: in checksum mode the caller must check the data against `header.data_crc`
+    /// itself (a batch put derives it from the per-value CRCs it computes anyway).
+    Skip,
+}
+
+/// Verification of one frame whose data arrives in pieces (see [`Session::verifier`]).
+pub struct FrameVerifier {
+    integrity: Integrity,
+    frame_integrity: Integrity,
+    tagger: Tagger,
+    expected_tag: [u8; TAG_LEN],
+    expected_crc: u32,
+    crc: Option<u32>,
+    compare_crc: bool,
+}
+
+impl fmt::Debug for FrameVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrameVerifier")
+            .field("integrity", &self.integrity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FrameVerifier {
+    /// Feeds the next piece of the frame's data, in order.
+    pub fn update(&mut self, data: &[u8]) {
+        if self.integrity != Integrity::Checksum {
+            self.tagger.update(data);
+        }
+        if let Some(crc) = &mut self.crc {
+            *crc = crate::crc32c_append(*crc, data);
+        }
+    }
+
+    /// Checks the mode, the tag and, in checksum mode with [`DataCrc::Compute`], the data's
+    /// CRC32C. Returns that CRC32C when it was computed.
+    pub fn finish(self) -> Result<Option<u32>, VerifyError> {
+        if self.frame_integrity != self.integrity {
             return Err(VerifyError::IntegrityMismatch {
-                frame: header.integrity,
+                frame: self.frame_integrity,
                 session: self.integrity,
             });
         }
-        let mut signed = [0u8; SIGNED_LEN];
-        signed.copy_from_slice(&raw[..SIGNED_LEN]);
-        let expected = self.compute_tag(&signed, ctrl, &[data]);
-        if bool::from(expected.ct_eq(&header.tag)) {
-            Ok(())
-        } else {
-            Err(VerifyError::BadMac)
+        let tag = self.tagger.finish();
+        if !bool::from(tag.ct_eq(&self.expected_tag)) {
+            return Err(VerifyError::BadMac);
         }
+        if self.integrity == Integrity::Checksum
+            && self.compare_crc
+            && self.crc.is_some_and(|crc| crc != self.expected_crc)
+        {
+            return Err(VerifyError::ChecksumMismatch);
+        }
+        Ok(self.crc)
     }
 }

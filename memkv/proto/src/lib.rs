@@ -12,6 +12,7 @@
 //! See `docs/protocol.md` for the full description.
 
 mod auth;
+pub mod bufpool;
 mod clock;
 mod codec;
 mod header;
@@ -19,8 +20,8 @@ pub mod msg;
 mod opcode;
 
 pub use auth::{
-    AuthKey, AuthKeyError, Integrity, NONCE_LEN, Nonce, ParseIntegrityError, Session, TAG_LEN,
-    VerifyError,
+    AuthKey, AuthKeyError, DataCrc, FrameVerifier, Integrity, NONCE_LEN, Nonce,
+    ParseIntegrityError, Session, TAG_LEN, VerifyError,
 };
 pub use clock::{ClockDrift, ReplayGuard, check_clock};
 pub use codec::{DecodeError, Decoder, Encoder};
@@ -35,13 +36,20 @@ pub const MAX_KEY_LEN: usize = 512;
 /// `checksum` integrity mode.
 #[inline]
 pub fn crc32c(data: &[u8]) -> u32 {
-    ::crc32c::crc32c(data)
+    // A CRC-32 register is 32 bits wide: the u64 holds it in its low half.
+    crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, data) as u32
 }
 
 /// Extends a running CRC32C with more bytes, as if they followed the bytes already summed.
 #[inline]
 pub fn crc32c_append(crc: u32, data: &[u8]) -> u32 {
-    ::crc32c::crc32c_append(crc, data)
+    // The digest's state is the register before the final inversion.
+    let mut digest = crc_fast::Digest::new_with_init_state(
+        crc_fast::CrcAlgorithm::Crc32Iscsi,
+        u64::from(crc ^ 0xffff_ffff),
+    );
+    digest.update(data);
+    digest.finalize() as u32
 }
 
 /// CRC32C of `a ++ b` from the CRC32C of `a`, the CRC32C of `b` and the length of `b`, without

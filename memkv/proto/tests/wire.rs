@@ -390,3 +390,64 @@ fn opcodes_and_statuses_have_stable_codes() {
     assert!(Opcode::BatchRead.is_one_sided());
     assert!(!Opcode::BatchGet.is_one_sided());
 }
+
+#[test]
+fn a_frame_verified_piece_by_piece_agrees_with_the_whole_and_returns_its_crc() {
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    for mode in Integrity::ALL {
+        let s = Session::derive(&key(), mode, &[1; 16], &[2; 16]);
+        let ctrl = b"control";
+        let (raw, h) = sealed(&s, ctrl, &data);
+        for pieces in [1usize, 3, 4096] {
+            let mut v = s.verifier(&h, &raw, ctrl, DataCrc::Compute);
+            for piece in data.chunks(data.len().div_ceil(pieces)) {
+                v.update(piece);
+            }
+            assert_eq!(
+                v.finish(),
+                Ok(Some(crc32c(&data))),
+                "{mode}, {pieces} pieces"
+            );
+        }
+
+        // One flipped byte in the last piece: the MAC modes fail the tag, checksum the CRC.
+        let mut bad = data.clone();
+        *bad.last_mut().unwrap() ^= 0x40;
+        let mut v = s.verifier(&h, &raw, ctrl, DataCrc::Compute);
+        for piece in bad.chunks(777) {
+            v.update(piece);
+        }
+        let expected = if mode == Integrity::Checksum {
+            VerifyError::ChecksumMismatch
+        } else {
+            VerifyError::BadMac
+        };
+        assert_eq!(v.finish(), Err(expected), "{mode}");
+
+        // Skipping the CRC leaves the data check to the caller in checksum mode only.
+        let mut v = s.verifier(&h, &raw, ctrl, DataCrc::Skip);
+        v.update(&bad);
+        let skipped = v.finish();
+        if mode == Integrity::Checksum {
+            assert_eq!(skipped, Ok(None));
+        } else {
+            assert_eq!(skipped, Err(VerifyError::BadMac), "{mode}");
+        }
+    }
+}
+
+#[test]
+fn a_streaming_verifier_refuses_a_frame_sealed_in_another_mode() {
+    let mac = Session::derive(&key(), Integrity::Mac, &[1; 16], &[2; 16]);
+    let chk = Session::derive(&key(), Integrity::Checksum, &[1; 16], &[2; 16]);
+    let (raw, h) = sealed(&chk, b"c", b"data");
+    let mut v = mac.verifier(&h, &raw, b"c", DataCrc::Compute);
+    v.update(b"data");
+    assert_eq!(
+        v.finish(),
+        Err(VerifyError::IntegrityMismatch {
+            frame: Integrity::Checksum,
+            session: Integrity::Mac,
+        })
+    );
+}

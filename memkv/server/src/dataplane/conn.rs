@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use memkv_proto::msg::{self, Message};
 use memkv_proto::{
-    FrameError, HEADER_LEN, Header, Integrity, Limits, Opcode, ReplayGuard, Session, Status,
-    VerifyError, check_clock,
+    DataCrc, FrameError, HEADER_LEN, Header, Integrity, Limits, Opcode, ReplayGuard, Session,
+    Status, VerifyError, check_clock,
 };
 use memkv_store::Store;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
@@ -17,6 +17,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use super::handler::{self, Response};
+use super::recv;
 use super::streams::Streams;
 use super::{Shared, now_ns};
 use crate::metrics::{AuthFailure, FrameReject};
@@ -271,14 +272,32 @@ async fn frame<S: Store>(
         Ok(p) => p,
         Err(_) => return Next::Close,
     };
+    let opcode = Opcode::from_code(header.opcode);
+    // A batch put computes every value's CRC32C anyway: in checksum mode it checks the frame's
+    // CRC from those, so the frame's data CRC is not computed a second time here.
+    let batch_put = opcode == Some(Opcode::BatchPut);
+    let crc_deferred = batch_put && state.session.integrity() == Integrity::Checksum;
     // Control section and data are read into separate buffers so that a stored value owns
-    // exactly its bytes (no control section kept alive beside it).
+    // exactly its bytes (no control section kept alive beside it). The data is verified as it
+    // arrives (recv.rs).
     let read = async {
         let ctrl = read_body(rd, header.ctrl_len as usize).await?;
-        let data = read_body(rd, header.data_len as usize).await?;
-        Ok::<_, std::io::Error>((ctrl, data))
+        let crc = if batch_put {
+            DataCrc::Skip
+        } else {
+            DataCrc::Compute
+        };
+        let mut verifier = state.session.verifier(&header, raw, &ctrl, crc);
+        let data = recv::read_data(
+            rd,
+            header.data_len as usize,
+            &mut verifier,
+            &shared.recv_pool,
+        )
+        .await?;
+        Ok::<_, std::io::Error>((ctrl, data, verifier))
     };
-    let (ctrl, data) = match tokio::time::timeout(FRAME_TIMEOUT, read).await {
+    let (ctrl, data, verifier) = match tokio::time::timeout(FRAME_TIMEOUT, read).await {
         Ok(Ok(parts)) => parts,
         Err(_) => {
             tracing::debug!(%peer, "frame body incomplete after {FRAME_TIMEOUT:?}; closing");
@@ -289,36 +308,28 @@ async fn frame<S: Store>(
             return Next::Close;
         }
     };
-    let opcode = Opcode::from_code(header.opcode);
-
-    // In checksum mode a batch put checks its payload CRC from the per-value CRCs it computes
-    // anyway; every other frame is verified whole here.
-    let crc_deferred =
-        state.session.integrity() == Integrity::Checksum && opcode == Some(Opcode::BatchPut);
-    let verified = if crc_deferred {
-        state.session.verify_tag(&header, raw, &ctrl, &data)
-    } else {
-        state.session.verify(&header, raw, &ctrl, &data)
+    let data_crc = match verifier.finish() {
+        Ok(crc) => crc,
+        Err(e) => {
+            let (status, fatal) = match e {
+                VerifyError::BadMac => {
+                    metrics.auth_failure(AuthFailure::BadMac);
+                    (Status::BadMac, true)
+                }
+                VerifyError::IntegrityMismatch { .. } => {
+                    metrics.auth_failure(AuthFailure::IntegrityMismatch);
+                    (Status::IntegrityMismatch, true)
+                }
+                VerifyError::ChecksumMismatch => {
+                    metrics.checksum_failure(crate::metrics::ChecksumStage::Put);
+                    (Status::ChecksumMismatch, false)
+                }
+            };
+            tracing::debug!(%peer, "refusing frame {}: {e}", header.request_id);
+            send(tx, &header, Response::error(status, e.to_string()), None).await;
+            return if fatal { Next::Close } else { Next::Continue };
+        }
     };
-    if let Err(e) = verified {
-        let (status, fatal) = match e {
-            VerifyError::BadMac => {
-                metrics.auth_failure(AuthFailure::BadMac);
-                (Status::BadMac, true)
-            }
-            VerifyError::IntegrityMismatch { .. } => {
-                metrics.auth_failure(AuthFailure::IntegrityMismatch);
-                (Status::IntegrityMismatch, true)
-            }
-            VerifyError::ChecksumMismatch => {
-                metrics.checksum_failure(crate::metrics::ChecksumStage::Put);
-                (Status::ChecksumMismatch, false)
-            }
-        };
-        tracing::debug!(%peer, "refusing frame {}: {e}", header.request_id);
-        send(tx, &header, Response::error(status, e.to_string()), None).await;
-        return if fatal { Next::Close } else { Next::Continue };
-    }
     if let Err(drift) = fresh(&header, shared) {
         send(tx, &header, drift, None).await;
         return Next::Continue;
@@ -331,7 +342,11 @@ async fn frame<S: Store>(
     }
 
     let started = Instant::now();
-    let response = handler::handle(opcode, &header, ctrl, data, crc_deferred, state, shared).await;
+    let checked = handler::Checked {
+        data_crc,
+        crc_deferred,
+    };
+    let response = handler::handle(opcode, &header, ctrl, data, checked, state, shared).await;
     drop(permit);
     let out_len = response.body_len();
     let out_permit = Arc::clone(budget)

@@ -93,14 +93,23 @@ pub(super) fn node_info<S>(shared: &Shared<S>) -> msg::NodeInfo<'_> {
     }
 }
 
-/// Handles one authenticated request. `crc_deferred` says the frame's payload CRC (checksum
+/// What the reader learned about a request's data while verifying it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Checked {
+    /// CRC32C of the data, when it was computed on the way in.
+    pub(super) data_crc: Option<u32>,
+    /// The frame's data CRC (checksum mode) was not checked yet: the handler must check it.
+    pub(super) crc_deferred: bool,
+}
+
+/// Handles one authenticated request. `checked.crc_deferred` says the frame's payload CRC (checksum
 /// mode) was not checked yet and the handler must check it.
 pub(super) async fn handle<S: Store>(
     opcode: Option<Opcode>,
     header: &Header,
     ctrl: Bytes,
     data: Bytes,
-    crc_deferred: bool,
+    checked: Checked,
     state: &mut ConnState,
     shared: &Shared<S>,
 ) -> Response {
@@ -117,12 +126,12 @@ pub(super) async fn handle<S: Store>(
         )),
         Opcode::NodeInfo => Ok(Response::with_ctrl(Status::Ok, node_info(shared).encode())),
         Opcode::Ping => Ok(Response::ok()),
-        Opcode::Put => put(header, &ctrl, data, state, shared).await,
+        Opcode::Put => put(&ctrl, data, checked, shared).await,
         Opcode::Get => get(&ctrl, shared).await,
         Opcode::Delete => delete(&ctrl, shared).await,
         Opcode::Stat => stat(&ctrl, shared).await,
         Opcode::Exists => exists(&ctrl, shared).await,
-        Opcode::BatchPut => batch_put(header, &ctrl, data, crc_deferred, shared).await,
+        Opcode::BatchPut => batch_put(header, &ctrl, data, checked.crc_deferred, shared).await,
         Opcode::BatchGet => batch_get(&ctrl, shared).await,
         Opcode::PutBegin => put_begin(&ctrl, state, shared),
         Opcode::PutChunk => put_chunk(&ctrl, &data, state),
@@ -148,23 +157,13 @@ pub(super) async fn handle<S: Store>(
 
 type Handled = Result<Response, Response>;
 
-async fn put<S: Store>(
-    header: &Header,
-    ctrl: &[u8],
-    data: Bytes,
-    state: &ConnState,
-    shared: &Shared<S>,
-) -> Handled {
+async fn put<S: Store>(ctrl: &[u8], data: Bytes, checked: Checked, shared: &Shared<S>) -> Handled {
     let req: msg::PutReq = msg::decode(ctrl)?;
     if let Some(e) = key_too_long(req.key) {
         return Err(e);
     }
-    // In checksum mode the frame CRC was verified against the data already.
-    let actual = if state.session.integrity() == memkv_proto::Integrity::Checksum {
-        header.data_crc
-    } else {
-        crc32c(&data)
-    };
+    // Computed while the data arrived (and, in checksum mode, already checked against the frame).
+    let actual = checked.data_crc.unwrap_or_else(|| crc32c(&data));
     if actual != req.value_crc {
         shared.metrics.checksum_failure(ChecksumStage::Put);
         return Err(Response::error(

@@ -8,6 +8,7 @@
 
 mod conn;
 mod handler;
+mod recv;
 mod streams;
 
 use std::net::SocketAddr;
@@ -56,6 +57,8 @@ pub(crate) struct Shared<S> {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) server_id: [u8; 16],
     pub(crate) active: AtomicUsize,
+    /// Receive buffers of large values, reused (recv.rs).
+    pub(crate) recv_pool: Arc<memkv_proto::bufpool::BufPool>,
 }
 
 /// A running data plane: call [`DataPlane::run`] to accept connections until shutdown.
@@ -79,6 +82,7 @@ impl<S: Store> DataPlane<S> {
             metrics,
             server_id: rand::random(),
             active: AtomicUsize::new(0),
+            recv_pool: Arc::new(memkv_proto::bufpool::BufPool::new(recv::POOL_MAX_IDLE)),
         });
         DataPlane { listener, shared }
     }
