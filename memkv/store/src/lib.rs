@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use bytes::Bytes;
 
 mod any;
+pub mod checksum;
 pub mod disk;
 pub mod memory;
 
@@ -47,13 +48,13 @@ pub struct Value {
 impl Value {
     /// Wraps `data` together with its freshly computed CRC32C.
     pub fn checksummed(data: Bytes) -> Self {
-        let crc = crc32c::crc32c(&data);
+        let crc = crate::checksum::crc32c(&data);
         Self { data, crc }
     }
 
     /// Whether `crc` is the CRC32C of `data`.
     pub fn is_intact(&self) -> bool {
-        crc32c::crc32c(&self.data) == self.crc
+        crate::checksum::crc32c(&self.data) == self.crc
     }
 
     /// Length and checksum, without the bytes.

@@ -279,7 +279,7 @@ impl MemoryStore {
     pub(crate) fn get_now(&self, key: &[u8]) -> Option<Value> {
         let (hash, shard) = self.locate(key);
         let (data, crc) = shard.lock().get(hash, key)?;
-        if crc32c::crc32c(&data) == crc {
+        if crate::checksum::crc32c(&data) == crc {
             return Some(Value { data, crc });
         }
         let removed = {
@@ -309,7 +309,7 @@ impl MemoryStore {
     pub(crate) fn hot_now(&self, key: &[u8]) -> Option<Value> {
         let (hash, shard) = self.locate(key);
         let (data, crc) = shard.lock().get_if_referenced(hash, key)?;
-        (crc32c::crc32c(&data) == crc).then_some(Value { data, crc })
+        (crate::checksum::crc32c(&data) == crc).then_some(Value { data, crc })
     }
 
     pub(crate) fn delete_now(&self, key: &[u8]) -> bool {

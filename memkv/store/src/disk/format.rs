@@ -149,7 +149,7 @@ impl Superblock {
         put_u32(&mut b, 84, self.shard_size_kib);
         put_u64(&mut b, 88, self.created_unix);
         put_u64(&mut b, 96, self.drive_size);
-        let crc = crc32c::crc32c(&b[..META_BLOCK as usize - 4]);
+        let crc = crate::checksum::crc32c(&b[..META_BLOCK as usize - 4]);
         put_u32(&mut b, META_BLOCK as usize - 4, crc);
         b
     }
@@ -163,7 +163,7 @@ impl Superblock {
         let version = get_u32(b, 8);
         check_version(WHAT, version)?;
         let end = META_BLOCK as usize - 4;
-        if crc32c::crc32c(&b[..end]) != get_u32(b, end) {
+        if crate::checksum::crc32c(&b[..end]) != get_u32(b, end) {
             return Err(FormatError::Damaged { what: WHAT });
         }
         Ok(Superblock {
@@ -238,7 +238,7 @@ impl SegmentHeader {
         }
         // Version 1 kept bytes 48..52 for a CRC of bytes 0..48; version 2 covers the block.
         let end = META_BLOCK as usize - 4;
-        let crc = crc32c::crc32c(&b[..end]);
+        let crc = crate::checksum::crc32c(&b[..end]);
         put_u32(&mut b, end, crc);
         b
     }
@@ -252,13 +252,15 @@ impl SegmentHeader {
         let version = get_u32(b, 8);
         check_version(WHAT, version)?;
         let kind = if version < STRIPE_VERSION {
-            if crc32c::crc32c(&b[..48]) != get_u32(b, 48) {
+            if crate::checksum::crc32c(&b[..48]) != get_u32(b, 48) {
                 return Err(FormatError::Damaged { what: WHAT });
             }
             SegmentKind::Log
         } else {
             let end = META_BLOCK as usize - 4;
-            if b.len() < META_BLOCK as usize || crc32c::crc32c(&b[..end]) != get_u32(b, end) {
+            if b.len() < META_BLOCK as usize
+                || crate::checksum::crc32c(&b[..end]) != get_u32(b, end)
+            {
                 return Err(FormatError::Damaged { what: WHAT });
             }
             match get_u32(b, 12) {
@@ -456,9 +458,9 @@ impl RecordHeader {
 
 /// CRC32C over a record header (with its checksum field taken as zero) and key.
 fn header_crc(header_and_key: &[u8]) -> u32 {
-    let crc = crc32c::crc32c(&header_and_key[..20]);
-    let crc = crc32c::crc32c_append(crc, &[0; 4]);
-    crc32c::crc32c_append(crc, &header_and_key[24..])
+    let crc = crate::checksum::crc32c(&header_and_key[..20]);
+    let crc = crate::checksum::crc32c_append(crc, &[0; 4]);
+    crate::checksum::crc32c_append(crc, &header_and_key[24..])
 }
 
 /// One entry of a segment summary: where a record of the segment is and what it says.
@@ -533,7 +535,7 @@ impl Footer {
             return Err(FormatError::NotPresent { what: WHAT });
         }
         check_version(WHAT, get_u32(b, 8))?;
-        if crc32c::crc32c(&b[..52]) != get_u32(b, 52) {
+        if crate::checksum::crc32c(&b[..52]) != get_u32(b, 52) {
             return Err(FormatError::Damaged { what: WHAT });
         }
         Ok(Footer {
@@ -554,7 +556,7 @@ impl Footer {
         put_u64(&mut b, 32, self.summary_len);
         put_u64(&mut b, 40, self.entries);
         put_u32(&mut b, 48, self.summary_crc);
-        let crc = crc32c::crc32c(&b[..52]);
+        let crc = crate::checksum::crc32c(&b[..52]);
         put_u32(&mut b, 52, crc);
         b
     }
@@ -574,7 +576,7 @@ pub fn encode_summary(seg_seq: u64, extent_size: u64, entries: &[SummaryEntry]) 
         summary_off,
         summary_len: body.len() as u64,
         entries: entries.len() as u64,
-        summary_crc: crc32c::crc32c(&body),
+        summary_crc: crate::checksum::crc32c(&body),
     };
     let mut out = body;
     out.resize((footer_off - summary_off) as usize, 0);
@@ -591,7 +593,7 @@ pub fn summary_reserve(body_len: u64) -> u64 {
 /// Decodes the summary body `b` (exactly `footer.summary_len` bytes).
 pub fn decode_summary(footer: &Footer, b: &[u8]) -> Result<Vec<SummaryEntry>, FormatError> {
     const WHAT: &str = "segment summary";
-    if b.len() as u64 != footer.summary_len || crc32c::crc32c(b) != footer.summary_crc {
+    if b.len() as u64 != footer.summary_len || crate::checksum::crc32c(b) != footer.summary_crc {
         return Err(FormatError::Damaged { what: WHAT });
     }
     let mut out = Vec::with_capacity(footer.entries as usize);
@@ -789,7 +791,7 @@ mod tests {
         put_u32(&mut v1, 12, 1);
         put_u64(&mut v1, 16, 5);
         put_u32(&mut v1, 28, 4);
-        let crc = crc32c::crc32c(&v1[..48]);
+        let crc = crate::checksum::crc32c(&v1[..48]);
         put_u32(&mut v1, 48, crc);
         let h = SegmentHeader::decode(&v1).unwrap();
         assert_eq!((h.seg_seq, h.extent, h.kind), (5, 4, SegmentKind::Log));
@@ -813,7 +815,7 @@ mod tests {
             seq: 10,
             seg_seq: 3,
             parts: 1,
-            parts_crc: crc32c::crc32c(&payload),
+            parts_crc: crate::checksum::crc32c(&payload),
         };
         let mut out = Vec::new();
         h.encode_with_key(b"k", &mut out);

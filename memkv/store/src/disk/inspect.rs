@@ -316,7 +316,7 @@ async fn check_extent(
         let intact = usize::try_from(part_len)
             .ok()
             .and_then(|len| seg.get(m..m.checked_add(len)?))
-            .is_some_and(|d| crc32c::crc32c(d) == part_crc);
+            .is_some_and(|d| crate::checksum::crc32c(d) == part_crc);
         if !intact {
             report.corrupt_values += 1;
             report.problems.push(format!(
@@ -395,7 +395,7 @@ async fn check_extent(
             h.seq == entry.seq
                 && seg
                     .get(data_at..data_at + h.val_len as usize)
-                    .is_some_and(|d| crc32c::crc32c(d) == h.value_crc)
+                    .is_some_and(|d| crate::checksum::crc32c(d) == h.value_crc)
         });
         if !intact {
             report.corrupt_values += 1;

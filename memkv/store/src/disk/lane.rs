@@ -254,7 +254,7 @@ pub(crate) fn append(
         seg_seq: open.seg_seq,
         parts: nparts as u32,
         parts_crc: if parts.is_some() {
-            crc32c::crc32c(&payload)
+            crate::checksum::crc32c(&payload)
         } else {
             0
         },

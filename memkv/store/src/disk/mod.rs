@@ -195,7 +195,7 @@ impl Inner {
     /// The drive a key's records go to: a stable hash over the online drives.
     fn lane_for(&self, key: &[u8]) -> Option<usize> {
         let n = self.drives.len();
-        let start = crc32c::crc32c(key) as usize % n;
+        let start = crate::checksum::crc32c(key) as usize % n;
         (0..n)
             .map(|i| (start + i) % n)
             .find(|&d| self.drives[d].online.load(Relaxed))
@@ -319,7 +319,7 @@ impl Inner {
                     && h.val_len == loc.len
                     && h.value_crc == loc.crc
                     && &buf.as_slice()[key_at..data_at] == key
-                    && crc32c::crc32c(&buf.as_slice()[data_at..data_at + loc.len as usize])
+                    && crate::checksum::crc32c(&buf.as_slice()[data_at..data_at + loc.len as usize])
                         == loc.crc
             }
             Err(_) => false,

@@ -257,7 +257,7 @@ pub(crate) fn scan_records(seg: &[u8], seg_seq: u64) -> Result<Vec<SummaryEntry>
             // The part list is what the record commits: a torn one ends the scan.
             let list = &seg[data_at..data_at + h.payload_len() as usize];
             match format::decode_parts(list, h.parts as usize) {
-                Some(parts) if crc32c::crc32c(list) == h.parts_crc => parts,
+                Some(parts) if crate::checksum::crc32c(list) == h.parts_crc => parts,
                 _ => break,
             }
         } else {

@@ -166,7 +166,7 @@ pub(crate) async fn write_parts(
             set_uuid: drive.sb.set_uuid,
             kind: SegmentKind::Part {
                 part_len: p.len,
-                part_crc: crc32c::crc32c(data),
+                part_crc: crate::checksum::crc32c(data),
             },
         }
         .encode();
@@ -284,7 +284,7 @@ pub(crate) async fn read(inner: &Inner, key: &[u8], loc: Loc) -> Result<Option<V
     if failed {
         return Ok(None);
     }
-    if intact && data.len() as u64 == loc.len && crc32c::crc32c(&data) == loc.crc {
+    if intact && data.len() as u64 == loc.len && crate::checksum::crc32c(&data) == loc.crc {
         return Ok(Some(Value {
             data: Bytes::from(data),
             crc: loc.crc,

@@ -77,7 +77,7 @@ fn round_trip() {
     put(&s, b"alpha", b"first value");
     let v = get(&s, b"alpha").expect("stored key is found");
     assert_eq!(v.data, &b"first value"[..]);
-    assert_eq!(v.crc, crc32c::crc32c(b"first value"));
+    assert_eq!(v.crc, crate::checksum::crc32c(b"first value"));
     assert_eq!(get(&s, b"beta"), None);
 
     // An empty value and an empty key are values like any other.
@@ -141,7 +141,7 @@ fn stat_reports_length_and_crc() {
         meta,
         Some(ValueMeta {
             len: 1234,
-            crc: crc32c::crc32c(&[7; 1234])
+            crc: crate::checksum::crc32c(&[7; 1234])
         })
     );
     assert_eq!(now(s.stat(b"missing")).unwrap(), None);

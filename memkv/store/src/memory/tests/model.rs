@@ -78,7 +78,7 @@ proptest! {
                     let meta = now(s.stat(&key(k))).unwrap();
                     let want = model.get(&key(k)).map(|v| ValueMeta {
                         len: v.len() as u64,
-                        crc: crc32c::crc32c(v),
+                        crc: crate::checksum::crc32c(v),
                     });
                     prop_assert_eq!(meta, want);
                 }
