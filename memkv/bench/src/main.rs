@@ -23,7 +23,8 @@ use memkv_bench::workload::{Op, Stop};
 use memkv_client::{AuthKey, Integrity, Transport};
 use serde::Serialize;
 
-// The same allocator as the server, so the client side is not the one faulting fresh pages.
+// The same allocator as the server (see memkv/cli/src/main.rs).
+#[cfg(target_env = "musl")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -22,6 +22,8 @@ use clap::Parser as _;
 use crate::cli::{Cli, Command};
 use crate::version::VERSION;
 
+/// musl's allocator is slow for a server's many small allocations; glibc builds keep glibc's.
+#[cfg(target_env = "musl")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
