@@ -415,7 +415,7 @@ async fn extents_emptied_by_overwrites_are_trimmed_and_reused() {
         stats.evictions, 0,
         "dead segments are reused before live ones are evicted"
     );
-    // Trimmed extents read back as zeros in a file (hole punched) where discard is supported.
+    // Data files are not hole-punched (they stay preallocated); the values survive a restart.
     store.close().await;
     let store = DiskStore::open(cfg).await.unwrap();
     for k in 0..4u64 {
