@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
-use memkv_ioengine::{AlignedBuf, Device, EngineKind, IoEngine};
+use memkv_ioengine::{AlignedBuf, BufPool, Device, EngineKind, IoEngine};
 use parking_lot::Mutex;
 
 use crate::{
@@ -162,6 +162,9 @@ struct Inner {
     stop: AtomicBool,
     /// Drives taken offline since start; while 0, cache hits skip the index.
     offline_drives: AtomicU64,
+    /// Aligned buffers of one extent for writing the parts of striped values, recycled so
+    /// that a large put does not map, fault in and zero fresh memory for every part.
+    part_bufs: BufPool,
 }
 
 /// The persistent engine. See the [module documentation](self).
@@ -404,6 +407,7 @@ impl DiskStore {
             },
             stop: AtomicBool::new(false),
             offline_drives: AtomicU64::new(0),
+            part_bufs: stripe::part_buf_pool(cfg.extent_size, cfg.queue_depth),
         });
         let flushers = (0..inner.drives.len())
             .map(|d| tokio::spawn(lane::flusher(Arc::clone(&inner), d)))

@@ -24,7 +24,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use bytes::Bytes;
-use memkv_ioengine::{AlignedBuf, Batch};
+use memkv_ioengine::{AlignedBuf, Batch, BufPool};
 
 use super::format::{META_BLOCK, PartRef, SegmentHeader, SegmentKind, align_up};
 use super::lane::{self, Append, Loc};
@@ -34,6 +34,29 @@ use crate::{StoreError, Value};
 /// Bytes of a value one part extent holds.
 pub(crate) fn part_capacity(extent_size: u64) -> u64 {
     extent_size - META_BLOCK
+}
+
+/// Idle part buffers kept at most, in bytes (rounded down to whole extents, at least one).
+const PART_POOL_MAX_IDLE: u64 = 64 << 20;
+
+/// The pool of part buffers: one extent each (a part's header block and its bytes), as many
+/// idle as a full queue of part writes uses, within [`PART_POOL_MAX_IDLE`].
+pub(crate) fn part_buf_pool(extent_size: u64, queue_depth: u32) -> BufPool {
+    let idle = (PART_POOL_MAX_IDLE / extent_size).clamp(1, u64::from(queue_depth.max(1)));
+    BufPool::new(extent_size as usize, idle as usize)
+}
+
+/// An aligned buffer of `total` bytes for a part write: a recycled extent-sized one for
+/// large parts, a fresh one for short parts (the last part of a value is often a few KiB).
+/// Its contents are unspecified; the caller fills all `total` bytes.
+fn part_buf(inner: &Inner, total: usize) -> AlignedBuf {
+    if total * 2 >= inner.part_bufs.buf_len() {
+        let mut buf = inner.part_bufs.get();
+        buf.set_len(total);
+        buf
+    } else {
+        AlignedBuf::with_len(total)
+    }
 }
 
 /// The largest value that can be striped under a key of `key_len` bytes: one part per
@@ -171,10 +194,15 @@ pub(crate) async fn write_parts(
         }
         .encode();
         let total = (META_BLOCK + align_up(p.len, drive.align)) as usize;
-        let mut buf = AlignedBuf::with_len(total);
+        // One copy of the value: the part's header block precedes its bytes in the same
+        // write, and received values are not aligned for O_DIRECT (see docs/storage.md).
+        let mut buf = part_buf(inner, total);
         let m = META_BLOCK as usize;
-        buf.as_mut_slice()[..m].copy_from_slice(&header);
-        buf.as_mut_slice()[m..m + data.len()].copy_from_slice(data);
+        let out = buf.as_mut_slice();
+        out[..m].copy_from_slice(&header);
+        out[m..m + data.len()].copy_from_slice(data);
+        // A recycled buffer holds an earlier part: the padding to the block size is zeroed.
+        out[m + data.len()..].fill(0);
         let fut = batch.write_at(&drive.dev, buf, drive.sb.extent_offset(p.extent));
         futs.push((p.drive as usize, total, fut));
     }
