@@ -176,8 +176,8 @@ struct CompareArgs {
     /// Size of each memkv data file in file mode (in --work-dir).
     #[arg(long, default_value = "8 GiB")]
     file_size: String,
-    /// storage.block_size in file mode: values must be a little smaller than one extent, so
-    /// the default holds the sweep's 16 MiB values.
+    /// storage.block_size in file mode. Values larger than one extent (minus its 4 KiB part
+    /// header) are striped over several; the default keeps the sweep's values in one extent.
     #[arg(long, default_value = "32 MiB")]
     block_size: String,
     /// Skip Redis and memcached.
