@@ -1,7 +1,7 @@
 //! The release pipeline, end to end, checked with the tools its users use.
 //!
 //! One test binary: the first test that needs the release runs `memkv-release release` once
-//! (host architecture, or both with `MEMKV_RELEASE_TEST_ARCHES=all`) with throwaway keys, and
+//! (amd64 and arm64, or only the host with `MEMKV_RELEASE_TEST_ARCHES=host`) with throwaway keys, and
 //! every module then checks what it produced: checksums and signatures (`sha256sum`,
 //! `minisign`, `gpg`), the .deb (`dpkg-deb`, `lintian`, `dpkg -i` + a put/get + `dpkg -r`), the
 //! .rpm (`rpm`, `rpmlint`, an install into a scratch root), the .apk (its segments, signature
