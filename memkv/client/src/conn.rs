@@ -17,14 +17,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use memkv_proto::bufpool::BufPool;
+use memkv_frameio::{BufPool, read_body, read_data};
 use memkv_proto::msg::{self, Message};
 use memkv_proto::{
-    DataCrc, FrameError, FrameVerifier, HEADER_LEN, Header, Integrity, Limits, Nonce, Opcode,
-    Session, Status, check_clock,
+    DataCrc, FrameError, HEADER_LEN, Header, Integrity, Limits, Nonce, Opcode, Session, Status,
+    check_clock,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::oneshot;
@@ -533,18 +532,6 @@ async fn handshake(
     Ok((session, info))
 }
 
-/// Reads exactly `len` bytes into one fresh buffer without zero-filling it first.
-async fn read_body<R: AsyncRead + Unpin>(rd: &mut R, len: usize) -> std::io::Result<Bytes> {
-    let mut body = BytesMut::with_capacity(len);
-    let mut limited = rd.take(len as u64);
-    while body.len() < len {
-        if limited.read_buf(&mut body).await? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-    }
-    Ok(body.freeze())
-}
-
 /// Writes one frame: small frames as one buffer, large ones vectored from the caller's slices.
 async fn write_frame(
     w: &mut OwnedWriteHalf,
@@ -584,37 +571,10 @@ const RECV_POOL_MAX_IDLE: usize = 64 << 20;
 
 /// Receive buffers for large response data, shared by every connection of the process: a
 /// value copied out by `get_into` gives its buffer back for the next one, instead of the
-/// allocator returning it to the kernel and faulting in fresh pages (memkv_proto::bufpool).
+/// allocator returning it to the kernel and faulting in fresh pages (`memkv_frameio::BufPool`).
 fn recv_pool() -> &'static Arc<BufPool> {
     static POOL: std::sync::OnceLock<Arc<BufPool>> = std::sync::OnceLock::new();
     POOL.get_or_init(|| Arc::new(BufPool::new(RECV_POOL_MAX_IDLE)))
-}
-
-/// Reads exactly `len` bytes of response data into a pooled buffer, feeding each piece to
-/// `verifier` as it arrives (while it is still in the CPU's cache).
-async fn read_data<R: AsyncRead + Unpin>(
-    rd: &mut R,
-    len: usize,
-    verifier: &mut FrameVerifier,
-) -> std::io::Result<Bytes> {
-    let pool = recv_pool();
-    let mut buf = pool.take(len);
-    let mut limited = rd.take(len as u64);
-    while buf.len() < len {
-        let start = buf.len();
-        match limited.read_buf(&mut buf).await {
-            Ok(0) => {
-                pool.give_back(buf);
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            Ok(_) => verifier.update(&buf[start..]),
-            Err(e) => {
-                pool.give_back(buf);
-                return Err(e);
-            }
-        }
-    }
-    Ok(BufPool::freeze(pool, buf))
 }
 
 /// How the reader treats a reply's data CRC32C. In `checksum` mode the data of value-carrying
@@ -672,7 +632,13 @@ async fn read_loop(shared: Arc<Shared>, rd: OwnedReadHalf, limits: Limits) {
         let read = async {
             let ctrl = read_body(&mut rd, header.ctrl_len as usize).await?;
             let mut verifier = shared.session.verifier(&header, &raw, &ctrl, crc);
-            let data = read_data(&mut rd, header.data_len as usize, &mut verifier).await?;
+            let data = read_data(
+                &mut rd,
+                header.data_len as usize,
+                &mut verifier,
+                recv_pool(),
+            )
+            .await?;
             Ok::<_, std::io::Error>((ctrl, data, verifier))
         };
         let (ctrl, data, verifier) = match read.await {

@@ -12,7 +12,6 @@
 //! See `docs/protocol.md` for the full description.
 
 mod auth;
-pub mod bufpool;
 mod clock;
 mod codec;
 mod header;

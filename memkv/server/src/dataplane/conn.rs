@@ -4,20 +4,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
 use memkv_proto::msg::{self, Message};
 use memkv_proto::{
     DataCrc, FrameError, HEADER_LEN, Header, Integrity, Limits, Opcode, ReplayGuard, Session,
     Status, VerifyError, check_clock,
 };
 use memkv_store::Store;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
+use memkv_frameio::read_body;
+
 use super::handler::{self, Response};
-use super::recv;
 use super::streams::Streams;
 use super::{Shared, now_ns};
 use crate::metrics::{AuthFailure, FrameReject};
@@ -279,7 +279,7 @@ async fn frame<S: Store>(
     let crc_deferred = batch_put && state.session.integrity() == Integrity::Checksum;
     // Control section and data are read into separate buffers so that a stored value owns
     // exactly its bytes (no control section kept alive beside it). The data is verified as it
-    // arrives (recv.rs).
+    // arrives (memkv_frameio).
     let read = async {
         let ctrl = read_body(rd, header.ctrl_len as usize).await?;
         let crc = if batch_put {
@@ -288,7 +288,7 @@ async fn frame<S: Store>(
             DataCrc::Compute
         };
         let mut verifier = state.session.verifier(&header, raw, &ctrl, crc);
-        let data = recv::read_data(
+        let data = memkv_frameio::read_data(
             rd,
             header.data_len as usize,
             &mut verifier,
@@ -382,18 +382,6 @@ async fn send(
     })
     .await
     .is_ok()
-}
-
-/// Reads exactly `len` bytes into one fresh buffer without zero-filling it first.
-async fn read_body<R: AsyncRead + Unpin>(rd: &mut R, len: usize) -> std::io::Result<Bytes> {
-    let mut body = BytesMut::with_capacity(len);
-    let mut limited = rd.take(len as u64);
-    while body.len() < len {
-        if limited.read_buf(&mut body).await? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-    }
-    Ok(body.freeze())
 }
 
 /// Seals and writes responses, batching small ones into one flush.

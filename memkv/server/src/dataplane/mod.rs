@@ -8,7 +8,6 @@
 
 mod conn;
 mod handler;
-mod recv;
 mod streams;
 
 use std::net::SocketAddr;
@@ -16,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use memkv_frameio::BufPool;
 use memkv_proto::{AuthKey, Integrity, Limits};
 use memkv_store::Store;
 use tokio::net::TcpListener;
@@ -23,6 +23,9 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::metrics::Metrics;
+
+/// Most bytes of idle receive buffers one server keeps for reuse.
+const RECV_POOL_MAX_IDLE: usize = 256 << 20;
 
 /// The settings the data plane runs with, derived once from the validated server config.
 #[derive(Debug, Clone)]
@@ -57,8 +60,8 @@ pub(crate) struct Shared<S> {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) server_id: [u8; 16],
     pub(crate) active: AtomicUsize,
-    /// Receive buffers of large values, reused (recv.rs).
-    pub(crate) recv_pool: Arc<memkv_proto::bufpool::BufPool>,
+    /// Receive buffers of large values, reused (`memkv_frameio::BufPool`).
+    pub(crate) recv_pool: Arc<BufPool>,
 }
 
 /// A running data plane: call [`DataPlane::run`] to accept connections until shutdown.
@@ -82,7 +85,7 @@ impl<S: Store> DataPlane<S> {
             metrics,
             server_id: rand::random(),
             active: AtomicUsize::new(0),
-            recv_pool: Arc::new(memkv_proto::bufpool::BufPool::new(recv::POOL_MAX_IDLE)),
+            recv_pool: Arc::new(BufPool::new(RECV_POOL_MAX_IDLE)),
         });
         DataPlane { listener, shared }
     }

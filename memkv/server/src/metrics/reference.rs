@@ -159,7 +159,7 @@ metric!(
     "memkv_trimmed_extents_total",
     Counter,
     [],
-    "Freed extents discarded on the drives (BLKDISCARD or hole punching)."
+    "Extents freed after all their records died (discarded with BLKDISCARD on block devices; data files keep their blocks)."
 );
 metric!(
     IO_ENGINE,

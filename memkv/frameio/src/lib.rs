@@ -1,31 +1,42 @@
-//! Receiving frame data into reusable buffers, verified while the bytes are still in the CPU's
-//! cache.
+//! Reading frame bodies from a tokio stream, the one I/O step the server and the client share
+//! after decoding a header with `memkv-proto`:
 //!
-//! A put's data becomes the stored value itself (no copy). Large data lands in a buffer from
-//! the server's [`BufPool`], which gets it back when the value dies (overwritten, deleted,
-//! evicted, or written to disk), so a steady stream of puts does not make the kernel fault in
-//! and zero fresh pages for every value.
+//! - [`read_body`]: a control section (or any small body) into a fresh buffer;
+//! - [`read_data`]: a data section into a buffer from a [`BufPool`], each piece fed to the
+//!   frame's [`FrameVerifier`] as it arrives, so the MAC (or, in `checksum` mode, the CRC32C)
+//!   and the value's CRC32C are computed on bytes the socket copy has just brought into the
+//!   cache, in one pass, instead of in later passes over memory.
 //!
-//! Each piece is fed to the frame's [`FrameVerifier`] as it arrives, so the MAC (or, in
-//! `checksum` mode, the CRC32C) and the value's CRC32C are computed on bytes the socket copy
-//! has just brought into the cache, in the same pass, instead of in later passes over memory.
+//! Nothing here trusts the bytes it reads: the caller acts on them only after
+//! [`FrameVerifier::finish`] returns `Ok`.
 
-use std::sync::Arc;
+pub mod bufpool;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use memkv_proto::FrameVerifier;
-use memkv_proto::bufpool::BufPool;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-/// Most bytes of idle receive buffers one server keeps.
-pub(crate) const POOL_MAX_IDLE: usize = 256 << 20;
+pub use bufpool::BufPool;
 
-/// Reads exactly `len` bytes of frame data, feeding each piece to `verifier` as it arrives.
-pub(crate) async fn read_data<R: AsyncRead + Unpin>(
+/// Reads exactly `len` bytes into one fresh buffer without zero-filling it first.
+pub async fn read_body<R: AsyncRead + Unpin>(rd: &mut R, len: usize) -> std::io::Result<Bytes> {
+    let mut body = BytesMut::with_capacity(len);
+    let mut limited = rd.take(len as u64);
+    while body.len() < len {
+        if limited.read_buf(&mut body).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(body.freeze())
+}
+
+/// Reads exactly `len` bytes of frame data into a buffer from `pool`, feeding each piece to
+/// `verifier` as it arrives. On an error the buffer goes back to the pool.
+pub async fn read_data<R: AsyncRead + Unpin>(
     rd: &mut R,
     len: usize,
     verifier: &mut FrameVerifier,
-    pool: &Arc<BufPool>,
+    pool: &std::sync::Arc<BufPool>,
 ) -> std::io::Result<Bytes> {
     let mut buf = pool.take(len);
     let mut limited = rd.take(len as u64);
@@ -48,9 +59,11 @@ pub(crate) async fn read_data<R: AsyncRead + Unpin>(
 
 #[cfg(test)]
 mod tests {
-    use memkv_proto::bufpool::POOLED_MIN;
+    use std::sync::Arc;
+
     use memkv_proto::{AuthKey, DataCrc, Header, Integrity, Opcode, Session, crc32c};
 
+    use super::bufpool::POOLED_MIN;
     use super::*;
 
     fn verifier_for(data: &[u8]) -> FrameVerifier {
@@ -62,7 +75,7 @@ mod tests {
 
     #[tokio::test]
     async fn data_is_verified_on_the_way_in_and_its_buffer_is_reused() {
-        let pool = Arc::new(BufPool::new(POOL_MAX_IDLE));
+        let pool = Arc::new(BufPool::new(64 << 20));
         let data: Vec<u8> = (0..POOLED_MIN * 3 + 5).map(|i| i as u8).collect();
         let mut v = verifier_for(&data);
         let got = read_data(&mut &data[..], data.len(), &mut v, &pool)
@@ -83,8 +96,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn damaged_data_fails_verification() {
+        let pool = Arc::new(BufPool::new(64 << 20));
+        let data = vec![5u8; POOLED_MIN + 1];
+        let mut v = verifier_for(&data);
+        let mut bad = data.clone();
+        bad[POOLED_MIN] ^= 1;
+        read_data(&mut &bad[..], bad.len(), &mut v, &pool)
+            .await
+            .unwrap();
+        assert!(v.finish().is_err());
+    }
+
+    #[tokio::test]
     async fn a_short_read_is_an_error_and_keeps_the_buffer() {
-        let pool = Arc::new(BufPool::new(POOL_MAX_IDLE));
+        let pool = Arc::new(BufPool::new(64 << 20));
         let big = vec![2u8; POOLED_MIN];
         let mut v = verifier_for(&big);
         let err = read_data(&mut &big[..POOLED_MIN - 1], POOLED_MIN, &mut v, &pool)
@@ -92,5 +118,9 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
         assert_eq!(pool.idle_bytes(), POOLED_MIN);
+
+        let err = read_body(&mut &b"abc"[..], 4).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+        assert_eq!(&read_body(&mut &b"abcd"[..], 4).await.unwrap()[..], b"abcd");
     }
 }

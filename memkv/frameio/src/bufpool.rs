@@ -1,4 +1,4 @@
-//! Reusable receive buffers for large frame data, shared by the server and the client.
+//! Reusable receive buffers for large frame data.
 //!
 //! A received value usually becomes a long-lived [`Bytes`] (a stored value on the server, a
 //! value handed to the caller on the client). Allocating a fresh multi-MiB buffer for each one
