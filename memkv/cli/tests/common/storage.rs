@@ -69,12 +69,16 @@ pub fn patterned(seed: u64, len: usize) -> Vec<u8> {
     v
 }
 
-/// Values of 4, 9 and 16 MiB (larger than one 4 MiB extent, so striped) survive a restart
-/// byte-exact on `drives`, and a value larger than the usable capacity is refused with
-/// NoSpace (checked when there is one drive, to keep the test's memory small).
+/// Values of 4, 9 and 16 MiB and of exactly two parts (larger than one 4 MiB extent, so
+/// striped) survive a restart byte-exact on `drives`, take one part extent per full part
+/// (the rest is inline in the stripe record: a 4 MiB value takes one part extent), and a
+/// value larger than the usable capacity is refused with NoSpace (checked when there is one
+/// drive, to keep the test's memory small).
 pub fn large_values_survive_a_restart(mode: &str, drives: &[PathBuf]) {
     const MIB: usize = 1 << 20;
-    let sizes = [4 * MIB, 9 * MIB, 16 * MIB];
+    const PART: usize = 4 * MIB - 4096;
+    // Parts: 1 (+ a 4 KiB tail), 2 (+ 1 MiB + 8 KiB), 4 (+ 16 KiB), 2 (no tail).
+    let sizes = [4 * MIB, 9 * MIB, 16 * MIB, 2 * PART];
     let mut server = start_disk_4m(mode, drives);
     let c = client(&server);
     for (i, &len) in sizes.iter().enumerate() {
@@ -88,6 +92,11 @@ pub fn large_values_survive_a_restart(mode: &str, drives: &[PathBuf]) {
     server.sigterm();
     server.wait();
     drop(server);
+    assert_eq!(
+        stripe_parts(drives),
+        1 + 2 + 4 + 2,
+        "one part extent per full part"
+    );
 
     let server = start_disk_4m(mode, drives);
     let c = client(&server);
@@ -102,8 +111,11 @@ pub fn large_values_survive_a_restart(mode: &str, drives: &[PathBuf]) {
     assert_eq!(server.metric("memkv_corrupt_reads_total"), 0.0);
     assert_eq!(server.metric("memkv_evictions_total"), 0.0);
     if drives.len() == 1 {
-        // 64 MiB: 15 extents of 4 MiB; 14 of them can hold parts of one value.
-        let too_big = 14 * (4 * MIB - 4096) + 1;
+        // 64 MiB: 15 extents of 4 MiB; 14 of them can hold parts of one value, and its
+        // stripe record a tail: an empty segment minus its header block, the summary (one
+        // block and the footer), the record header, the key (7 bytes) and 14 part references.
+        let tail = 4 * MIB - 3 * 4096 - 48 - 7 - 14 * 24;
+        let too_big = 14 * PART + tail + 1;
         let err = c.put(b"too-big", &patterned(9, too_big)).unwrap_err();
         assert!(
             matches!(err, memkv_client::ClientError::NoSpace { .. }),
@@ -118,6 +130,22 @@ pub fn large_values_survive_a_restart(mode: &str, drives: &[PathBuf]) {
         let got = c.get(b"large-2").unwrap().expect("still there");
         assert!(got[..] == patterned(2, 16 * MIB)[..]);
     }
+}
+
+/// The stripe part extents on `drives`, from `memkv drive info` (the server is stopped).
+pub fn stripe_parts(drives: &[PathBuf]) -> u64 {
+    let out = Command::new(super::memkv_bin())
+        .args(["drive", "info"])
+        .args(drives)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    stdout
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("stripe parts:"))
+        .map(|n| n.trim().parse::<u64>().unwrap())
+        .sum()
 }
 
 /// A client for one server.

@@ -9,8 +9,9 @@
 //!
 //! Version 2 adds values striped over several extents: *part* extents (a segment header of
 //! kind 2 followed by one slice of the value) and *stripe* records (kind 3) in the key's log,
-//! which list the parts and commit the value. Version 1 drives are read as they are; a
-//! version 2 build upgrades their superblocks when it opens them.
+//! which list the parts, carry the value's *tail* (whatever follows the last part, often
+//! nothing) inline, and commit the value. Version 1 drives are read as they are; a version 2
+//! build upgrades their superblocks when it opens them.
 
 /// The newest format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 2;
@@ -296,6 +297,16 @@ pub struct PartRef {
     pub len: u64,
 }
 
+/// Bytes of a striped value of `val_len` bytes kept inline in its stripe record, after the
+/// part list: what the parts do not hold. `None` when the parts hold more than the value
+/// (damage).
+pub fn stripe_tail_len(val_len: u64, parts: &[PartRef]) -> Option<u64> {
+    let in_parts = parts
+        .iter()
+        .try_fold(0u64, |sum, p| sum.checked_add(p.len))?;
+    val_len.checked_sub(in_parts)
+}
+
 /// Encodes part references back to back.
 pub fn encode_parts(parts: &[PartRef], out: &mut Vec<u8>) {
     for p in parts {
@@ -335,8 +346,9 @@ pub enum RecordKind {
     Put,
     /// A deletion (tombstone): no data.
     Delete,
-    /// A striped value (format version 2): the record holds the list of its parts instead of
-    /// the data, and commits the value once written.
+    /// A striped value (format version 2): the record holds the list of its parts and then
+    /// the value's tail (the bytes after the last part; see [`stripe_tail_len`]), and commits
+    /// the value once written.
     Stripe,
 }
 
@@ -359,8 +371,8 @@ impl RecordKind {
 }
 
 /// The fixed header of a record in a segment; the key and then the payload (the value, or for
-/// a stripe record its part list) follow it, and the next record starts at the next multiple
-/// of 8.
+/// a stripe record its part list and then the value's tail) follow it, and the next record
+/// starts at the next multiple of 8.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordHeader {
     /// Put or delete.
@@ -383,7 +395,8 @@ pub struct RecordHeader {
 }
 
 impl RecordHeader {
-    /// Bytes after the key: the value, nothing, or the part list.
+    /// Bytes after the key: the value, nothing, or (stripe records) the part list; a stripe
+    /// record's tail follows its part list, [`stripe_tail_len`] bytes.
     pub fn payload_len(&self) -> u64 {
         match self.kind {
             RecordKind::Put => self.val_len,
@@ -798,7 +811,7 @@ mod tests {
     }
 
     #[test]
-    fn stripe_records_carry_their_part_list() {
+    fn stripe_records_carry_their_part_list_and_tail() {
         let parts = vec![PartRef {
             drive: 0,
             extent: 2,
@@ -807,10 +820,11 @@ mod tests {
         }];
         let mut payload = Vec::new();
         encode_parts(&parts, &mut payload);
+        let tail = [7u8; 300];
         let h = RecordHeader {
             kind: RecordKind::Stripe,
             key_len: 1,
-            val_len: 5000,
+            val_len: 5300,
             value_crc: 1,
             seq: 10,
             seg_seq: 3,
@@ -820,10 +834,17 @@ mod tests {
         let mut out = Vec::new();
         h.encode_with_key(b"k", &mut out);
         out.extend_from_slice(&payload);
+        out.extend_from_slice(&tail);
         let back = RecordHeader::decode(&out).unwrap();
         assert_eq!(back, h);
         assert_eq!(back.payload_len(), PART_REF_LEN as u64);
         let at = RECORD_HEADER_LEN + 1;
-        assert_eq!(decode_parts(&out[at..], 1).unwrap(), parts);
+        let decoded = decode_parts(&out[at..], 1).unwrap();
+        assert_eq!(decoded, parts);
+        assert_eq!(stripe_tail_len(back.val_len, &decoded), Some(300));
+        let tail_at = at + PART_REF_LEN;
+        assert_eq!(&out[tail_at..], &tail[..]);
+        // Parts holding more than the value: damage, not a tail.
+        assert_eq!(stripe_tail_len(4999, &decoded), None);
     }
 }

@@ -9,8 +9,8 @@ use memkv_ioengine::AlignedBuf;
 use tokio::sync::oneshot;
 
 use super::format::{
-    META_BLOCK, PART_REF_LEN, PartRef, RecordHeader, RecordKind, SegmentHeader, SegmentKind,
-    SummaryEntry, align_up, encode_parts, encode_summary, summary_reserve,
+    META_BLOCK, PART_REF_LEN, PartRef, RECORD_HEADER_LEN, RecordHeader, RecordKind, SegmentHeader,
+    SegmentKind, SummaryEntry, align_up, encode_parts, encode_summary, summary_reserve,
 };
 use super::{DiskMode, Inner, SyncPolicy};
 use crate::{StoreError, Value};
@@ -33,13 +33,20 @@ pub(crate) struct Loc {
 }
 
 impl Loc {
-    /// Bytes of the record in the log.
+    /// Bytes of the record in the log (a stripe record's: its part list and the tail).
     pub(crate) fn record_len(&self) -> u64 {
         let payload = match &self.parts {
-            Some(p) => (p.len() * PART_REF_LEN) as u64,
+            Some(p) => (p.len() * PART_REF_LEN) as u64 + self.tail_len(),
             None => self.len,
         };
         RecordHeader::record_len(usize::from(self.key_len), payload)
+    }
+
+    /// Striped values: bytes of the value kept inline in the stripe record (0 otherwise).
+    pub(crate) fn tail_len(&self) -> u64 {
+        self.parts.as_ref().map_or(0, |p| {
+            super::format::stripe_tail_len(self.len, p).unwrap_or(0)
+        })
     }
 
     /// Whether the value depends on the segment incarnation `seg_seq` of extent `e` on drive
@@ -184,13 +191,28 @@ pub(crate) fn max_parts(extent_size: u64, key_len: usize) -> u64 {
     max_value_len(extent_size, key_len) / 2 / PART_REF_LEN as u64
 }
 
+/// The largest tail a stripe record listing `parts` parts under a key of `key_len` bytes may
+/// carry: the record and its summary entry must fit in an empty segment.
+pub(crate) fn max_tail_len(extent_size: u64, key_len: usize, parts: u64) -> u64 {
+    let list = parts * PART_REF_LEN as u64;
+    let room = extent_size
+        .saturating_sub(META_BLOCK)
+        .saturating_sub(summary_reserve(SummaryEntry::encoded_len(
+            key_len,
+            parts as usize,
+        )));
+    // `RecordHeader::record_len` pads the record to a multiple of 8.
+    (room & !7).saturating_sub(RECORD_HEADER_LEN as u64 + key_len as u64 + list)
+}
+
 /// What [`append`] writes.
 pub(crate) enum Append<'a> {
     /// A value stored inline in the record.
     Put(&'a Value),
     /// A tombstone.
     Delete,
-    /// A striped value whose parts are written and (with `sync: always`) durable.
+    /// A striped value whose parts are written and (with `sync: always`) durable; the bytes
+    /// after its last part go into the record (the tail).
     Stripe(&'a Value, Arc<[PartRef]>),
 }
 
@@ -213,14 +235,17 @@ pub(crate) fn append(
     };
     let val_len = value.map_or(0, |v| v.data.len() as u64);
     let mut payload = Vec::new();
-    if let Some(p) = &parts {
+    let mut tail: &[u8] = &[];
+    if let (Some(p), Some(v)) = (&parts, value) {
         encode_parts(p, &mut payload);
+        let in_parts: u64 = p.iter().map(|p| p.len).sum();
+        tail = &v.data[in_parts as usize..];
     }
     let nparts = parts.as_ref().map_or(0, |p| p.len());
     let rec_len = RecordHeader::record_len(
         key.len(),
         if parts.is_some() {
-            payload.len() as u64
+            (payload.len() + tail.len()) as u64
         } else {
             val_len
         },
@@ -263,7 +288,10 @@ pub(crate) fn append(
     match &what {
         Append::Put(v) => open.buf.extend_from_slice(&v.data),
         Append::Delete => {}
-        Append::Stripe(..) => open.buf.extend_from_slice(&payload),
+        Append::Stripe(..) => {
+            open.buf.extend_from_slice(&payload);
+            open.buf.extend_from_slice(tail);
+        }
     }
     open.buf
         .resize((offset + rec_len - open.buf_base) as usize, 0);
@@ -515,6 +543,25 @@ pub(crate) fn reserve_part(inner: &Inner, d: usize, key: &Arc<[u8]>) -> Option<(
         tombstones: false,
     };
     Some((e, seg_seq))
+}
+
+/// Waits until the record at `loc` is on its drive (written by its lane's flusher), if it may
+/// not be yet: a read of a stripe record's tail must not race the group commit that writes it.
+pub(crate) async fn wait_written(inner: &Inner, loc: &Loc) {
+    let drive = &inner.drives[loc.drive as usize];
+    let rx = {
+        let mut lane = drive.lane.lock();
+        if !lane.is_unwritten(loc) {
+            return;
+        }
+        let (tx, rx) = oneshot::channel();
+        // Answered after the flusher's next round, which writes everything queued now.
+        lane.waiters.push(tx);
+        rx
+    };
+    drive.notify.notify_one();
+    // An error means the drive failed or the store stopped: the read that follows says so.
+    let _ = rx.await;
 }
 
 /// Puts reserved part extents into their drives' FIFOs once their stripe record is appended:

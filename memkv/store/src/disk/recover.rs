@@ -247,22 +247,30 @@ pub(crate) fn scan_records(seg: &[u8], seg_seq: u64) -> Result<Vec<SummaryEntry>
             Err(e @ FormatError::NewerVersion { .. }) => return Err(e),
             Err(_) => break,
         };
-        let len = RecordHeader::record_len(usize::from(h.key_len), h.payload_len());
-        if h.seg_seq != seg_seq || pos as u64 + len > end as u64 {
-            break;
-        }
         let key_at = pos + RECORD_HEADER_LEN;
         let data_at = key_at + usize::from(h.key_len);
-        let parts = if h.kind == RecordKind::Stripe {
+        if h.seg_seq != seg_seq || data_at as u64 + h.payload_len() > end as u64 {
+            break;
+        }
+        let (parts, tail) = if h.kind == RecordKind::Stripe {
             // The part list is what the record commits: a torn one ends the scan.
             let list = &seg[data_at..data_at + h.payload_len() as usize];
-            match format::decode_parts(list, h.parts as usize) {
+            let parts = match format::decode_parts(list, h.parts as usize) {
                 Some(parts) if crate::checksum::crc32c(list) == h.parts_crc => parts,
                 _ => break,
-            }
+            };
+            // The tail (the bytes after the parts) follows the list in the record.
+            let Some(tail) = format::stripe_tail_len(h.val_len, &parts) else {
+                break;
+            };
+            (parts, tail)
         } else {
-            Vec::new()
+            (Vec::new(), 0)
         };
+        let len = RecordHeader::record_len(usize::from(h.key_len), h.payload_len() + tail);
+        if pos as u64 + len > end as u64 {
+            break;
+        }
         // The value's checksum is not checked here: a torn or damaged value is found by the
         // read that verifies it (a counted miss), and the records after it still count.
         out.push(SummaryEntry {
@@ -400,7 +408,10 @@ pub(crate) async fn recover(
         let complete = loc.parts.iter().flat_map(|p| p.iter()).all(|p| {
             part_extents.get(&(p.drive, p.extent)) == Some(&p.seg_seq)
                 && (p.drive as usize) < drives.len()
-        });
+        }) && loc
+            .parts
+            .as_ref()
+            .is_none_or(|p| format::stripe_tail_len(loc.len, p).is_some());
         if !complete {
             incomplete += 1;
             continue;
@@ -439,10 +450,22 @@ pub(crate) async fn recover(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "index rebuilt from segment summaries"
     );
+    let base = drives.first().map_or(1, |d| seq_base(&d.sb.set_uuid));
     Ok(Recovered {
         drives,
         index,
-        next_seq: max_seq + 1,
+        next_seq: (max_seq + 1).max(base),
         keys,
     })
+}
+
+/// The lowest sequence number a set uses: taken from its random set UUID. Records are tied to
+/// their segment by the segment sequence alone, and a reformatted drive still holds the
+/// records of the set it held before past what the new set has written; had every set
+/// started at 1, a new segment could share its sequence with such a stale segment in the same
+/// extent, and its scan would take the stale records for its own.
+fn seq_base(set_uuid: &[u8; 16]) -> u64 {
+    let r = u64::from_le_bytes(set_uuid[..8].try_into().expect("8 bytes"));
+    // Below 2^60: room for 2^63 more sequence numbers.
+    (r >> 4).max(1)
 }

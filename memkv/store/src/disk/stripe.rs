@@ -1,6 +1,10 @@
 //! Values larger than one segment holds: striped over extents and drives.
 //!
-//! A striped value is cut into parts of `extent_size - 4 KiB` bytes (the last one shorter).
+//! A striped value is cut into full parts of `extent_size - 4 KiB` bytes (see [`part_lens`]);
+//! what is left after the last full part, the *tail*, goes inline into the stripe record when
+//! it fits there (nearly always), else into one more, shorter part. With 4 MiB extents a 4 MiB
+//! value is one part (one aligned 4 MiB write: header block and 4 MiB - 4 KiB of data) and a
+//! stripe record carrying the last 4 KiB; a value of exactly `k` part capacities has no tail.
 //! Part `i` goes to the `i`-th online drive in round-robin order, starting at the key's lane
 //! drive, so a value spreads evenly over every drive (on one drive, over several extents).
 //! Each part takes a whole extent: a segment header of kind *part* (its length and CRC32C),
@@ -9,10 +13,11 @@
 //! A put reserves one extent per part (free, dead, or evicted oldest-first like any segment),
 //! writes all parts in one batch, syncs the drives that hold them (`sync: always`), and only
 //! then appends a *stripe record* to the key's lane: the key, the whole value's length and
-//! CRC32C, and the list of parts. The stripe record commits the value, exactly like an inline
-//! record commits a small one; a crash before it is durable leaves parts that no record names,
-//! and recovery frees them. A read fetches every part, checks each part's header and the whole
-//! value's CRC32C, and serves nothing unless all of it matches.
+//! CRC32C, the list of parts and the tail. The stripe record commits the value, exactly like
+//! an inline record commits a small one (group commit with the lane's other records); a crash
+//! before it is durable leaves parts that no record names, and recovery frees them. A read
+//! fetches every part and the tail, checks each part's header, the stripe record's header and
+//! the whole value's CRC32C, and serves nothing unless all of it matches.
 //!
 //! Reserved extents are outside the free list and the FIFO until the stripe record is
 //! appended, so nothing else writes or evicts them meanwhile. Each drive lets striped puts
@@ -26,7 +31,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use memkv_ioengine::{AlignedBuf, Batch, BufPool};
 
-use super::format::{META_BLOCK, PartRef, SegmentHeader, SegmentKind, align_up};
+use super::format::{
+    META_BLOCK, PART_REF_LEN, PartRef, RECORD_HEADER_LEN, RecordHeader, RecordKind, SegmentHeader,
+    SegmentKind, align_down, align_up,
+};
 use super::lane::{self, Append, Loc};
 use super::{Inner, SyncPolicy};
 use crate::{StoreError, Value};
@@ -34,6 +42,21 @@ use crate::{StoreError, Value};
 /// Bytes of a value one part extent holds.
 pub(crate) fn part_capacity(extent_size: u64) -> u64 {
     extent_size - META_BLOCK
+}
+
+/// The lengths of the parts of a value of `len` bytes under a key of `key_len` bytes: as many
+/// full parts as fit, then, when the rest does not fit inline in the stripe record (or there
+/// is no full part, so the value would not be striped), one shorter part. The bytes after the
+/// parts are the tail.
+pub(crate) fn part_lens(extent_size: u64, key_len: usize, len: u64) -> Vec<u64> {
+    let cap = part_capacity(extent_size);
+    let full = len / cap;
+    let rest = len % cap;
+    let mut lens = vec![cap; full as usize];
+    if rest > 0 && (full == 0 || rest > lane::max_tail_len(extent_size, key_len, full)) {
+        lens.push(rest);
+    }
+    lens
 }
 
 /// Idle part buffers kept at most, in bytes (rounded down to whole extents, at least one).
@@ -47,7 +70,7 @@ pub(crate) fn part_buf_pool(extent_size: u64, queue_depth: u32) -> BufPool {
 }
 
 /// An aligned buffer of `total` bytes for a part write: a recycled extent-sized one for
-/// large parts, a fresh one for short parts (the last part of a value is often a few KiB).
+/// large parts, a fresh one for short parts (a value only slightly larger than a segment).
 /// Its contents are unspecified; the caller fills all `total` bytes.
 fn part_buf(inner: &Inner, total: usize) -> AlignedBuf {
     if total * 2 >= inner.part_bufs.buf_len() {
@@ -59,9 +82,10 @@ fn part_buf(inner: &Inner, total: usize) -> AlignedBuf {
     }
 }
 
-/// The largest value that can be striped under a key of `key_len` bytes: one part per
+/// The largest value that can be striped under a key of `key_len` bytes: one full part per
 /// extent of every online drive but one extent per drive (kept for its log), limited by the
-/// smallest drive (parts go round-robin) and by the part list fitting in one stripe record.
+/// smallest drive (parts go round-robin) and by the part list fitting in one stripe record,
+/// plus the largest tail that stripe record can carry.
 pub(crate) fn max_striped_len(inner: &Inner, key_len: usize) -> u64 {
     let online: Vec<u64> = inner
         .drives
@@ -73,15 +97,17 @@ pub(crate) fn max_striped_len(inner: &Inner, key_len: usize) -> u64 {
         return 0;
     };
     let parts = (online.len() as u64 * min).min(lane::max_parts(inner.extent_size, key_len));
-    parts * part_capacity(inner.extent_size)
+    if parts == 0 {
+        return 0;
+    }
+    parts * part_capacity(inner.extent_size) + lane::max_tail_len(inner.extent_size, key_len, parts)
 }
 
 /// Stores a value too large for one segment (the caller checked it is not too large for the
 /// store).
 pub(crate) async fn put(inner: &Arc<Inner>, key: &[u8], value: &Value) -> Result<(), StoreError> {
-    let cap = part_capacity(inner.extent_size);
-    let len = value.data.len() as u64;
-    let count = len.div_ceil(cap) as usize;
+    let lens = part_lens(inner.extent_size, key.len(), value.data.len() as u64);
+    let count = lens.len();
     let first = inner.lane_for(key).ok_or(StoreError::NoDrives)?;
     let k = inner.drives.len();
     let order: Vec<usize> = (0..k)
@@ -110,7 +136,7 @@ pub(crate) async fn put(inner: &Arc<Inner>, key: &[u8], value: &Value) -> Result
     }
     let key_arc: Arc<[u8]> = Arc::from(key);
     let mut parts: Vec<PartRef> = Vec::with_capacity(count);
-    for (i, &d) in assign.iter().enumerate() {
+    for (&d, &len) in assign.iter().zip(&lens) {
         let Some((extent, seg_seq)) = reserve(inner, d, &key_arc).await else {
             lane::unreserve_parts(inner, &parts);
             return Err(StoreError::Io {
@@ -119,12 +145,11 @@ pub(crate) async fn put(inner: &Arc<Inner>, key: &[u8], value: &Value) -> Result
                 source: std::io::Error::other("the drive is offline or every extent is busy"),
             });
         };
-        let at = i as u64 * cap;
         parts.push(PartRef {
             drive: d as u32,
             extent,
             seg_seq,
-            len: cap.min(len - at),
+            len,
         });
     }
     if let Err(e) = write_parts(inner, value, &parts).await {
@@ -252,14 +277,31 @@ pub(crate) async fn write_parts(
     }
 }
 
-/// Reads a striped value: every part, checked against its header, then the whole value
-/// against its CRC32C. Damage drops the value (a counted miss); a failed drive is a miss.
+/// Reads a striped value: every part, checked against its header, and the tail from the
+/// stripe record, checked against the record's header; then the whole value against its
+/// CRC32C. Damage drops the value (a counted miss); a failed drive is a miss.
 pub(crate) async fn read(inner: &Inner, key: &[u8], loc: Loc) -> Result<Option<Value>, StoreError> {
     let parts = Arc::clone(loc.parts.as_ref().expect("a striped value"));
     if !inner.servable(&loc) {
         return Ok(None);
     }
+    let tail_len = loc.tail_len();
+    if tail_len > 0 {
+        lane::wait_written(inner, &loc).await;
+    }
     let mut batches: Vec<Option<Batch<'_>>> = inner.drives.iter().map(|_| None).collect();
+    // The stripe record, for its tail: the blocks that hold it.
+    let record = (tail_len > 0).then(|| {
+        let d = loc.drive as usize;
+        let drive = &inner.drives[d];
+        let batch = batches[d].get_or_insert_with(|| drive.engine.batch());
+        let start = align_down(u64::from(loc.offset), drive.align);
+        let end = align_up(u64::from(loc.offset) + loc.record_len(), drive.align);
+        let total = (end - start) as usize;
+        let at = drive.sb.extent_offset(loc.extent) + start;
+        let fut = batch.read_at(&drive.dev, AlignedBuf::with_len(total), at);
+        ((u64::from(loc.offset) - start) as usize, total, fut)
+    });
     let futs: Vec<_> = parts
         .iter()
         .map(|p| {
@@ -279,6 +321,25 @@ pub(crate) async fn read(inner: &Inner, key: &[u8], loc: Loc) -> Result<Option<V
     let mut data = Vec::with_capacity(loc.len as usize);
     let mut intact = true;
     let mut failed = false;
+    let mut tail = None;
+    if let Some((rel, total, fut)) = record {
+        let (buf, res) = fut.await;
+        match res {
+            Ok(n) if n == total => {
+                tail = stripe_tail(buf.as_slice(), rel, key, &loc, tail_len).map(|r| (buf, r));
+            }
+            Ok(n) => {
+                let err = std::io::Error::other(format!("short read: {n} of {total} bytes"));
+                inner.take_offline(loc.drive as usize, "read", &err);
+                failed = true;
+            }
+            Err(err) => {
+                inner.take_offline(loc.drive as usize, "read", &err);
+                failed = true;
+            }
+        }
+        intact &= tail.is_some();
+    }
     for (p, (total, fut)) in parts.iter().zip(futs) {
         let (buf, res) = fut.await;
         match res {
@@ -312,6 +373,9 @@ pub(crate) async fn read(inner: &Inner, key: &[u8], loc: Loc) -> Result<Option<V
     if failed {
         return Ok(None);
     }
+    if let Some((buf, range)) = tail {
+        data.extend_from_slice(&buf.as_slice()[range]);
+    }
     if intact && data.len() as u64 == loc.len && crate::checksum::crc32c(&data) == loc.crc {
         return Ok(Some(Value {
             data: Bytes::from(data),
@@ -329,4 +393,33 @@ pub(crate) async fn read(inner: &Inner, key: &[u8], loc: Loc) -> Result<Option<V
         );
     }
     Ok(None)
+}
+
+/// Where the tail of the stripe record at `rel` in `b` (the blocks read for it) is, if the
+/// record is the one `loc` names: its header, key, part list and length all agree.
+fn stripe_tail(
+    b: &[u8],
+    rel: usize,
+    key: &[u8],
+    loc: &Loc,
+    tail_len: u64,
+) -> Option<std::ops::Range<usize>> {
+    let parts = loc.parts.as_ref()?;
+    let h = RecordHeader::decode(b.get(rel..)?).ok()?;
+    let key_at = rel + RECORD_HEADER_LEN;
+    let list_at = key_at + usize::from(h.key_len);
+    let tail_at = list_at + parts.len() * PART_REF_LEN;
+    let ok = h.kind == RecordKind::Stripe
+        && h.seg_seq == loc.seg_seq
+        && h.seq == loc.seq
+        && h.val_len == loc.len
+        && h.value_crc == loc.crc
+        && h.parts as usize == parts.len()
+        && b.get(key_at..list_at)? == key
+        && super::format::decode_parts(b.get(list_at..tail_at)?, parts.len())?[..] == parts[..];
+    if !ok {
+        return None;
+    }
+    let range = tail_at..tail_at + tail_len as usize;
+    b.get(range.clone()).map(|_| range)
 }

@@ -319,7 +319,8 @@ async fn check_fixture_content(store: &DiskStore) {
     }
 }
 
-/// The v2 fixture's striped value: 150 KiB over 60 KiB parts (three parts, two drives).
+/// The v2 fixture's striped value: 150 KiB, two full parts of 60 KiB (one per drive) and a
+/// 30 KiB tail in its stripe record.
 fn fixture_big_value() -> Value {
     value_for(4242, 150 * 1024)
 }
@@ -373,6 +374,11 @@ async fn format_version_2_fixtures_still_load() {
     assert_eq!(store.stats().keys, 40);
     check_fixture_content(&store).await;
     assert_eq!(store.get(b"big").await.unwrap(), Some(fixture_big_value()));
+    let parts = parts_of(&store, b"big").unwrap();
+    assert_eq!(
+        parts.iter().map(|p| p.len).collect::<Vec<_>>(),
+        [60 * KIB; 2]
+    );
     store.close().await;
 }
 
@@ -441,7 +447,8 @@ async fn values_larger_than_an_extent_stripe_and_survive_a_restart() {
         let mut cfg = config(dir.path(), drives, 4 * MIB, 64 * KIB, SyncPolicy::Always);
         cfg.cache_size = 0; // every read goes to the drives
         let store = DiskStore::open(cfg.clone()).await.unwrap();
-        let sizes = [61 * KIB, 64 * KIB, 150 * KIB, 600 * KIB + 5];
+        // Full parts and a tail in the stripe record, except 120 KiB: exactly two parts.
+        let sizes = [61 * KIB, 64 * KIB, 150 * KIB, 600 * KIB + 5, 120 * KIB];
         for (i, &len) in sizes.iter().enumerate() {
             let k = key(i as u64);
             store
@@ -449,8 +456,14 @@ async fn values_larger_than_an_extent_stripe_and_survive_a_restart() {
                 .await
                 .unwrap();
             let parts = parts_of(&store, &k).expect("striped");
-            assert_eq!(parts.len() as u64, len.div_ceil(60 * KIB), "{len}");
-            assert_eq!(parts.iter().map(|p| p.len).sum::<u64>(), len);
+            assert_eq!(parts.len() as u64, len / (60 * KIB), "{len}");
+            assert!(parts.iter().all(|p| p.len == 60 * KIB), "{len}: full parts");
+            let loc = store.inner.shard(&k).lock().get(&k[..]).cloned().unwrap();
+            assert_eq!(
+                loc.tail_len(),
+                len % (60 * KIB),
+                "{len}: the rest is the tail"
+            );
             let used: std::collections::BTreeSet<u32> = parts.iter().map(|p| p.drive).collect();
             assert_eq!(
                 used.len(),
@@ -486,11 +499,15 @@ async fn values_larger_than_an_extent_stripe_and_survive_a_restart() {
 #[tokio::test]
 async fn a_value_larger_than_the_usable_capacity_is_refused_with_no_space() {
     let dir = tempfile::tempdir().unwrap();
-    // 2 drives x 15 extents of 64 KiB: 2 x 14 parts of 60 KiB can be striped.
+    // 2 drives x 15 extents of 64 KiB: 2 x 14 parts of 60 KiB can be striped, plus a tail in
+    // the stripe record: an empty 64 KiB segment minus its header block, the summary (entry
+    // of 32 + 12 + 28 x 24 bytes, one block, and the footer), the record header, the key (12
+    // bytes) and the part list.
     let cfg = config(dir.path(), 2, MIB, 64 * KIB, SyncPolicy::Always);
     let store = DiskStore::open(cfg).await.unwrap();
-    let max = store.max_value_len(8);
-    assert_eq!(max, 2 * 14 * 60 * KIB);
+    let max = store.max_value_len(key(1).len());
+    let tail = 64 * KIB - 4 * KIB - 8 * KIB - 48 - 12 - 28 * 24;
+    assert_eq!(max, 2 * 14 * 60 * KIB + tail);
     store
         .put(&key(1), value_for(1, max as usize))
         .await
@@ -760,6 +777,84 @@ async fn eviction_makes_progress_when_every_value_is_hot() {
     assert_eq!(
         store.get(&key(n - 1)).await.unwrap(),
         Some(value_for(n - 1, 8 * 1024))
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_4_mib_value_with_4_mib_extents_takes_one_part_extent_and_an_inline_tail() {
+    for sync in [SyncPolicy::Always, SyncPolicy::None] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path(), 1, 64 * MIB, 4 * MIB, sync);
+        cfg.cache_size = 0; // every read goes to the drive
+        let store = DiskStore::open(cfg.clone()).await.unwrap();
+        let v = value_for(4, 4 * MIB as usize);
+        store.put(b"four", v.clone()).await.unwrap();
+        // Read at once: with `sync: none` the stripe record may still be queued, and the
+        // read waits for the flusher instead of missing.
+        assert_eq!(
+            store.get(b"four").await.unwrap(),
+            Some(v.clone()),
+            "{sync:?}"
+        );
+        let parts = parts_of(&store, b"four").unwrap();
+        assert_eq!(parts.len(), 1, "{sync:?}");
+        assert_eq!(parts[0].len, 4 * MIB - 4 * KIB);
+        // One part extent (header block and data, exactly 4 MiB) and the stripe record with
+        // its 4 KiB tail; nothing else is live.
+        let record = RecordHeader::record_len(4, 24 + 4 * KIB);
+        assert_eq!(store.stats().used_bytes, 4 * MIB + record, "{sync:?}");
+        // Exactly two parts, no tail; and two parts and a tail.
+        let exact = value_for(8, 2 * (4 * MIB - 4 * KIB) as usize);
+        store.put(b"exact", exact.clone()).await.unwrap();
+        assert_eq!(parts_of(&store, b"exact").unwrap().len(), 2);
+        let nine = value_for(9, 9 * MIB as usize);
+        store.put(b"nine", nine.clone()).await.unwrap();
+        assert_eq!(parts_of(&store, b"nine").unwrap().len(), 2);
+        store.close().await;
+        drop(store);
+
+        let store = DiskStore::open(cfg).await.unwrap();
+        assert_eq!(store.stats().keys, 3);
+        assert_eq!(store.get(b"four").await.unwrap(), Some(v), "{sync:?}");
+        assert_eq!(store.get(b"exact").await.unwrap(), Some(exact));
+        assert_eq!(store.get(b"nine").await.unwrap(), Some(nine));
+        assert_eq!(parts_of(&store, b"four").unwrap().len(), 1);
+        let stats = store.stats();
+        assert_eq!((stats.corrupt_reads, stats.evictions), (0, 0), "{stats:?}");
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_damaged_stripe_tail_is_a_counted_miss() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 1, 2 * MIB, 64 * KIB, SyncPolicy::Always);
+    cfg.cache_size = 0;
+    let store = DiskStore::open(cfg.clone()).await.unwrap();
+    // Two parts of 60 KiB and a 10 KiB tail.
+    let v = value_for(5, 130 * 1024);
+    store.put(b"tailed", v.clone()).await.unwrap();
+    store.put(b"other", value_for(6, 130 * 1024)).await.unwrap();
+    assert_eq!(parts_of(&store, b"tailed").unwrap().len(), 2);
+    store.close().await;
+    drop(store);
+    // The tail is the value's last 10 KiB, in the stripe record: flip a byte of it.
+    let tail = &v.data[120 * 1024..];
+    let mut bytes = std::fs::read(&cfg.drives[0]).unwrap();
+    let at = bytes
+        .windows(64)
+        .position(|w| w == &tail[..64])
+        .expect("the tail is on disk");
+    bytes[at + 5000] ^= 0x01;
+    std::fs::write(&cfg.drives[0], bytes).unwrap();
+
+    let store = DiskStore::open(cfg).await.unwrap();
+    assert_eq!(store.get(b"tailed").await.unwrap(), None);
+    assert_eq!(store.stats().corrupt_reads, 1);
+    assert_eq!(
+        store.get(b"other").await.unwrap(),
+        Some(value_for(6, 130 * 1024))
     );
     store.close().await;
 }
