@@ -170,7 +170,8 @@ struct CompareArgs {
     /// memkv integrity modes.
     #[arg(long, value_delimiter = ',', default_value = "mac,checksum")]
     modes: Vec<String>,
-    /// memkv storage engines, each run in every integrity mode: memory, file.
+    /// memkv storage engines, each run in every integrity mode: memory, file, file-cold (file
+    /// mode with a 1 MiB read cache, so that gets read the drive).
     #[arg(long, value_delimiter = ',', default_value = "memory")]
     storage: Vec<String>,
     /// Size of each memkv data file in file mode (in --work-dir).
@@ -359,11 +360,12 @@ async fn cmd_compare(a: CompareArgs) -> Result<bool> {
         .iter()
         .map(|s| match s.as_str() {
             "memory" => Ok(MemkvStorage::Memory),
-            "file" => Ok(MemkvStorage::File {
+            "file" | "file-cold" => Ok(MemkvStorage::File {
                 size: a.file_size.clone(),
                 block_size: a.block_size.clone(),
+                cold: s == "file-cold",
             }),
-            other => bail!("unknown --storage `{other}`: use memory or file"),
+            other => bail!("unknown --storage `{other}`: use memory, file or file-cold"),
         })
         .collect::<Result<Vec<_>>>()?;
     let opts = CompareOptions {

@@ -243,15 +243,22 @@ pub enum MemkvStorage {
         size: String,
         /// `storage.block_size`.
         block_size: String,
+        /// Run with a read cache of [`COLD_CACHE`] instead of `memory.max_size`, so that gets
+        /// read the drive (the data file is opened with O_DIRECT: no page cache either).
+        cold: bool,
     },
 }
 
+/// `memory.max_size` of a cold-cache file server: the smallest the server accepts.
+pub const COLD_CACHE: &str = "1 MiB";
+
 impl MemkvStorage {
-    /// `memory` or `file`.
+    /// `memory`, `file` or `file-cold`.
     pub fn name(&self) -> &'static str {
         match self {
             MemkvStorage::Memory => "memory",
-            MemkvStorage::File { .. } => "file",
+            MemkvStorage::File { cold: false, .. } => "file",
+            MemkvStorage::File { cold: true, .. } => "file-cold",
         }
     }
 }
@@ -272,7 +279,9 @@ pub fn start_memkv(
     let mut data_file = None;
     let storage_yaml = match storage {
         MemkvStorage::Memory => "storage:\n  mode: memory\n".to_owned(),
-        MemkvStorage::File { size, block_size } => {
+        MemkvStorage::File {
+            size, block_size, ..
+        } => {
             let data = work_dir.join(format!("memkv-{name}.data"));
             data_file = Some(data.clone());
             // A fresh data file per run: the server creates and formats it.
@@ -286,8 +295,12 @@ pub fn start_memkv(
     std::fs::write(
         &config,
         format!(
-            "network:\n  address: 127.0.0.1:0\n  auth_key: \"{key_hex}\"\n  integrity: {}\n{storage_yaml}memory:\n  max_size: {max_size}\n",
-            integrity.name()
+            "network:\n  address: 127.0.0.1:0\n  auth_key: \"{key_hex}\"\n  integrity: {}\n{storage_yaml}memory:\n  max_size: {}\n",
+            integrity.name(),
+            match storage {
+                MemkvStorage::File { cold: true, .. } => COLD_CACHE,
+                _ => max_size,
+            }
         ),
     )?;
     let mut cmd = Command::new(bin);
@@ -299,7 +312,7 @@ pub fn start_memkv(
     let tx = Mutex::new(Some(tx));
     let label = match storage {
         MemkvStorage::Memory => format!("memkv-{}", integrity.name()),
-        MemkvStorage::File { .. } => format!("memkv-file-{}", integrity.name()),
+        MemkvStorage::File { .. } => format!("memkv-{}-{}", storage.name(), integrity.name()),
     };
     let (mut guard, log) = spawn_logged(&label, cmd, move |line| {
         if line.starts_with("memkv: listening on") {

@@ -291,3 +291,48 @@ fn version_prints_the_build_tag_like_memkv() {
         "{bench:?}"
     );
 }
+
+#[test]
+fn compare_runs_a_cold_cache_file_server_and_names_its_target() {
+    // `--storage file-cold`: a file-mode server with the smallest read cache, so gets read the
+    // data file. A tiny run (no peers, iperf3 or fio) checks that the engine starts, serves
+    // checked bytes and gets its own column and its storage target line.
+    let work = tempfile::tempdir().unwrap();
+    let json = work.path().join("compare.json");
+    let out = Command::new(bench_bin())
+        .args([
+            "compare",
+            "--repeats",
+            "1",
+            "--sizes",
+            "64K",
+            "--concurrency",
+            "2",
+        ])
+        .args(["--duration", "200ms", "--pump-duration", "100ms"])
+        .args(["--storage", "file-cold", "--modes", "checksum"])
+        .args(["--file-size", "256 MiB", "--block-size", "4 MiB"])
+        .args(["--no-peers", "--no-iperf", "--no-fio"])
+        .arg("--memkv-bin")
+        .arg(memkv_bin())
+        .arg("--work-dir")
+        .arg(work.path())
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exit {:?}; stderr:\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("file-cold-checksum"), "{stdout}");
+    assert!(
+        stdout.contains("file-cold checksum get 4M cold x2 vs fio read QD32"),
+        "{stdout}"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(doc["ok"], true, "{stdout}");
+}
