@@ -131,6 +131,8 @@ pub struct StorageConfig {
     pub sync: SyncMode,
     /// I/O requests in flight per drive.
     pub queue_depth: u32,
+    /// `file` mode: punch holes in data files where extents are freed.
+    pub trim_files: bool,
 }
 
 /// One entry of `storage.drives`.

@@ -389,6 +389,7 @@ fn disk_config(config: &ServerConfig) -> DiskStoreConfig {
         },
         queue_depth: storage.queue_depth,
         cache_size: config.memory.max_size,
+        trim_files: storage.trim_files,
         engine: None,
     }
 }

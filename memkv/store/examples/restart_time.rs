@@ -25,6 +25,7 @@ async fn main() {
         sync: SyncPolicy::None,
         queue_depth: 32,
         cache_size: 64 << 20,
+        trim_files: false,
         engine: None,
     };
     let store = DiskStore::open(cfg.clone()).await.expect("open");

@@ -55,6 +55,7 @@ pub(crate) struct RawStorage {
     pub(crate) drives: Option<Vec<RawDrive>>,
     pub(crate) sync: Option<SyncMode>,
     pub(crate) queue_depth: Option<u32>,
+    pub(crate) trim_files: Option<bool>,
 }
 
 /// One entry of `storage.drives`.

@@ -59,6 +59,7 @@ fn a_loopback_file_gets_every_default() {
             drives: vec![],
             sync: SyncMode::Always,
             queue_depth: 32,
+            trim_files: false,
         }
     );
     assert_eq!(config.rdma, RdmaConfig::default());
@@ -91,6 +92,7 @@ storage:
   block_size: 4 MiB
   sync: none
   queue_depth: 128
+  trim_files: true
   drives:
     - {{ media: /dev/nvme0n1 }}
     - {{ media: /dev/nvme1n1 }}
@@ -118,6 +120,7 @@ storage:
     assert_eq!(config.memory.max_size, 247 * GIB);
     assert_eq!(config.storage.sync, SyncMode::None);
     assert_eq!(config.storage.queue_depth, 128);
+    assert!(config.storage.trim_files);
     assert_eq!(
         config.storage.drives,
         vec![
@@ -553,6 +556,7 @@ fn documented_defaults_match_the_validated_defaults() {
             "storage.drives" if config.storage.drives.is_empty() => "[]".to_owned(),
             "storage.sync" => config.storage.sync.to_string(),
             "storage.queue_depth" => config.storage.queue_depth.to_string(),
+            "storage.trim_files" => config.storage.trim_files.to_string(),
             _ => return None,
         })
     };
@@ -563,7 +567,7 @@ fn documented_defaults_match_the_validated_defaults() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 12);
+    assert_eq!(checked, 13);
     let file_default = CONFIG_KEYS
         .iter()
         .find(|d| d.key == "network.address")
@@ -576,7 +580,14 @@ fn known_keys_under_lists_direct_children_only() {
     assert_eq!(known_keys_under("memory"), vec!["block_size", "max_size"]);
     assert_eq!(
         known_keys_under("storage"),
-        vec!["mode", "block_size", "drives", "sync", "queue_depth"]
+        vec![
+            "mode",
+            "block_size",
+            "drives",
+            "sync",
+            "queue_depth",
+            "trim_files"
+        ]
     );
     assert_eq!(known_keys_under("storage.drives[]"), vec!["media", "size"]);
     assert!(known_keys_under("nothing").is_empty());

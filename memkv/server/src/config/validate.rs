@@ -336,6 +336,7 @@ fn validate_storage(raw: RawStorage) -> Result<StorageConfig, ConfigError> {
         drives,
         sync,
         queue_depth,
+        trim_files,
     } = raw;
     let mode = mode.unwrap_or_default();
     let block_size = check_range(
@@ -401,6 +402,7 @@ fn validate_storage(raw: RawStorage) -> Result<StorageConfig, ConfigError> {
         drives,
         sync: sync.unwrap_or_default(),
         queue_depth,
+        trim_files: trim_files.unwrap_or(false),
     })
 }
 

@@ -12,7 +12,7 @@ use super::format::{
     META_BLOCK, PART_REF_LEN, PartRef, RECORD_HEADER_LEN, RecordHeader, RecordKind, SegmentHeader,
     SegmentKind, SummaryEntry, align_up, encode_parts, encode_summary, summary_reserve,
 };
-use super::{DiskMode, Inner, SyncPolicy};
+use super::{Inner, SyncPolicy};
 use crate::{StoreError, Value};
 
 /// Where the current record of a key is. For a striped value, the record is its stripe
@@ -703,10 +703,11 @@ fn release_parts(inner: &Inner, locs: &[Loc]) {
 /// hold no tombstones: invalidates their headers, syncs, discards them (TRIM) on block
 /// devices, and puts them on the free list.
 ///
-/// Data files are not discarded: punching a hole would undo their preallocation, so the next
-/// write there allocates blocks again and its `fdatasync` has to commit the filesystem's
-/// journal (4 MiB puts to a data file on ext4: 1.2x to 1.7x faster without it), and a
-/// full filesystem could then refuse a write into space the file was meant to own.
+/// Data files are hole-punched only with `storage.trim_files`: punching a hole undoes their
+/// preallocation, so the next write there allocates blocks again and its `fdatasync` has to
+/// commit the filesystem's journal (4 MiB puts to a data file on ext4: 1.2x to 1.7x faster
+/// without it), and a full filesystem could then refuse a write into space the file was meant
+/// to own.
 async fn trim_dead(inner: &Inner, d: usize) {
     const BATCH: usize = 64;
     let drive = &inner.drives[d];
@@ -745,7 +746,7 @@ async fn trim_dead(inner: &Inner, d: usize) {
     let result = async {
         write_wave(inner, d, &jobs).await?;
         drive.engine.fdatasync(&drive.dev).await?;
-        for &e in dead.iter().filter(|_| inner.mode == DiskMode::Direct) {
+        for &e in dead.iter().filter(|_| inner.discard_freed) {
             let at = drive.sb.extent_offset(e);
             drive
                 .engine

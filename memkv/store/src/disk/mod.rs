@@ -92,6 +92,9 @@ pub struct DiskStoreConfig {
     pub queue_depth: u32,
     /// Bytes of RAM for the read cache (`memory.max_size`).
     pub cache_size: u64,
+    /// File mode: give the blocks of freed extents back to the filesystem by punching holes
+    /// (`storage.trim_files`). Block devices are always discarded.
+    pub trim_files: bool,
     /// The I/O engine; `None` picks with `MEMKV_IO_ENGINE` or the best available.
     pub engine: Option<EngineKind>,
 }
@@ -157,6 +160,8 @@ struct Inner {
     cache: MemoryStore,
     seq: AtomicU64,
     sync: SyncPolicy,
+    /// Whether freed extents are discarded: always on block devices, on request in files.
+    discard_freed: bool,
     extent_size: u64,
     counters: Counters,
     stop: AtomicBool,
@@ -400,6 +405,7 @@ impl DiskStore {
             }),
             seq: AtomicU64::new(recovered.next_seq),
             sync: cfg.sync,
+            discard_freed: cfg.mode == DiskMode::Direct || cfg.trim_files,
             extent_size: cfg.extent_size,
             counters: Counters {
                 keys: AtomicU64::new(recovered.keys),

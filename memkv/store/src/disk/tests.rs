@@ -29,6 +29,7 @@ fn config(
         sync,
         queue_depth: 32,
         cache_size: MIB,
+        trim_files: false,
         engine: None,
     }
 }
@@ -401,10 +402,29 @@ async fn restart_rebuilds_a_large_index_from_summaries() {
     store.close().await;
 }
 
+/// Bytes the filesystem has allocated to a file (holes excluded).
+fn allocated_bytes(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().blocks() * 512
+}
+
 #[tokio::test]
 async fn extents_emptied_by_overwrites_are_trimmed_and_reused() {
+    extents_emptied_by_overwrites(false).await;
+}
+
+#[tokio::test]
+async fn with_trim_files_freed_extents_are_hole_punched() {
+    extents_emptied_by_overwrites(true).await;
+}
+
+async fn extents_emptied_by_overwrites(trim_files: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), 1, 2 * MIB, 64 * KIB, SyncPolicy::Always);
+    let cfg = DiskStoreConfig {
+        trim_files,
+        ..config(dir.path(), 1, 2 * MIB, 64 * KIB, SyncPolicy::Always)
+    };
+    let data_file = cfg.drives[0].clone();
     let store = DiskStore::open(cfg.clone()).await.unwrap();
     // The same 4 keys overwritten many times: old segments hold only dead records.
     for round in 0..60u64 {
@@ -421,8 +441,22 @@ async fn extents_emptied_by_overwrites_are_trimmed_and_reused() {
         stats.evictions, 0,
         "dead segments are reused before live ones are evicted"
     );
-    // Data files are not hole-punched (they stay preallocated); the values survive a restart.
     store.close().await;
+    // By default data files stay preallocated; with trim_files the freed extents (most of
+    // this drive: 4 live keys in 64 KiB extents) are holes.
+    let allocated = allocated_bytes(&data_file);
+    if trim_files {
+        assert!(
+            allocated < MIB,
+            "{allocated} bytes allocated after trimming"
+        );
+    } else {
+        assert!(
+            allocated >= 2 * MIB,
+            "{allocated} bytes allocated, want all 2 MiB"
+        );
+    }
+    // Either way the values survive a restart.
     let store = DiskStore::open(cfg).await.unwrap();
     for k in 0..4u64 {
         assert_eq!(
