@@ -78,11 +78,31 @@ fn values_survive_a_restart_and_status_reports_the_drives() {
     assert_eq!(storage["drives_total"], 2);
     let devices = storage["devices"].as_array().unwrap();
     assert_eq!(devices.len(), 2);
+    let mut used_total = 0;
     for d in devices {
         assert_eq!(d["state"], "online");
         assert_eq!(d["raw_bytes"], 256 << 20);
         assert!(d["usable_bytes"].as_u64().unwrap() > 0);
+        // The same figures per drive in the metrics, labelled with the drive's path.
+        let media = d["media"].as_str().unwrap();
+        let metric = |name: &str| server.metric(&format!("{name}{{media=\"{media}\"}}"));
+        assert_eq!(metric("memkv_drive_online"), 1.0);
+        assert_eq!(metric("memkv_drive_raw_bytes"), (256 << 20) as f64);
+        assert_eq!(
+            metric("memkv_drive_usable_bytes"),
+            d["usable_bytes"].as_u64().unwrap() as f64
+        );
+        assert_eq!(
+            metric("memkv_drive_used_bytes"),
+            d["used_bytes"].as_u64().unwrap() as f64
+        );
+        used_total += d["used_bytes"].as_u64().unwrap();
     }
+    let stored: usize = (0..50u64).map(|k| versioned_value(k, 1).len()).sum();
+    assert!(
+        used_total >= stored as u64,
+        "{used_total} < {stored}: {storage}"
+    );
     assert!(
         storage["cache_hits_total"].as_u64().unwrap()
             + storage["cache_misses_total"].as_u64().unwrap()

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 pub use reference::{METRICS, MetricDoc, MetricType, reference_markdown};
 
-use crate::status::{CapacityReport, ConnectionsReport, OpReport};
+use crate::status::{CapacityReport, ConnectionsReport, DeviceReport, DriveState, OpReport};
 use reference::*;
 
 /// Why a request was refused by authentication.
@@ -384,6 +384,19 @@ impl Metrics {
             &[("state", "offline")],
             u64::from(capacity.drives_offline),
         );
+        type DriveValue = fn(&DeviceReport) -> u64;
+        let per_drive: [(&MetricDoc, DriveValue); 4] = [
+            (&DRIVE_ONLINE, |d| u64::from(d.state == DriveState::Online)),
+            (&DRIVE_RAW, |d| d.raw_bytes),
+            (&DRIVE_USABLE, |d| d.usable_bytes),
+            (&DRIVE_USED, |d| d.used_bytes),
+        ];
+        for (doc, value) in per_drive {
+            header(out, doc);
+            for d in &capacity.devices {
+                labelled(out, doc.name, &[("media", &d.media)], value(d));
+            }
+        }
 
         header(out, &UPTIME);
         let _ = writeln!(out, "{} {}", UPTIME.name, self.uptime().as_secs_f64());

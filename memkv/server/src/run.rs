@@ -311,6 +311,7 @@ impl<S: Store> ServerView<S> {
             cache_hits: s.cache_hits,
             cache_misses: s.cache_misses,
             trimmed_extents: s.trimmed_extents,
+            devices: device_reports(&s),
         }
     }
 }
@@ -337,7 +338,7 @@ impl<S: Store> AdminSource for ServerView<S> {
                 max_size: self.config.memory.max_size,
                 block_size: self.config.memory.block_size,
             },
-            storage: storage_report(&capacity, &self.store.stats()),
+            storage: StorageReport::from_capacity(&capacity),
             connections: self.metrics.connections(),
             ops: self
                 .metrics
@@ -352,9 +353,9 @@ impl<S: Store> AdminSource for ServerView<S> {
     }
 }
 
-/// `storage` in `/v1/status`: the capacity counters plus the disk engine's per-drive detail.
-fn storage_report(capacity: &CapacityReport, stats: &memkv_store::StoreStats) -> StorageReport {
-    let devices = stats
+/// Per-drive detail of the disk engine, for `/v1/status` and the per-drive metrics.
+fn device_reports(stats: &memkv_store::StoreStats) -> Vec<DeviceReport> {
+    stats
         .devices
         .iter()
         .map(|d| DeviceReport {
@@ -368,8 +369,7 @@ fn storage_report(capacity: &CapacityReport, stats: &memkv_store::StoreStats) ->
             usable_bytes: d.usable_bytes,
             used_bytes: d.used_bytes,
         })
-        .collect();
-    StorageReport::from_capacity(capacity, devices)
+        .collect()
 }
 
 /// The disk engine's settings from `storage.*` and `memory.max_size` (the read cache).

@@ -43,6 +43,8 @@ pub struct CapacityReport {
     pub cache_misses: u64,
     /// Freed extents trimmed (discarded), since start.
     pub trimmed_extents: u64,
+    /// Per-drive detail (empty in memory mode).
+    pub devices: Vec<DeviceReport>,
 }
 
 /// Liveness verdict of `/v1/health`.
@@ -197,8 +199,8 @@ pub struct StorageReport {
 }
 
 impl StorageReport {
-    /// The storage section for an engine's capacity report and per-drive detail.
-    pub fn from_capacity(capacity: &CapacityReport, devices: Vec<DeviceReport>) -> Self {
+    /// The storage section for an engine's capacity report (with its per-drive detail).
+    pub fn from_capacity(capacity: &CapacityReport) -> Self {
         let CapacityReport {
             engine,
             raw_bytes,
@@ -215,6 +217,7 @@ impl StorageReport {
             cache_hits,
             cache_misses,
             trimmed_extents: _,
+            devices,
         } = capacity.clone();
         Self {
             engine,
@@ -353,7 +356,7 @@ mod tests {
                 max_size: 100,
                 block_size: 2,
             },
-            storage: StorageReport::from_capacity(&capacity, vec![]),
+            storage: StorageReport::from_capacity(&capacity),
             connections: ConnectionsReport {
                 active: 1,
                 total: 2,

@@ -159,7 +159,7 @@ metric!(
     "memkv_trimmed_extents_total",
     Counter,
     [],
-    "Extents freed after all their records died (discarded with BLKDISCARD on block devices; data files keep their blocks)."
+    "Extents freed after all their records died (discarded with BLKDISCARD on block devices; hole-punched in data files only with storage.trim_files)."
 );
 metric!(
     IO_ENGINE,
@@ -196,6 +196,34 @@ metric!(
     Gauge,
     ["state"],
     "Configured drives by state: online or offline."
+);
+metric!(
+    DRIVE_ONLINE,
+    "memkv_drive_online",
+    Gauge,
+    ["media"],
+    "1 while the drive serves, 0 once it was taken offline after I/O errors (persistent engines)."
+);
+metric!(
+    DRIVE_RAW,
+    "memkv_drive_raw_bytes",
+    Gauge,
+    ["media"],
+    "Raw capacity of one drive in bytes (persistent engines)."
+);
+metric!(
+    DRIVE_USABLE,
+    "memkv_drive_usable_bytes",
+    Gauge,
+    ["media"],
+    "Bytes of one drive usable for values: its extents, less the superblock (persistent engines)."
+);
+metric!(
+    DRIVE_USED,
+    "memkv_drive_used_bytes",
+    Gauge,
+    ["media"],
+    "Bytes of live records on one drive (persistent engines)."
 );
 metric!(
     UPTIME,
@@ -236,6 +264,10 @@ pub const METRICS: &[MetricDoc] = &[
     CAPACITY_USABLE,
     CAPACITY_USED,
     DRIVES,
+    DRIVE_ONLINE,
+    DRIVE_RAW,
+    DRIVE_USABLE,
+    DRIVE_USED,
     UPTIME,
     BUILD_INFO,
 ];

@@ -245,6 +245,22 @@ fn capacity() -> CapacityReport {
         cache_hits: 7,
         cache_misses: 2,
         trimmed_extents: 4,
+        devices: vec![
+            DeviceReport {
+                media: "/dev/nvme0n1".into(),
+                state: DriveState::Online,
+                raw_bytes: 1 << 29,
+                usable_bytes: (1 << 28) + 7,
+                used_bytes: 4096,
+            },
+            DeviceReport {
+                media: "/var/lib/memkv/drive \"1\".dat".into(),
+                state: DriveState::Offline,
+                raw_bytes: 1 << 29,
+                usable_bytes: 1 << 28,
+                used_bytes: 0,
+            },
+        ],
     }
 }
 
@@ -346,6 +362,14 @@ fn exposition_is_valid_and_carries_the_recorded_values() {
         exp.value("memkv_drives", &[("state", "offline")]),
         Some(1.0)
     );
+    let drive = |name, media| exp.value(name, &[("media", media)]);
+    let (nvme, file) = ("/dev/nvme0n1", "/var/lib/memkv/drive \"1\".dat");
+    assert_eq!(drive("memkv_drive_online", nvme), Some(1.0));
+    assert_eq!(drive("memkv_drive_online", file), Some(0.0));
+    assert_eq!(drive("memkv_drive_raw_bytes", file), Some(536870912.0));
+    assert_eq!(drive("memkv_drive_usable_bytes", nvme), Some(268435463.0));
+    assert_eq!(drive("memkv_drive_used_bytes", nvme), Some(4096.0));
+    assert_eq!(drive("memkv_drive_used_bytes", file), Some(0.0));
     assert!(exp.value("memkv_uptime_seconds", &[]).unwrap() >= 0.0);
     assert_eq!(
         exp.value(
