@@ -44,17 +44,51 @@ pub(crate) fn report(outcome: anyhow::Result<()>) -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::from(SUCCESS),
         Err(err) => {
-            eprintln!("memkv: error: {err:#}");
+            eprintln!("memkv: error: {}", message(&err));
             ExitCode::from(code_for(&err))
         }
     }
+}
+
+/// The error and its causes, joined with `: `, leaving out a cause whose text an outer
+/// message already quotes (library errors often embed their source in their own message).
+pub(crate) fn message(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 #[cfg(test)]
 mod tests {
     use anyhow::Context as _;
 
-    use super::{FAILURE, USAGE, code_for, usage};
+    use super::{FAILURE, USAGE, code_for, message, usage};
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot open the storage engine: {0}")]
+    struct Quoting(#[from] std::io::Error);
+
+    #[test]
+    fn a_cause_that_the_message_already_quotes_is_printed_once() {
+        let err = anyhow::Error::new(Quoting(std::io::Error::other(
+            "drive d0 is from another set",
+        )));
+        assert_eq!(
+            message(&err),
+            "cannot open the storage engine: drive d0 is from another set"
+        );
+        let err = anyhow::Error::new(std::io::Error::other("no such file")).context("reading x");
+        assert_eq!(message(&err), "reading x: no such file");
+    }
 
     #[test]
     fn usage_errors_exit_2_even_under_context() {

@@ -288,3 +288,62 @@ fn drive_wipe_refuses_foreign_and_busy_drives_and_frees_memkv_drives_for_reuse()
     let again = setup(&drives, &["--shard-size", "1024"]);
     assert!(again.status.success(), "{}", stderr(&again));
 }
+
+/// `memkv start` with `yaml`, expected to refuse: its exit code and stderr.
+fn start_refused(dir: &Path, yaml: &str) -> (Option<i32>, String) {
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let out = Command::new(memkv_bin())
+        .args(["start", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    (out.status.code(), stderr(&out))
+}
+
+#[test]
+fn start_refuses_drives_of_two_sets_and_a_newer_format_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["a", "b"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+    }
+    let set_a = blank_files(&dir.path().join("a"), 2, 16 << 20);
+    let set_b = blank_files(&dir.path().join("b"), 2, 16 << 20);
+    for set in [&set_a, &set_b] {
+        let out = setup(set, &["--shard-size", "1024"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let key = common::random_key_hex();
+    // As many drives as each set has, but one from each.
+    let mixed = [set_a[0].clone(), set_b[1].clone()];
+    let yaml = common::storage::disk_yaml(&key, "file", &mixed, "always", "");
+    let (code, err) = start_refused(dir.path(), &yaml);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(
+        err.contains("different drive set"),
+        "names the set mismatch: {err}"
+    );
+    assert_eq!(
+        err.matches("different drive set").count(),
+        1,
+        "said once: {err}"
+    );
+
+    // A superblock of a format version newer than this build: refused, never rewritten.
+    let mut bytes = std::fs::read(&set_a[0]).unwrap();
+    let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
+    bytes[8..12].copy_from_slice(&(version + 1).to_le_bytes());
+    std::fs::write(&set_a[0], &bytes).unwrap();
+    let yaml = common::storage::disk_yaml(&key, "file", &set_a, "always", "");
+    let (code, err) = start_refused(dir.path(), &yaml);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(
+        err.contains(&format!("format version {}", version + 1)) && err.contains("upgrade memkv"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&set_a[0]).unwrap(),
+        bytes,
+        "the drive is untouched"
+    );
+}
