@@ -57,6 +57,8 @@ pub struct NetworkConfig {
     /// `MEMKV_AUTH_KEY_FILE` or `network.auth_key_file`; `None` only for loopback addresses
     /// (the caller then derives the loopback dev key).
     pub auth_key: Option<[u8; 32]>,
+    /// The file a new random key was written to at this start (`network.auth_key_generate`).
+    pub generated_auth_key: Option<PathBuf>,
     /// How frames are authenticated.
     pub integrity: IntegrityMode,
     /// Certificate and key for the admin API; `None` serves plain HTTP.
@@ -78,6 +80,7 @@ impl fmt::Debug for NetworkConfig {
         let Self {
             address,
             auth_key,
+            generated_auth_key,
             integrity,
             tls,
             max_connections,
@@ -89,6 +92,7 @@ impl fmt::Debug for NetworkConfig {
         f.debug_struct("NetworkConfig")
             .field("address", address)
             .field("auth_key", &auth_key.map(|_| "<redacted>"))
+            .field("generated_auth_key", generated_auth_key)
             .field("integrity", integrity)
             .field("tls", tls)
             .field("max_connections", max_connections)
@@ -351,6 +355,17 @@ pub enum ConfigError {
         origin: String,
         /// What is wrong and what is allowed.
         message: String,
+    },
+    /// A new auth key could not be written to `network.auth_key_file`.
+    #[error(
+        "cannot write a generated auth key to {} (network.auth_key_file, with network.auth_key_generate): {error}; make its directory writable by the server, or give a key",
+        path.display()
+    )]
+    AuthKeyGenerate {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        error: io::Error,
     },
     /// The auth key file could not be read.
     #[error("cannot read the auth key file {} (named by {named_by}): {error}", path.display())]

@@ -98,6 +98,12 @@ pub async fn run(
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
+    if let Some(path) = &config.network.generated_auth_key {
+        tracing::warn!(
+            "no auth key was configured: generated a new one in {} (network.auth_key_generate); give clients that key (MEMKV_AUTH_KEY), it stays the same across restarts",
+            path.display()
+        );
+    }
     let (auth_key, key_note) = match config.network.auth_key {
         Some(bytes) => {
             let key = AuthKey::from_bytes(bytes);

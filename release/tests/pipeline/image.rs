@@ -122,56 +122,31 @@ fn umoci_unpacks_each_platform_and_the_server_runs_in_a_chroot() {
     }
 }
 
-/// Removes the loaded image tags and the container on drop.
+/// Removes the loaded image tags and the containers on drop.
 struct DockerCleanup {
-    container: Option<String>,
+    containers: Vec<String>,
 }
 
 impl Drop for DockerCleanup {
     fn drop(&mut self) {
-        if let Some(id) = &self.container {
+        for id in &self.containers {
             let _ = output_any(cmd("docker").args(["rm", "-f", id]));
         }
         let _ = output_any(cmd("docker").args(["rmi", &format!("memkv:{TAG}"), "memkv:latest"]));
     }
 }
 
-#[test]
-fn docker_loads_and_runs_the_image_and_the_host_puts_and_gets() {
-    let release = release();
-    let Some(&arch) = release.arches.iter().find(|a| a.is_host()) else {
-        panic!("no host-architecture image in the test release");
-    };
-    let _ = Arch::Amd64;
-    let archive = arch.dir(release).join("memkv-image.docker.tar");
-    let mut cleanup = DockerCleanup { container: None };
-    let loaded = stdout(cmd("docker").arg("load").arg("-i").arg(&archive));
-    assert!(loaded.contains(&format!("memkv:{TAG}")), "{loaded}");
-    assert!(loaded.contains("memkv:latest"), "{loaded}");
-
-    // The entrypoint is the server binary.
-    assert_eq!(
-        stdout(cmd("docker").args(["run", "--rm", &format!("memkv:{TAG}"), "-V"])),
-        format!("memkv {TAG}")
-    );
-    // Without a key, the image's default config (all interfaces) refuses to start and says
-    // what is missing.
-    let (ok, text) = output_any(cmd("docker").args(["run", "--rm", &format!("memkv:{TAG}")]));
-    assert!(!ok, "the container started without an auth key: {text}");
-    assert!(text.contains("auth_key"), "{text}");
-
-    // With a key in the environment (MEMKV_AUTH_KEY), the image's own config serves the host.
-    let key = stdout(cmd("openssl").args(["rand", "-hex", "32"]));
-    let id = stdout(cmd("docker").args([
-        "run",
-        "-d",
-        "-p",
-        "127.0.0.1::9900",
-        "-e",
-        &format!("MEMKV_AUTH_KEY={key}"),
-        &format!("memkv:{TAG}"),
-    ]));
-    cleanup.container = Some(id.clone());
+/// `docker run -d` of the image with `args` before the image name, its data port published
+/// on loopback; returns the container, the host address of its data port and its log up to
+/// the start-up line.
+fn run_container(cleanup: &mut DockerCleanup, args: &[&str]) -> (String, String, Vec<String>) {
+    let image = format!("memkv:{TAG}");
+    let mut run = cmd("docker");
+    run.args(["run", "-d", "-p", "127.0.0.1::9900"])
+        .args(args)
+        .arg(&image);
+    let id = stdout(&mut run);
+    cleanup.containers.push(id.clone());
     let mut logs = cmd("docker");
     logs.args(["logs", "-f", &id])
         .stdout(Stdio::null())
@@ -202,8 +177,63 @@ fn docker_loads_and_runs_the_image_and_the_host_puts_and_gets() {
         .expect("published port")
         .trim()
         .to_owned();
+    (id, address, seen)
+}
+
+#[test]
+fn docker_loads_and_runs_the_image_and_the_host_puts_and_gets() {
+    let release = release();
+    let Some(&arch) = release.arches.iter().find(|a| a.is_host()) else {
+        panic!("no host-architecture image in the test release");
+    };
+    let _ = Arch::Amd64;
+    let archive = arch.dir(release).join("memkv-image.docker.tar");
+    let mut cleanup = DockerCleanup {
+        containers: Vec::new(),
+    };
+    let loaded = stdout(cmd("docker").arg("load").arg("-i").arg(&archive));
+    assert!(loaded.contains(&format!("memkv:{TAG}")), "{loaded}");
+    assert!(loaded.contains("memkv:latest"), "{loaded}");
     let client = arch.dir(release).join("memkv");
+
+    // The entrypoint is the server binary.
+    assert_eq!(
+        stdout(cmd("docker").args(["run", "--rm", &format!("memkv:{TAG}"), "-V"])),
+        format!("memkv {TAG}")
+    );
+
+    // No key and no config of one's own: the image's config (/etc/memkv/config.yaml, all
+    // interfaces) generates a key into the data directory, says where, never prints it, and
+    // serves the host with it.
+    let (id, address, log) = run_container(&mut cleanup, &[]);
+    let key_file = "/var/lib/memkv/auth_key";
+    let key = stdout(cmd("docker").args(["exec", &id, "cat", key_file]));
+    assert_eq!(key.len(), 64, "a 64-hex-character key in {key_file}");
+    let log = log.join("\n");
+    assert!(
+        log.contains(&format!("generated a new one in {key_file}")),
+        "{log}"
+    );
+    assert!(!log.contains(&key), "the key is never logged:\n{log}");
     server::put_get(&client, &address, Some(&key));
+    // The server runs as the image's user, not root.
+    let top = stdout(cmd("docker").args(["top", &id, "-o", "uid,args"]));
+    assert!(
+        top.lines()
+            .any(|l| l.trim_start().starts_with("10001 ") && l.contains("memkv")),
+        "{top}"
+    );
+
+    // With a key in the environment (MEMKV_AUTH_KEY), the image's own config uses it and
+    // generates nothing.
+    let key = stdout(cmd("openssl").args(["rand", "-hex", "32"]));
+    let (id, address, _) = run_container(&mut cleanup, &["-e", &format!("MEMKV_AUTH_KEY={key}")]);
+    server::put_get(&client, &address, Some(&key));
+    let (exists, _) = output_any(cmd("docker").args(["exec", &id, "test", "-e", key_file]));
+    assert!(
+        !exists,
+        "a key was generated although MEMKV_AUTH_KEY was given"
+    );
     let user = stdout(cmd("docker").args(["exec", &id, "/usr/local/bin/memkv", "-V"]));
     assert_eq!(user, format!("memkv {TAG}"));
     let inspect = json(&stdout(cmd("docker").args(["inspect", &id])));

@@ -28,6 +28,7 @@ pub(crate) struct RawNetwork {
     pub(crate) address: Option<String>,
     pub(crate) auth_key: Option<RawAuthKey>,
     pub(crate) auth_key_file: Option<PathBuf>,
+    pub(crate) auth_key_generate: Option<bool>,
     pub(crate) integrity: Option<IntegrityMode>,
     pub(crate) tls_cert: Option<PathBuf>,
     pub(crate) tls_key: Option<PathBuf>,

@@ -60,6 +60,13 @@ pub const CONFIG_KEYS: &[KeyDoc] = &[
         example: "/run/secrets/memkv-auth-key",
     },
     KeyDoc {
+        key: "network.auth_key_generate",
+        kind: "boolean",
+        default: "`false`",
+        description: "When no key is set anywhere else and the file of `network.auth_key_file` does not exist, generate a random key at start-up and write it there (mode 0600, never logged), so a server on a public address starts without a hand-made key and keeps the same key across restarts. Give clients the file's content. The container image's config turns this on with `/var/lib/memkv/auth_key`.",
+        example: "true",
+    },
+    KeyDoc {
         key: "network.integrity",
         kind: "`mac` \\| `hmac-sha256` \\| `checksum`",
         default: "`mac`",

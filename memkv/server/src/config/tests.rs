@@ -170,7 +170,7 @@ fn unknown_keys_are_named_with_their_section_and_the_known_keys() {
     }
     assert!(
         error.to_string().starts_with(
-            "config key `network.adress` is not known (known keys under `network`: address, auth_key, auth_key_file, integrity, "
+            "config key `network.adress` is not known (known keys under `network`: address, auth_key, auth_key_file, auth_key_generate, integrity, "
         ),
         "{error}"
     );
@@ -522,9 +522,11 @@ fn keys_of(value: &serde_yaml::Value, prefix: &str, out: &mut BTreeSet<String>) 
 fn the_key_table_matches_the_parser_exactly() {
     let yaml = yaml_setting_every_key();
     // Every documented key is accepted, and the whole file validates (less
-    // `network.auth_key_file`, which may not be set together with `network.auth_key`).
+    // `network.auth_key_file`, which may not be set together with `network.auth_key`, and
+    // `network.auth_key_generate`, which needs it).
     let raw: RawConfig = serde_yaml::from_str(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
-    let valid = yaml_setting_every_key_except(&["network.auth_key_file"]);
+    let valid =
+        yaml_setting_every_key_except(&["network.auth_key_file", "network.auth_key_generate"]);
     ServerConfig::from_yaml_str(&valid).unwrap_or_else(|e| panic!("{e}\n{valid}"));
     // Every key the parser has is documented: serializing the raw config shows them all.
     let mut accepted = BTreeSet::new();
@@ -692,6 +694,95 @@ fn key_files_from_the_config_or_the_environment() {
     let config =
         ServerConfig::from_yaml_str_with_env("network: {}\n", &env_key_file(&file)).unwrap();
     assert_eq!(config.network.auth_key, Some(key_bytes(KEY_HEX)));
+}
+
+#[test]
+fn a_missing_key_file_is_generated_once_when_asked_and_the_environment_still_wins() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = ScratchDir::new("generate");
+    let file = dir.path().join("auth_key");
+    let yaml = format!(
+        "network:\n  address: 0.0.0.0:9900\n  auth_key_file: {}\n  auth_key_generate: true\n",
+        file.display()
+    );
+    // The environment overrides the file: nothing is generated.
+    let config = ServerConfig::from_yaml_str_with_env(&yaml, &env_key(KEY_HEX)).unwrap();
+    assert_eq!(config.network.auth_key, Some(key_bytes(KEY_HEX)));
+    assert_eq!(config.network.generated_auth_key, None);
+    assert!(!file.exists());
+
+    // No key anywhere: a public address starts with a fresh key, kept in the file (0600).
+    let first = ServerConfig::from_yaml_str_with_env(&yaml, &AuthKeyEnv::default()).unwrap();
+    assert_eq!(
+        first.network.generated_auth_key.as_deref(),
+        Some(file.as_path())
+    );
+    let key = first.network.auth_key.expect("a generated key");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        text.trim(),
+        key.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(
+        !format!("{first:?}").contains(text.trim()),
+        "Debug never shows the key"
+    );
+
+    // The next start reads the same key back and generates nothing.
+    let second = ServerConfig::from_yaml_str_with_env(&yaml, &AuthKeyEnv::default()).unwrap();
+    assert_eq!(second.network.auth_key, Some(key));
+    assert_eq!(second.network.generated_auth_key, None);
+
+    // Two servers never share a generated key.
+    let other = dir.path().join("other_key");
+    let yaml_other = yaml.replace(&file.display().to_string(), &other.display().to_string());
+    let third = ServerConfig::from_yaml_str_with_env(&yaml_other, &AuthKeyEnv::default()).unwrap();
+    assert_ne!(third.network.auth_key, Some(key));
+
+    // Without the switch a missing file is an error, and the switch needs a file.
+    let (name, message) = (
+        "network.auth_key_generate",
+        parse("network:\n  auth_key_generate: true\n")
+            .unwrap_err()
+            .to_string(),
+    );
+    assert!(
+        message.contains(name) && message.contains("network.auth_key_file"),
+        "{message}"
+    );
+    let missing = dir.path().join("missing");
+    let error = parse(&format!(
+        "network:\n  auth_key_file: {}\n",
+        missing.display()
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(error, ConfigError::AuthKeyFile { .. }),
+        "{error:?}"
+    );
+    assert!(!missing.exists());
+
+    // A directory the server cannot write to: a clear error naming the file.
+    let unwritable = dir.path().join("no-such-dir").join("auth_key");
+    let error = ServerConfig::from_yaml_str_with_env(
+        &yaml.replace(
+            &file.display().to_string(),
+            &unwritable.display().to_string(),
+        ),
+        &AuthKeyEnv::default(),
+    )
+    .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        matches!(error, ConfigError::AuthKeyGenerate { .. }),
+        "{error:?}"
+    );
+    assert!(
+        message.contains(&unwritable.display().to_string()),
+        "{message}"
+    );
 }
 
 #[test]

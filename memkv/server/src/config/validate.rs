@@ -106,6 +106,7 @@ fn validate_network(raw: RawNetwork, env: &AuthKeyEnv) -> Result<NetworkConfig, 
         address,
         auth_key,
         auth_key_file,
+        auth_key_generate,
         integrity,
         tls_cert,
         tls_key,
@@ -135,7 +136,15 @@ fn validate_network(raw: RawNetwork, env: &AuthKeyEnv) -> Result<NetworkConfig, 
         ));
     }
 
-    let auth_key = resolve_auth_key(auth_key.map(|key| key.0), auth_key_file, env)?;
+    let generate = auth_key_generate.unwrap_or(false);
+    if generate && auth_key_file.is_none() {
+        return Err(invalid(
+            "network.auth_key_generate",
+            "needs network.auth_key_file: the file to keep the generated key in",
+        ));
+    }
+    let (auth_key, generated_auth_key) =
+        resolve_auth_key(auth_key.map(|key| key.0), auth_key_file, generate, env)?;
 
     let tls = match (tls_cert, tls_key) {
         (Some(cert), Some(key)) => Some(TlsSettings { cert, key }),
@@ -195,6 +204,7 @@ fn validate_network(raw: RawNetwork, env: &AuthKeyEnv) -> Result<NetworkConfig, 
     Ok(NetworkConfig {
         address,
         auth_key,
+        generated_auth_key,
         integrity: integrity.unwrap_or_default(),
         tls,
         max_connections,
@@ -208,11 +218,14 @@ fn validate_network(raw: RawNetwork, env: &AuthKeyEnv) -> Result<NetworkConfig, 
 /// The auth key, from the first source that has one: `network.auth_key`, `MEMKV_AUTH_KEY`,
 /// the file of `MEMKV_AUTH_KEY_FILE`, the file of `network.auth_key_file`. Setting two sources
 /// at the same level (both config keys, or both variables) is an error rather than a guess.
+/// With `generate`, a missing `network.auth_key_file` is created with a random key, and its
+/// path is returned too.
 fn resolve_auth_key(
     config_key: Option<String>,
     config_key_file: Option<PathBuf>,
+    generate: bool,
     env: &AuthKeyEnv,
-) -> Result<Option<[u8; 32]>, ConfigError> {
+) -> Result<(Option<[u8; 32]>, Option<PathBuf>), ConfigError> {
     if config_key.is_some() && config_key_file.is_some() {
         return Err(invalid(
             "network.auth_key_file",
@@ -221,7 +234,7 @@ fn resolve_auth_key(
     }
     if let Some(text) = config_key {
         return parse_auth_key(&text)
-            .map(Some)
+            .map(|key| (Some(key), None))
             .map_err(|message| invalid("network.auth_key", message));
     }
     if env.key.is_some() && env.key_file.is_some() {
@@ -236,31 +249,63 @@ fn resolve_auth_key(
     }
     if let Some(text) = &env.key {
         return parse_auth_key(text)
-            .map(Some)
+            .map(|key| (Some(key), None))
             .map_err(|message| ConfigError::InvalidAuthKey {
                 origin: format!("environment variable {}", AuthKeyEnv::KEY_VAR),
                 message,
             });
     }
-    let file = match (&env.key_file, config_key_file) {
-        (Some(path), _) => Some((path.clone(), AuthKeyEnv::KEY_FILE_VAR)),
-        (None, Some(path)) => Some((path, "network.auth_key_file")),
-        (None, None) => None,
+    let (path, named_by) = match (&env.key_file, config_key_file) {
+        (Some(path), _) => (path.clone(), AuthKeyEnv::KEY_FILE_VAR),
+        (None, Some(path)) => (path, "network.auth_key_file"),
+        (None, None) => return Ok((None, None)),
     };
-    let Some((path, named_by)) = file else {
-        return Ok(None);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error)
+            if error.kind() == std::io::ErrorKind::NotFound
+                && generate
+                && named_by == "network.auth_key_file" =>
+        {
+            let key = generate_auth_key(&path)?;
+            return Ok((Some(key), Some(path)));
+        }
+        Err(error) => {
+            return Err(ConfigError::AuthKeyFile {
+                named_by,
+                path,
+                error,
+            });
+        }
     };
-    let text = std::fs::read_to_string(&path).map_err(|error| ConfigError::AuthKeyFile {
-        named_by,
-        path: path.clone(),
-        error,
-    })?;
     parse_auth_key(&text)
-        .map(Some)
+        .map(|key| (Some(key), None))
         .map_err(|message| ConfigError::InvalidAuthKey {
             origin: format!("auth key file {} (named by {named_by})", path.display()),
             message,
         })
+}
+
+/// Writes a new random key to `path` (which must not exist; mode 0600) and returns it.
+fn generate_auth_key(path: &Path) -> Result<[u8; 32], ConfigError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let key: [u8; 32] = rand::random();
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut file| {
+            file.write_all(format!("{hex}\n").as_bytes())?;
+            file.sync_all()
+        });
+    written.map_err(|error| ConfigError::AuthKeyGenerate {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    Ok(key)
 }
 
 /// Decodes the 64-hex-character key (surrounding whitespace ignored). The error message never
