@@ -3,7 +3,8 @@
 # Declared once in packaging/package.toml; nfpm puts it into all three formats.
 #
 # 1. Creates the `memkv` system user the service runs as (kept on removal, as Debian policy asks).
-# 2. Links the NIXL plugin into NIXL's plugin directory when NIXL is installed.
+# 2. Links the NIXL plugin into NIXL's plugin directory when NIXL is installed (never over a file
+#    or a link of someone else's).
 # 3. Tells a running systemd about the unit. The service is NOT enabled or started.
 set -e
 
@@ -29,8 +30,17 @@ if ! id -u memkv >/dev/null 2>&1; then
     fi
 fi
 
+# Only our own link is ever (re)made: a real file there, or a link the admin pointed at another
+# build, is left as it is (`ln -sf` would replace either).
+LINK="$NIXL_PLUGINS/libplugin_MEMKV.so"
 if [ -f "$PLUGIN" ] && [ -d "$NIXL_PLUGINS" ]; then
-    ln -sf "$PLUGIN" "$NIXL_PLUGINS/libplugin_MEMKV.so"
+    if [ -L "$LINK" ] && [ "$(readlink "$LINK")" != "$PLUGIN" ]; then
+        echo "memkv: $LINK points at $(readlink "$LINK"); left as it is" >&2
+    elif [ -e "$LINK" ] && [ ! -L "$LINK" ]; then
+        echo "memkv: $LINK is a file, not a link; left as it is" >&2
+    else
+        ln -sf "$PLUGIN" "$LINK"
+    fi
 fi
 
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then

@@ -19,6 +19,7 @@ mod harness;
 mod image;
 mod reproducible;
 mod rpm;
+mod scripts;
 mod secrets;
 mod server;
 mod signatures;

@@ -2,7 +2,6 @@
 //! GPG key), `rpmlint` (no errors), and an install into a scratch root whose `/bin` is busybox,
 //! with `memkv -V` run from it and an erase that takes everything away.
 
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use crate::harness::{Arch, TAG, VERSION, cmd, output_any, package, release, run, scratch, stdout};
@@ -101,18 +100,10 @@ fn copy_with_libraries(root: &Path, program: &Path) {
 /// `useradd` (as on RHEL), `/dev/null`, account files, and the glibc the binary links.
 fn scratch_root(dir: &Path) -> PathBuf {
     let root = dir.join("root");
-    for sub in ["bin", "dev", "etc/default", "tmp", "var/lib", "var/tmp"] {
+    crate::scripts::busybox_root(&root);
+    for sub in ["etc/default", "var/lib", "var/tmp"] {
         std::fs::create_dir_all(root.join(sub)).expect("mkdir");
     }
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static");
-    let applets = stdout(cmd("/bin/busybox").arg("--list"));
-    for applet in applets.lines() {
-        let _ = symlink("busybox", root.join("bin").join(applet));
-    }
-    run(cmd("mknod")
-        .arg(root.join("dev/null"))
-        .args(["c", "1", "3"]));
-    run(cmd("chmod").arg("666").arg(root.join("dev/null")));
     std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").expect("passwd");
     std::fs::write(root.join("etc/group"), "root:x:0:\n").expect("group");
     std::fs::write(root.join("etc/shadow"), "root:*:19000:0:99999:7:::\n").expect("shadow");
