@@ -14,6 +14,7 @@
 
 mod apk;
 mod arm64;
+mod buildinfo;
 mod deb;
 mod harness;
 mod image;
