@@ -71,3 +71,105 @@ fn actions_are_pinned_by_sha_and_permissions_are_declared() {
     let ci = std::fs::read_to_string(repo().join(".github/workflows/ci.yml")).expect("ci.yml");
     assert!(ci.contains("bash .ci/run"));
 }
+
+/// The `run: |` block of the release.yml step named `name`, dedented: the block-scalar lines
+/// indented deeper than the `run:` key (release.yml writes every multi-line `run` this way).
+fn release_step_run(name: &str) -> String {
+    let text =
+        std::fs::read_to_string(repo().join(".github/workflows/release.yml")).expect("release.yml");
+    let mut lines = text
+        .lines()
+        .skip_while(|l| l.trim() != format!("- name: {name}"));
+    assert!(lines.next().is_some(), "release.yml has no step {name:?}");
+    let run_line = lines
+        .by_ref()
+        .find(|l| l.trim_start().starts_with("run:") || l.trim_start().starts_with("- "))
+        .unwrap_or_else(|| panic!("step {name:?} has no run:"));
+    assert_eq!(
+        run_line.trim(),
+        "run: |",
+        "step {name:?}: expected a `run: |` block"
+    );
+    let key_indent = run_line.len() - run_line.trim_start().len();
+    let body: Vec<&str> = lines
+        .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() > key_indent)
+        .collect();
+    let indent = body
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .expect("a non-empty run block");
+    let mut script: String = body
+        .iter()
+        .map(|l| l.get(indent..).unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    script.push('\n');
+    script
+}
+
+/// The release workflow's tag check, run as GitHub runs a `run:` step (`bash -e`), against
+/// stub binaries: a wrong tag from either architecture fails the step, the right one passes.
+#[test]
+fn release_tag_check_step_fails_on_a_wrong_tag_and_passes_on_the_right_one() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let script = release_step_run("The tag equals the version baked into the binaries");
+    assert!(
+        !script.contains("${{"),
+        "the step must read the tag from env, not expand expressions into the script:\n{script}"
+    );
+    let tag = "RELEASE.2026-11-25T12-00-00Z";
+    let write_exec = |path: &std::path::Path, text: &str| {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write stub");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    };
+    for (case, amd64, arm64, should_pass) in [
+        ("both right", tag, tag, true),
+        ("amd64 wrong", "RELEASE.2026-11-25T11-59-59Z", tag, false),
+        ("arm64 wrong", tag, "RELEASE.2026-11-25T11-59-59Z", false),
+        ("a stub version", "0.1.0", "0.1.0", false),
+    ] {
+        let dir = crate::harness::scratch(&format!("tag-check-{}", case.replace(' ', "-")));
+        for (arch, printed) in [("amd64", amd64), ("arm64", arm64)] {
+            write_exec(
+                &dir.join(format!("dist/{tag}/linux-{arch}/memkv")),
+                &format!("#!/bin/sh\n[ \"$1\" = -V ] || exit 2\necho \"memkv {printed}\"\n"),
+            );
+        }
+        // The step runs the arm64 binary under qemu-aarch64-static -L <sysroot>: a stand-in
+        // that drops `-L <dir>` and runs the (shell) stub directly.
+        let bin = dir.join("bin");
+        write_exec(
+            &bin.join("qemu-aarch64-static"),
+            "#!/bin/sh\n[ \"$1\" = -L ] || exit 2\nshift 2\nexec \"$@\"\n",
+        );
+        std::fs::write(dir.join("step.sh"), &script).expect("write step");
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let (ok, text) = output_any(
+            cmd("bash")
+                .args(["--noprofile", "--norc", "-e", "step.sh"])
+                .current_dir(&dir)
+                .env("TAG", tag)
+                .env("PATH", path),
+        );
+        assert_eq!(
+            ok,
+            should_pass,
+            "{case}: the step {}:\n{text}",
+            if ok { "passed" } else { "failed" }
+        );
+        if should_pass {
+            assert!(
+                text.contains(&format!("linux-amd64: memkv {tag}"))
+                    && text.contains(&format!("linux-arm64: memkv {tag}")),
+                "{case}: {text}"
+            );
+        }
+    }
+}
