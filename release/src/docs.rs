@@ -93,10 +93,11 @@ pub(crate) fn splice(text: &str, table: &str) -> Result<String> {
     Ok(format!("{}\n{table}{}", &text[..start], &text[end..]))
 }
 
-/// Copies `dist/<tag>/release-notes-<tag>.md` to `notes/`.
-pub(crate) fn write_notes(repo: &Path, tag: &ReleaseTag) -> Result<PathBuf> {
+/// Copies `<dist>/<tag>/release-notes-<tag>.md` (written by `release` from CHANGES.md) into
+/// `out` (`notes/` in the repository by default).
+pub(crate) fn write_notes(dist: &Path, out: &Path, tag: &ReleaseTag) -> Result<PathBuf> {
     let name = format!("release-notes-{tag}.md");
-    let from = repo.join("dist").join(tag.to_string()).join(&name);
+    let from = dist.join(tag.to_string()).join(&name);
     if !from.is_file() {
         bail!(
             "{} does not exist: run `cargo xtask release --tag {tag}` first (the notes name the \
@@ -104,7 +105,8 @@ pub(crate) fn write_notes(repo: &Path, tag: &ReleaseTag) -> Result<PathBuf> {
             from.display()
         );
     }
-    let to = repo.join("notes").join(&name);
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let to = out.join(&name);
     std::fs::copy(&from, &to)
         .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
     Ok(to)

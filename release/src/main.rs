@@ -1,8 +1,8 @@
 //! memkv-release: the release tool (xtask style, run as `cargo xtask ...`).
 //!
 //! `cargo xtask release` builds, packages, signs and describes a release under
-//! `dist/RELEASE.<timestamp>/`; `keygen` makes throwaway signing keys; `notes` writes the
-//! release notes into `notes/`; `plan` shows what the workspace would release; `docs` keeps the
+//! `dist/RELEASE.<timestamp>/`; `keygen` makes throwaway signing keys; `notes` copies a built
+//! release's notes into `notes/`; `plan` shows what the workspace would release; `docs` keeps the
 //! generated part of docs/release.md in step with packaging/package.toml. docs/release.md is the
 //! manual.
 
@@ -49,11 +49,18 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
-    /// Write notes/release-notes-<tag>.md from CHANGES.md (what `release` also puts in dist/)
+    /// Copy a built release's notes, dist/<tag>/release-notes-<tag>.md, into notes/ (to commit
+    /// them). `release` generates the notes from CHANGES.md; this command does not read it
     Notes {
         /// The release tag, RELEASE.YYYY-MM-DDTHH-MM-SSZ
         #[arg(long)]
         tag: String,
+        /// Where release directories are (`release --out`) [default: <repo>/dist]
+        #[arg(long)]
+        dist: Option<PathBuf>,
+        /// Where the notes go [default: <repo>/notes]
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Show which members the workspace provides and which slots stay empty
     Plan,
@@ -155,8 +162,12 @@ fn run(cli: Cli) -> Result<()> {
             println!("minisign public key: {}", keys.minisign_public);
             println!("GPG fingerprint: {}", keys.gpg_fingerprint);
         }
-        Command::Notes { tag } => {
-            let path = docs::write_notes(&repo, &ReleaseTag::parse(&tag)?)?;
+        Command::Notes { tag, dist, out } => {
+            let path = docs::write_notes(
+                &dist.unwrap_or_else(|| repo.join("dist")),
+                &out.unwrap_or_else(|| repo.join("notes")),
+                &ReleaseTag::parse(&tag)?,
+            )?;
             println!("{}", path.display());
         }
         Command::Plan => {

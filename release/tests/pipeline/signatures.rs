@@ -204,3 +204,36 @@ fn release_notes_follow_the_seed_layout() {
         assert!(notes.contains("| Linux    | arm64"));
     }
 }
+
+/// `memkv-release notes` copies the built release's notes (it does not render them again): the
+/// copy is byte for byte the file in the release directory; a tag never built is an error.
+#[test]
+fn notes_command_copies_the_release_notes() {
+    let release = release();
+    let tool = env!("CARGO_BIN_EXE_memkv-release");
+    let out = scratch("notes-command");
+    let dist = release.dist.parent().expect("the --out directory");
+    let printed = stdout(
+        cmd(tool)
+            .current_dir(crate::harness::repo())
+            .args(["notes", "--tag", TAG, "--dist"])
+            .arg(dist)
+            .arg("--out")
+            .arg(&out),
+    );
+    let name = format!("release-notes-{TAG}.md");
+    assert_eq!(printed, out.join(&name).display().to_string());
+    assert_eq!(
+        std::fs::read(out.join(&name)).expect("copied notes"),
+        std::fs::read(release.dist.join(&name)).expect("release notes")
+    );
+    let (ok, text) = output_any(
+        cmd(tool)
+            .current_dir(crate::harness::repo())
+            .args(["notes", "--tag", "RELEASE.2000-01-01T00-00-00Z", "--dist"])
+            .arg(dist)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(!ok && text.contains("does not exist"), "{text}");
+}
