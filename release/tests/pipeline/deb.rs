@@ -123,6 +123,13 @@ fn dpkg_installs_runs_serves_and_removes_cleanly() {
         !enabled.trim().starts_with("enabled"),
         "memkv.service is enabled: {enabled}"
     );
+    // Not enabled, checked without asking systemd (which may not run here): no wants link.
+    let wants = Path::new("/etc/systemd/system/multi-user.target.wants/memkv.service");
+    assert!(
+        wants.symlink_metadata().is_err(),
+        "{} exists: the package enabled the service",
+        wants.display()
+    );
     // The plugin link exists exactly when the package ships the plugin and NIXL is there.
     if nixl.is_dir() {
         assert_eq!(nixl.join("libplugin_MEMKV.so").exists(), ships_plugin);
@@ -151,6 +158,37 @@ fn dpkg_installs_runs_serves_and_removes_cleanly() {
     drop(running);
 
     run(cmd("dpkg").args(["-r", "memkv"]));
+    // Nothing the package shipped is left but its conffiles (Debian policy keeps those until
+    // purge): every file and link of `dpkg-deb -c` is gone, and so is every directory of its
+    // own (the shared ones, /usr/bin and the like, belong to the system).
+    let conffiles = stdout(cmd("dpkg-deb").arg("--info").arg(&deb).arg("conffiles"));
+    let conffiles: Vec<&str> = conffiles.lines().map(str::trim).collect();
+    let shipped = stdout(cmd("dpkg-deb").arg("-c").arg(&deb));
+    for line in shipped.lines() {
+        // `... ./path` or, for a link, `... ./path -> target`.
+        let path = line
+            .split(" -> ")
+            .next()
+            .unwrap_or(line)
+            .split_whitespace()
+            .last()
+            .expect("a path")
+            .trim_start_matches('.')
+            .trim_end_matches('/');
+        if path.is_empty() || conffiles.contains(&path) {
+            continue;
+        }
+        let is_dir = line.starts_with('d');
+        let own_dir = is_dir
+            && path.contains("memkv")
+            && !conffiles.iter().any(|c| c.starts_with(&format!("{path}/")));
+        if !is_dir || own_dir {
+            assert!(
+                Path::new(path).symlink_metadata().is_err(),
+                "{path} is left after dpkg -r"
+            );
+        }
+    }
     for gone in [
         "/usr/bin/memkv",
         "/usr/lib/systemd/system/memkv.service",
@@ -169,10 +207,12 @@ fn dpkg_installs_runs_serves_and_removes_cleanly() {
     // Debian policy: conffiles stay until purge; the system user stays.
     assert!(Path::new("/etc/memkv/config.yaml").is_file());
     run(cmd("dpkg").args(["--purge", "memkv"]));
-    assert!(
-        !Path::new("/etc/memkv").exists(),
-        "/etc/memkv is left after purge"
-    );
+    for gone in ["/etc/memkv", "/var/lib/memkv"] {
+        assert!(
+            Path::new(gone).symlink_metadata().is_err(),
+            "{gone} is left after purge"
+        );
+    }
     let (_, status) = output_any(
         cmd("dpkg-query")
             .args(["-W", "-f=${db:Status-Abbrev}", "memkv"])
