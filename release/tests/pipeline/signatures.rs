@@ -237,3 +237,79 @@ fn notes_command_copies_the_release_notes() {
     );
     assert!(!ok && text.contains("does not exist"), "{text}");
 }
+
+/// The README publishes the real release keys: its minisign public key and key id are those of
+/// packaging/keys/memkv-release.minisign.pub, its GPG fingerprint that of
+/// packaging/keys/memkv-release.gpg.asc (as `gpg --show-keys` reads it).
+#[test]
+fn readme_key_fingerprints_match_packaging_keys() {
+    let repo = crate::harness::repo();
+    let readme = std::fs::read_to_string(repo.join("README.md")).expect("README.md");
+    let section = readme
+        .split("## Verifying downloads")
+        .nth(1)
+        .expect("README has a `## Verifying downloads` section");
+    let section = section.split("\n## ").next().unwrap_or(section);
+
+    let minisign = std::fs::read_to_string(repo.join("packaging/keys/memkv-release.minisign.pub"))
+        .expect("minisign public key");
+    let mut lines = minisign.lines();
+    let key_id = lines
+        .next()
+        .and_then(|l| l.strip_prefix("untrusted comment: minisign public key "))
+        .expect("the minisign .pub comment names the key id")
+        .trim();
+    let public = lines.next().expect("the key line").trim();
+    // The key id in the comment is the one inside the key (bytes 2..10, little endian).
+    let bytes = stdout(cmd("sh").args([
+        "-c",
+        "printf %s \"$1\" | base64 -d | od -An -tx1 -v",
+        "sh",
+        public,
+    ]));
+    let bytes: Vec<&str> = bytes.split_whitespace().collect();
+    assert_eq!(
+        bytes.len(),
+        42,
+        "a minisign public key is 42 bytes: {public}"
+    );
+    let inside: String = bytes[2..10].iter().rev().copied().collect();
+    assert_eq!(
+        inside.to_ascii_uppercase(),
+        key_id,
+        "the .pub comment's key id"
+    );
+    assert!(
+        section.contains(&format!("minisign -Vm memkv -P {public}")),
+        "README's minisign command does not use {public}"
+    );
+    assert!(
+        section.contains(&format!("`{public}` (key id `{key_id}`)")),
+        "README's key table lacks `{public}` (key id `{key_id}`)"
+    );
+
+    let colons = stdout(
+        cmd("gpg")
+            .args(["--show-keys", "--with-colons"])
+            .arg(repo.join("packaging/keys/memkv-release.gpg.asc")),
+    );
+    let fingerprint = colons
+        .lines()
+        .find_map(|l| l.strip_prefix("fpr:"))
+        .and_then(|l| l.split(':').find(|f| !f.is_empty()))
+        .expect("a fingerprint");
+    assert_eq!(fingerprint.len(), 40, "{fingerprint}");
+    // The README groups it as gpg prints it: 10 groups of 4, two spaces in the middle.
+    let groups: Vec<&str> = (0..10).map(|i| &fingerprint[i * 4..i * 4 + 4]).collect();
+    let printed = format!("{}  {}", groups[..5].join(" "), groups[5..].join(" "));
+    assert!(
+        section.contains(&format!("`{printed}`")),
+        "README's GPG fingerprint is not `{printed}` (packaging/keys/memkv-release.gpg.asc)"
+    );
+    assert!(
+        colons
+            .lines()
+            .any(|l| l.starts_with("pub:") && l.split(':').nth(2) == Some("4096")),
+        "the GPG key is not RSA 4096 as the README says:\n{colons}"
+    );
+}
