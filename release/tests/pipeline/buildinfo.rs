@@ -1,5 +1,6 @@
 //! What `BUILDINFO.json` says about the release, checked against the release itself: the empty
-//! slots (members not in the workspace yet) are named there and in the notes and ship nowhere.
+//! slots (members not in the workspace yet) are named there and in the notes and ship nowhere,
+//! and the glibc the binaries need is the one the packages depend on, at or below the floor.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -224,5 +225,88 @@ fn empty_slots_are_named_in_buildinfo_and_notes_and_ship_nowhere() {
                 .collect();
             assert!(libs.is_empty(), "{arch:?}: {libs:?}");
         }
+    }
+}
+
+/// `X.Y` as numbers.
+fn version(text: &str) -> Vec<u32> {
+    text.split('.')
+        .map(|p| p.parse().unwrap_or_else(|_| panic!("{text:?} is not X.Y")))
+        .collect()
+}
+
+#[test]
+fn glibc_needed_is_at_or_below_the_floor_and_is_what_the_packages_depend_on() {
+    let release = release();
+    let info = buildinfo(release);
+    let floor = info["glibc_floor"].as_str().expect("glibc_floor");
+    let needed = info["glibc_needed"].as_str().expect("glibc_needed");
+    assert_eq!(
+        floor, "2.28",
+        "the declared floor changed: RHEL 8 has glibc 2.28"
+    );
+    assert!(
+        version(needed) <= version(floor),
+        "BUILDINFO.json: glibc_needed {needed} is newer than the floor {floor}"
+    );
+    for &arch in &release.arches {
+        // Every glibc binary published for download, read with readelf, not the tool's parser.
+        let mut newest: Vec<u32> = Vec::new();
+        for entry in std::fs::read_dir(arch.dir(release)).expect("platform dir") {
+            let path = entry.expect("entry").path();
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            let is_elf = std::fs::read(&path).is_ok_and(|b| b.starts_with(b"\x7fELF"));
+            if !is_elf {
+                continue;
+            }
+            let versions = stdout(cmd("readelf").arg("--version-info").arg(&path));
+            let mut own: Vec<Vec<u32>> = versions
+                .split_whitespace()
+                .filter_map(|w| w.strip_prefix("GLIBC_"))
+                .filter(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+                .map(version)
+                .collect();
+            own.sort();
+            let own = own
+                .pop()
+                .unwrap_or_else(|| panic!("{name}: no GLIBC_ version"));
+            assert!(
+                own <= version(floor),
+                "{arch:?} {name} needs glibc {own:?}, above the floor {floor}"
+            );
+            newest = newest.max(own);
+        }
+        assert_eq!(
+            newest,
+            version(needed),
+            "{arch:?}: BUILDINFO.json's glibc_needed is not the newest the binaries need"
+        );
+        let depends = stdout(
+            cmd("dpkg-deb")
+                .args(["-f"])
+                .arg(package(release, arch, "deb"))
+                .arg("Depends"),
+        );
+        let libc6: Vec<&str> = depends
+            .split(',')
+            .map(str::trim)
+            .filter(|d| d.starts_with("libc6"))
+            .collect();
+        assert_eq!(
+            libc6,
+            [format!("libc6 (>= {needed})")],
+            "{arch:?}: Depends: {depends}"
+        );
+        let requires = stdout(cmd("rpm").arg("-qpR").arg(package(release, arch, "rpm")));
+        assert!(
+            requires
+                .lines()
+                .any(|l| l.trim() == format!("glibc >= {needed}")),
+            "{arch:?}: rpm Requires: {requires}"
+        );
     }
 }
