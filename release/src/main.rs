@@ -100,6 +100,11 @@ struct ReleaseArgs {
     /// [default: links relative to the release directory]
     #[arg(long)]
     download_url: Option<String>,
+    /// Links for the flat assets of a GitHub release, this URL being
+    /// https://github.com/OWNER/REPO/releases/download/TAG: packages by name, binaries to the
+    /// platform archive memkv-<tag>-linux-<arch>.tar.gz (what release.yml uploads)
+    #[arg(long, conflicts_with = "download_url")]
+    github_release_url: Option<String>,
     /// Image name inside the docker archives
     #[arg(long, default_value = "memkv")]
     image_name: String,
@@ -149,6 +154,7 @@ fn run(cli: Cli) -> Result<()> {
                 unsigned: args.unsigned,
                 profile: args.profile,
                 download_url: args.download_url,
+                github_release_url: args.github_release_url,
                 image_name: args.image_name,
                 image_repository: args.image_repository,
                 tag,

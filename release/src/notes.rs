@@ -80,8 +80,7 @@ pub(crate) struct NotesInput<'a> {
     pub(crate) has_wheels: bool,
     pub(crate) has_plugin: bool,
     pub(crate) glibc: String,
-    /// `None`: links relative to the release directory.
-    pub(crate) download_url: Option<&'a str>,
+    pub(crate) links: Links<'a>,
     pub(crate) image_repository: &'a str,
     pub(crate) image_name: &'a str,
     pub(crate) minisign_public: Option<String>,
@@ -89,11 +88,44 @@ pub(crate) struct NotesInput<'a> {
     pub(crate) homepage: &'a str,
 }
 
+/// Where the notes' download links point.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Links<'a> {
+    /// Relative to the release directory (`linux-amd64/memkv`).
+    Relative,
+    /// A mirror of the release directory tree at this base URL (`--download-url`).
+    Tree(&'a str),
+    /// The flat assets of a GitHub release at this base URL (`--github-release-url`):
+    /// packages by file name; binaries, which share names across architectures, in the
+    /// per-platform archive [`platform_archive`].
+    GithubRelease(&'a str),
+}
+
+/// The per-platform archive a GitHub release holds instead of the loose binaries (the release
+/// workflow makes it: `memkv-$TAG-linux-<arch>.tar.gz`).
+pub(crate) fn platform_archive(tag: &ReleaseTag, arch: Arch) -> String {
+    format!("memkv-{tag}-{}.tar.gz", arch.platform_dir())
+}
+
+/// The link to a package (a file whose name is unique across architectures).
 fn link(input: &NotesInput<'_>, arch: Arch, file: &str) -> String {
     let path = format!("{}/{file}", arch.platform_dir());
-    match input.download_url {
-        Some(base) => format!("{}/{path}", base.trim_end_matches('/')),
-        None => path,
+    match input.links {
+        Links::Relative => path,
+        Links::Tree(base) => format!("{}/{path}", base.trim_end_matches('/')),
+        Links::GithubRelease(base) => format!("{}/{file}", base.trim_end_matches('/')),
+    }
+}
+
+/// The link to a binary: on a GitHub release, the platform archive that holds it.
+fn binary_link(input: &NotesInput<'_>, arch: Arch, file: &str) -> String {
+    match input.links {
+        Links::GithubRelease(base) => format!(
+            "{}/{}",
+            base.trim_end_matches('/'),
+            platform_archive(input.tag, arch)
+        ),
+        _ => link(input, arch, file),
     }
 }
 
@@ -125,10 +157,18 @@ pub(crate) fn render(input: &NotesInput<'_>) -> Result<String> {
                 out,
                 "| Linux    | {:<12} | [{binary}]({}) |",
                 arch.debian(),
-                link(input, arch, binary)
+                binary_link(input, arch, binary)
             )?;
         }
         writeln!(out)?;
+    }
+    if let Links::GithubRelease(_) = input.links {
+        writeln!(
+            out,
+            "The binaries of each platform, with their `.sha256sum`, `.minisig` and `.asc` files, \
+             come in one archive per platform (`{}`, ...).\n",
+            platform_archive(tag, Arch::Amd64)
+        )?;
     }
     writeln!(
         out,
@@ -184,11 +224,19 @@ pub(crate) fn render(input: &NotesInput<'_>) -> Result<String> {
         "```bash\ndocker pull {repo}:{tag}\ndocker pull {repo}:latest\n\n# or, from the release files:\n\
          docker load -i {amd}\n```\n",
         repo = input.image_repository,
-        amd = link(
-            input,
-            Arch::Amd64,
-            &format!("{}-image.docker.tar", input.image_name)
-        )
+        amd = match input.links {
+            // Inside the unpacked platform archive.
+            Links::GithubRelease(_) => format!(
+                "{}/{}-image.docker.tar",
+                Arch::Amd64.platform_dir(),
+                input.image_name
+            ),
+            _ => link(
+                input,
+                Arch::Amd64,
+                &format!("{}-image.docker.tar", input.image_name)
+            ),
+        }
     )?;
     let plugin = if input.has_plugin {
         " + the NIXL plugin (under `/usr/local/lib/plugins/`)"
@@ -289,8 +337,45 @@ fn bundle_sentence(input: &NotesInput<'_>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::section_for;
+    use super::{Links, NotesInput, render, section_for};
+    use crate::platform::Arch;
     use crate::tag::ReleaseTag;
+
+    /// On a GitHub release every link names an asset the workflow uploads: a package by its
+    /// own name, a binary by its platform archive; nothing points into a `linux-*/` tree.
+    #[test]
+    fn github_release_links_name_flat_assets() {
+        let tag = ReleaseTag::parse("RELEASE.2026-06-07T15-11-42Z").expect("tag");
+        let base = "https://github.com/memkv/memkv/releases/download/RELEASE.2026-06-07T15-11-42Z";
+        let deb = "memkv_20260607151142.0.0_amd64.deb".to_owned();
+        let notes = render(&NotesInput {
+            tag: &tag,
+            changes: section_for(CHANGES, &tag).expect("section"),
+            arches: &[Arch::Amd64, Arch::Arm64],
+            binaries: vec!["memkv".to_owned()],
+            packages: vec![("DEB".to_owned(), Arch::Amd64, deb.clone())],
+            empty_slots: Vec::new(),
+            has_wheels: false,
+            has_plugin: false,
+            glibc: "2.28".to_owned(),
+            links: Links::GithubRelease(base),
+            image_repository: "ghcr.io/memkv/memkv",
+            image_name: "memkv",
+            minisign_public: None,
+            gpg_fingerprint: None,
+            homepage: "https://github.com/memkv/memkv",
+        })
+        .expect("notes");
+        for link in [
+            format!("({base}/memkv-{tag}-linux-amd64.tar.gz)"),
+            format!("({base}/memkv-{tag}-linux-arm64.tar.gz)"),
+            format!("({base}/{deb})"),
+        ] {
+            assert!(notes.contains(&link), "no {link}:\n{notes}");
+        }
+        assert!(!notes.contains("/linux-amd64/"), "{notes}");
+        assert!(!notes.contains("](linux-"), "{notes}");
+    }
 
     const CHANGES: &str = "# memkv changes\n\nintro\n\n## Unreleased\n\nWork in progress.\n\n### Bug Fixes\n\n- b\n\n\
         ## RELEASE.2026-06-07T15-11-42Z\n\nHardens things.\n\n### New Features\n\n- a\n\n\

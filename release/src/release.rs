@@ -38,6 +38,8 @@ pub(crate) struct ReleaseOptions {
     /// Cargo profile of the builds (`release` for real releases).
     pub(crate) profile: String,
     pub(crate) download_url: Option<String>,
+    /// GitHub release asset URL (flat assets; binaries in per-platform archives).
+    pub(crate) github_release_url: Option<String>,
     pub(crate) image_name: String,
     pub(crate) image_repository: String,
 }
@@ -259,7 +261,11 @@ pub(crate) fn run(repo: &Path, options: &ReleaseOptions) -> Result<PathBuf> {
             .present
             .contains(&Source::Cdylib("plugin_MEMKV".to_owned())),
         glibc: depends.glibc.clone(),
-        download_url: options.download_url.as_deref(),
+        links: match (&options.github_release_url, &options.download_url) {
+            (Some(base), _) => notes::Links::GithubRelease(base),
+            (None, Some(base)) => notes::Links::Tree(base),
+            (None, None) => notes::Links::Relative,
+        },
         image_repository: &options.image_repository,
         image_name: &options.image_name,
         minisign_public: keys.as_ref().map(|k| k.minisign_public.to_base64()),

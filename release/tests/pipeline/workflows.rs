@@ -173,3 +173,46 @@ fn release_tag_check_step_fails_on_a_wrong_tag_and_passes_on_the_right_one() {
         }
     }
 }
+
+/// The GitHub release's links work: the notes are rendered with `--github-release-url` for this
+/// repository and tag, so they name the flat assets `gh release create` uploads, and the
+/// per-platform archives they link the binaries to are made, under the name the tool links
+/// (`memkv-<tag>-linux-<arch>.tar.gz`), in the build job, before upload-artifact drops the
+/// executable bits.
+#[test]
+fn release_notes_link_the_assets_the_release_uploads() {
+    let text =
+        std::fs::read_to_string(repo().join(".github/workflows/release.yml")).expect("release.yml");
+    assert!(
+        text.contains("--github-release-url \"https://github.com/$REPO/releases/download/$TAG\""),
+        "release.yml does not render the notes for the GitHub release's assets"
+    );
+    assert!(text.contains("REPO: ${{ github.repository }}"));
+    let build = text.split("\n  publish:").next().expect("build job");
+    let archive = build
+        .find("tar --sort=name --owner=0 --group=0 --numeric-owner -czf \"memkv-$TAG-$dir.tar.gz\" \"$dir\"")
+        .expect("the build job archives each platform directory as memkv-$TAG-linux-<arch>.tar.gz");
+    let upload = build
+        .find("actions/upload-artifact@")
+        .expect("the build job uploads the artifact");
+    assert!(
+        archive < upload,
+        "the archives must be made before the upload"
+    );
+    let publish = text.split("\n  publish:").nth(1).expect("publish job");
+    for asset in [
+        "memkv-*.tar.gz",
+        "linux-*/*.deb*",
+        "linux-*/*.rpm*",
+        "linux-*/*.apk*",
+    ] {
+        assert!(
+            publish.contains(asset),
+            "gh release create does not upload {asset}"
+        );
+    }
+    assert!(
+        !publish.contains("tar -c"),
+        "the publish job must not re-archive the downloaded (mode-less) files"
+    );
+}
