@@ -223,3 +223,59 @@ fn dpkg_installs_runs_serves_and_removes_cleanly() {
         "dpkg still has memkv: {status}"
     );
 }
+
+/// Everything `systemd-analyze syscall-filter` (this machine's systemd) puts in a group,
+/// nested groups expanded.
+fn syscall_group(group: &str, into: &mut std::collections::BTreeSet<String>) {
+    let text = stdout(cmd("systemd-analyze").args(["syscall-filter", group]));
+    for line in text.lines().skip(1) {
+        let item = line.trim();
+        if item.is_empty() || item.starts_with('#') {
+            continue;
+        }
+        if item.starts_with('@') {
+            syscall_group(item, into);
+        } else {
+            into.insert(item.to_owned());
+        }
+    }
+}
+
+/// The unit's seccomp filter lets the server's io_uring engine run (else io_uring_setup fails
+/// with EPERM and memkv-ioengine silently falls back to the thread pool): io_uring_setup,
+/// io_uring_enter and io_uring_register are allowed by the unit's SystemCallFilter= as this
+/// machine's systemd (Debian 12: 252) expands it.
+#[test]
+fn unit_syscall_filter_allows_io_uring() {
+    let unit =
+        std::fs::read_to_string(crate::harness::repo().join("packaging/systemd/memkv.service"))
+            .expect("memkv.service");
+    let mut allowed = std::collections::BTreeSet::new();
+    let mut denied = std::collections::BTreeSet::new();
+    for value in unit
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("SystemCallFilter="))
+    {
+        let (set, items) = match value.strip_prefix('~') {
+            Some(rest) => (&mut denied, rest),
+            None => (&mut allowed, value),
+        };
+        for item in items.split_whitespace() {
+            if item.starts_with('@') {
+                syscall_group(item, set);
+            } else {
+                set.insert(item.to_owned());
+            }
+        }
+    }
+    assert!(
+        !allowed.is_empty(),
+        "memkv.service has no SystemCallFilter= allow list"
+    );
+    for call in ["io_uring_setup", "io_uring_enter", "io_uring_register"] {
+        assert!(
+            allowed.contains(call) && !denied.contains(call),
+            "memkv.service's SystemCallFilter= does not allow {call}"
+        );
+    }
+}
