@@ -12,6 +12,7 @@ use super::format::{
     META_BLOCK, PART_REF_LEN, PartRef, RECORD_HEADER_LEN, RecordHeader, RecordKind, SegmentHeader,
     SegmentKind, SummaryEntry, align_up, encode_parts, encode_summary, summary_reserve,
 };
+use super::segbuf::SegBuf;
 use super::{Inner, SyncPolicy};
 use crate::{StoreError, Value};
 
@@ -83,7 +84,7 @@ pub(crate) struct OpenSeg {
     /// Offset within the extent of `buf[0]` (aligned).
     pub(crate) buf_base: u64,
     /// Bytes appended but not yet handed to the flusher.
-    pub(crate) buf: Vec<u8>,
+    pub(crate) buf: SegBuf,
     pub(crate) entries: Vec<SummaryEntry>,
     pub(crate) summary_body: u64,
 }
@@ -99,7 +100,7 @@ impl OpenSeg {
 pub(crate) struct Job {
     pub(crate) extent: u32,
     pub(crate) offset: u64,
-    pub(crate) data: Vec<u8>,
+    pub(crate) data: AlignedBuf,
     pub(crate) seal: bool,
 }
 
@@ -146,8 +147,9 @@ impl Lane {
         if open.buf.is_empty() {
             return;
         }
-        let mut data = std::mem::take(&mut open.buf);
-        data.resize(align_up(data.len() as u64, align) as usize, 0);
+        open.buf
+            .zero_to(align_up(open.buf.len() as u64, align) as usize);
+        let data = open.buf.take();
         let offset = open.buf_base;
         open.buf_base += data.len() as u64;
         self.jobs.push(Job {
@@ -168,7 +170,7 @@ impl Lane {
         self.jobs.push(Job {
             extent: open.extent,
             offset: off,
-            data: tail,
+            data: AlignedBuf::from_slice(&tail),
             seal: true,
         });
         self.fifo.push_back(open.extent);
@@ -270,6 +272,7 @@ pub(crate) fn append(
         Append::Stripe(..) => RecordKind::Stripe,
     };
     let crc = value.map_or(0, |v| v.crc);
+    let mut head = Vec::with_capacity(RECORD_HEADER_LEN + key.len());
     RecordHeader {
         kind,
         key_len: key.len() as u16,
@@ -284,17 +287,18 @@ pub(crate) fn append(
             0
         },
     }
-    .encode_with_key(key, &mut open.buf);
+    .encode_with_key(key, &mut head);
+    open.buf.extend(&head);
     match &what {
-        Append::Put(v) => open.buf.extend_from_slice(&v.data),
+        Append::Put(v) => open.buf.extend(&v.data),
         Append::Delete => {}
         Append::Stripe(..) => {
-            open.buf.extend_from_slice(&payload);
-            open.buf.extend_from_slice(tail);
+            open.buf.extend(&payload);
+            open.buf.extend(tail);
         }
     }
     open.buf
-        .resize((offset + rec_len - open.buf_base) as usize, 0);
+        .zero_to((offset + rec_len - open.buf_base) as usize);
     open.entries.push(SummaryEntry {
         kind,
         key: key.to_vec(),
@@ -433,7 +437,11 @@ fn open_segment(inner: &Inner, d: usize, lane: &mut Lane, reserve: u64) -> Resul
         extent,
         seg_seq,
         buf_base: 0,
-        buf: header,
+        buf: {
+            let mut buf = SegBuf::new(inner.part_bufs.clone());
+            buf.extend(&header);
+            buf
+        },
         entries: Vec::new(),
         summary_body: 0,
     });
@@ -465,6 +473,7 @@ fn rewrite_hot(inner: &Inner, d: usize, lane: &mut Lane, h: Hot) {
     let offset = open.pos();
     let val_len = h.value.data.len() as u64;
     let rec_len = RecordHeader::record_len(h.key.len(), val_len);
+    let mut head = Vec::with_capacity(RECORD_HEADER_LEN + h.key.len());
     RecordHeader {
         kind: RecordKind::Put,
         key_len: h.key.len() as u16,
@@ -475,10 +484,11 @@ fn rewrite_hot(inner: &Inner, d: usize, lane: &mut Lane, h: Hot) {
         parts: 0,
         parts_crc: 0,
     }
-    .encode_with_key(&h.key, &mut open.buf);
-    open.buf.extend_from_slice(&h.value.data);
+    .encode_with_key(&h.key, &mut head);
+    open.buf.extend(&head);
+    open.buf.extend(&h.value.data);
     open.buf
-        .resize((offset + rec_len - open.buf_base) as usize, 0);
+        .zero_to((offset + rec_len - open.buf_base) as usize);
     open.entries.push(SummaryEntry {
         kind: RecordKind::Put,
         key: h.key.to_vec(),
@@ -643,7 +653,7 @@ fn evict(inner: &Inner, d: usize, lane: &mut Lane, e: u32, budget: u64) -> Vec<H
 pub(crate) async fn flusher(inner: Arc<Inner>, d: usize) {
     let drive = &inner.drives[d];
     loop {
-        let (jobs, waiters, deferred) = {
+        let (mut jobs, waiters, deferred) = {
             let mut lane = drive.lane.lock();
             lane.cut(drive.align);
             let jobs = std::mem::take(&mut lane.jobs);
@@ -668,7 +678,7 @@ pub(crate) async fn flusher(inner: Arc<Inner>, d: usize) {
             drive.notify.notified().await;
             continue;
         }
-        let result = write_jobs(&inner, d, &jobs).await;
+        let result = write_jobs(&inner, d, &mut jobs).await;
         drive.lane.lock().in_flight.clear();
         release_parts(&inner, &deferred);
         drive.space.notify_waiters();
@@ -733,18 +743,17 @@ async fn trim_dead(inner: &Inner, d: usize) {
     if dead.is_empty() {
         return;
     }
-    let zero = vec![0u8; META_BLOCK as usize];
-    let jobs: Vec<Job> = dead
+    let mut jobs: Vec<Job> = dead
         .iter()
         .map(|&e| Job {
             extent: e,
             offset: 0,
-            data: zero.clone(),
+            data: AlignedBuf::with_len(META_BLOCK as usize),
             seal: false,
         })
         .collect();
     let result = async {
-        write_wave(inner, d, &jobs).await?;
+        write_wave(inner, d, &mut jobs).await?;
         drive.engine.fdatasync(&drive.dev).await?;
         for &e in dead.iter().filter(|_| inner.discard_freed) {
             let at = drive.sb.extent_offset(e);
@@ -765,7 +774,7 @@ async fn trim_dead(inner: &Inner, d: usize) {
     drive.space.notify_waiters();
 }
 
-async fn write_jobs(inner: &Inner, d: usize, jobs: &[Job]) -> std::io::Result<()> {
+async fn write_jobs(inner: &Inner, d: usize, jobs: &mut [Job]) -> std::io::Result<()> {
     let drive = &inner.drives[d];
     if !drive.online.load(Relaxed) {
         return Err(std::io::Error::other("drive is offline"));
@@ -782,7 +791,7 @@ async fn write_jobs(inner: &Inner, d: usize, jobs: &[Job]) -> std::io::Result<()
             }
             end += 1;
         }
-        write_wave(inner, d, &jobs[start..end]).await?;
+        write_wave(inner, d, &mut jobs[start..end]).await?;
         start = end;
     }
     if inner.sync == SyncPolicy::Always || jobs.iter().any(|j| j.seal) {
@@ -791,17 +800,17 @@ async fn write_jobs(inner: &Inner, d: usize, jobs: &[Job]) -> std::io::Result<()
     Ok(())
 }
 
-async fn write_wave(inner: &Inner, d: usize, jobs: &[Job]) -> std::io::Result<()> {
+/// Writes the jobs' buffers (handed to the engine as they are, and freed or returned to their
+/// pool as each write completes).
+async fn write_wave(inner: &Inner, d: usize, jobs: &mut [Job]) -> std::io::Result<()> {
     let drive = &inner.drives[d];
     let mut batch = drive.engine.batch();
     let futures: Vec<_> = jobs
-        .iter()
+        .iter_mut()
         .map(|j| {
             let at = drive.sb.extent_offset(j.extent) + j.offset;
-            (
-                j.data.len(),
-                batch.write_at(&drive.dev, AlignedBuf::from_slice(&j.data), at),
-            )
+            let data = std::mem::take(&mut j.data);
+            (data.len(), batch.write_at(&drive.dev, data, at))
         })
         .collect();
     batch.submit();

@@ -26,6 +26,7 @@ pub mod format;
 pub mod inspect;
 mod lane;
 mod recover;
+mod segbuf;
 mod setup;
 mod stripe;
 
