@@ -146,3 +146,53 @@ fn a_value_damaged_on_disk_is_a_miss_and_counted() {
         &versioned_value(8, 8)[..]
     );
 }
+
+#[test]
+fn puts_pipelined_on_one_connection_are_all_acknowledged_exact_and_durable() {
+    use memkv_client::{Client, ClientConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let drives = data_files(dir.path(), 1);
+    let mut server = start_disk("file", &drives, "always");
+    // One connection shared by 8 threads: the server reads the next put while earlier ones
+    // are being synced, and answers each once it is durable.
+    let c = std::sync::Arc::new(
+        Client::new(
+            ClientConfig::new([server.data.to_string()])
+                .with_auth_key(server.key())
+                .with_num_connections(1),
+        )
+        .unwrap(),
+    );
+    let threads: Vec<_> = (0..8u64)
+        .map(|t| {
+            let c = std::sync::Arc::clone(&c);
+            std::thread::spawn(move || {
+                for i in 0..25u64 {
+                    let k = t * 1000 + i;
+                    // Two versions of each key from the same thread: the second one wins.
+                    c.put(format!("p{k}").as_bytes(), &versioned_value(k, 1))
+                        .unwrap();
+                    c.put(format!("p{k}").as_bytes(), &versioned_value(k, 2))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let ok = server.metric("memkv_requests_total{op=\"put\",status=\"ok\"}");
+    assert_eq!(ok, 400.0, "every put acknowledged as ok");
+    server.kill();
+    drop(server);
+    // Acknowledged means durable: after kill -9 every newest version is there, byte-exact.
+    let server = start_disk("file", &drives, "always");
+    let c = client(&server);
+    for t in 0..8u64 {
+        for i in 0..25u64 {
+            let k = t * 1000 + i;
+            let got = c.get(format!("p{k}").as_bytes()).unwrap().expect("durable");
+            assert_eq!(&got[..], &versioned_value(k, 2)[..], "key p{k}");
+        }
+    }
+}

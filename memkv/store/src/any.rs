@@ -5,8 +5,8 @@
 //! and direct engines adds variants here and nothing in the data plane.
 
 use crate::{
-    DiskStore, DiskStoreConfig, MemoryStore, MemoryStoreConfig, Store, StoreError, StoreStats,
-    Value, ValueMeta,
+    DiskStore, DiskStoreConfig, Durable, MemoryStore, MemoryStoreConfig, Store, StoreError,
+    StoreStats, Value, ValueMeta,
 };
 
 /// Which engine to open, with its settings (`storage.mode` in the server config).
@@ -55,6 +55,13 @@ impl Store for AnyStore {
         match self {
             Self::Memory(s) => s.put(key, value).await,
             Self::Disk(s) => s.put(key, value).await,
+        }
+    }
+
+    fn put_staged(&self, key: &[u8], value: &Value) -> Option<Result<Durable, StoreError>> {
+        match self {
+            Self::Memory(s) => s.put_staged(key, value),
+            Self::Disk(s) => s.put_staged(key, value),
         }
     }
 

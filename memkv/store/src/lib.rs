@@ -16,6 +16,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 
 use bytes::Bytes;
 
@@ -203,6 +204,44 @@ pub struct DriveStats {
     pub used_bytes: u64,
 }
 
+/// A put that is stored (visible to every later call) and on its way to durability: see
+/// [`Store::put_staged`]. Dropping it does not undo the put; it only stops waiting.
+#[must_use = "the put is acknowledged only once `wait` returns"]
+pub struct Durable(Option<DurableWait>);
+
+/// What a [`Durable`] put waits for.
+type DurableWait = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>;
+
+impl Durable {
+    /// A put that is already as durable as it gets (a memory store's).
+    pub fn done() -> Durable {
+        Durable(None)
+    }
+
+    pub(crate) fn new(wait: impl Future<Output = Result<(), StoreError>> + Send + 'static) -> Self {
+        Durable(Some(Box::pin(wait)))
+    }
+
+    /// Whether there is nothing to wait for: [`wait`](Self::wait) would return `Ok` at once.
+    pub fn is_done(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// Resolves once the put is durable, or with the error that stopped it (a failed drive).
+    pub async fn wait(self) -> Result<(), StoreError> {
+        match self.0 {
+            Some(wait) => wait.await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Durable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Durable")
+    }
+}
+
 /// A key-value storage engine.
 ///
 /// Contract every engine keeps:
@@ -220,6 +259,18 @@ pub trait Store: Send + Sync + 'static {
     /// Stores `value` under `key`, replacing any previous value and evicting cold entries if
     /// needed to make room.
     fn put(&self, key: &[u8], value: Value) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A put in two steps: stores `value` before returning, so that every later call sees it,
+    /// and returns a [`Durable`] that resolves once the value is as durable as [`put`] makes
+    /// it. `None` when the engine cannot store this value without waiting (the caller then
+    /// uses [`put`]). A connection uses it to read its next request while a put is synced.
+    /// The default is `None`.
+    ///
+    /// [`put`]: Store::put
+    fn put_staged(&self, key: &[u8], value: &Value) -> Option<Result<Durable, StoreError>> {
+        let _ = (key, value);
+        None
+    }
 
     /// Returns the value under `key`. Only returns values whose CRC32C still matches; a
     /// damaged value is dropped, counted in `corrupt_reads`, and reported as `None` (a miss).

@@ -17,10 +17,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use memkv_frameio::read_body;
 
-use super::handler::{self, Response};
+use super::handler::{self, Reply, Response};
 use super::streams::Streams;
 use super::{Shared, now_ns};
-use crate::metrics::{AuthFailure, FrameReject};
+use crate::metrics::{AuthFailure, FrameReject, Metrics};
 
 /// Largest handshake body accepted (a `Hello` is well under 1 KiB).
 const MAX_HELLO_BODY: u32 = 64 * 1024;
@@ -346,8 +346,40 @@ async fn frame<S: Store>(
         data_crc,
         crc_deferred,
     };
-    let response = handler::handle(opcode, &header, ctrl, data, checked, state, shared).await;
-    drop(permit);
+    match handler::handle(opcode, &header, ctrl, data, checked, state, shared).await {
+        Reply::Now(response) => {
+            drop(permit);
+            if answer(tx, budget, metrics, &header, opcode, started, response).await {
+                Next::Continue
+            } else {
+                Next::Close
+            }
+        }
+        Reply::Later(response) => {
+            // A put that is stored and on its way to the drive: the reader goes on with the
+            // next request. Its bytes stay counted against the connection's budget until it
+            // is durable, which bounds what one connection can have queued for the drives.
+            let (tx, budget, metrics) = (tx.clone(), Arc::clone(budget), Arc::clone(metrics));
+            tokio::spawn(async move {
+                let response = response.await;
+                drop(permit);
+                answer(&tx, &budget, &metrics, &header, opcode, started, response).await;
+            });
+            Next::Continue
+        }
+    }
+}
+
+/// Counts a handled request and queues its response. Returns false if the writer is gone.
+async fn answer(
+    tx: &mpsc::Sender<Outgoing>,
+    budget: &Arc<Semaphore>,
+    metrics: &Metrics,
+    header: &Header,
+    opcode: Option<Opcode>,
+    started: Instant,
+    response: Response,
+) -> bool {
     let out_len = response.body_len();
     let out_permit = Arc::clone(budget)
         .acquire_many_owned(u32::try_from(out_len).unwrap_or(u32::MAX))
@@ -360,11 +392,7 @@ async fn frame<S: Store>(
         header.body_len() + HEADER_LEN as u64,
         out_len as u64 + HEADER_LEN as u64,
     );
-    if send(tx, &header, response, out_permit).await {
-        Next::Continue
-    } else {
-        Next::Close
-    }
+    send(tx, header, response, out_permit).await
 }
 
 /// Queues a response to `req`. Returns false if the writer is gone.

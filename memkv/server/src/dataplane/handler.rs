@@ -1,6 +1,9 @@
 //! Request handling: one function per operation, each turning a verified request into a
 //! [`Response`].
 
+use std::future::Future;
+use std::pin::Pin;
+
 use bytes::{Bytes, BytesMut};
 use memkv_proto::msg::{self, Message};
 use memkv_proto::{Header, MAX_KEY_LEN, Opcode, Status, VERSION, crc32c, crc32c_combine};
@@ -102,9 +105,35 @@ pub(super) struct Checked {
     pub(super) crc_deferred: bool,
 }
 
+/// The outcome of a request: its response now, or, for a put that is stored but not yet
+/// durable, a future of its response, so the connection reads its next request meanwhile.
+pub(super) enum Reply {
+    Now(Response),
+    Later(Pin<Box<dyn Future<Output = Response> + Send>>),
+}
+
 /// Handles one authenticated request. `checked.crc_deferred` says the frame's payload CRC (checksum
 /// mode) was not checked yet and the handler must check it.
 pub(super) async fn handle<S: Store>(
+    opcode: Option<Opcode>,
+    header: &Header,
+    ctrl: Bytes,
+    data: Bytes,
+    checked: Checked,
+    state: &mut ConnState,
+    shared: &Shared<S>,
+) -> Reply {
+    if opcode == Some(Opcode::Put) {
+        return match put(&ctrl, data, checked, shared).await {
+            Ok(reply) => reply,
+            Err(response) => Reply::Now(response),
+        };
+    }
+    Reply::Now(handle_now(opcode, header, ctrl, data, checked, state, shared).await)
+}
+
+/// Handles every request but `Put`, answering before the connection reads on.
+async fn handle_now<S: Store>(
     opcode: Option<Opcode>,
     header: &Header,
     ctrl: Bytes,
@@ -126,7 +155,12 @@ pub(super) async fn handle<S: Store>(
         )),
         Opcode::NodeInfo => Ok(Response::with_ctrl(Status::Ok, node_info(shared).encode())),
         Opcode::Ping => Ok(Response::ok()),
-        Opcode::Put => put(&ctrl, data, checked, shared).await,
+        // `handle` answers puts itself; here a put is answered once durable.
+        Opcode::Put => match put(&ctrl, data, checked, shared).await {
+            Ok(Reply::Now(response)) => Ok(response),
+            Ok(Reply::Later(response)) => Ok(response.await),
+            Err(response) => Err(response),
+        },
         Opcode::Get => get(&ctrl, shared).await,
         Opcode::Delete => delete(&ctrl, shared).await,
         Opcode::Stat => stat(&ctrl, shared).await,
@@ -157,7 +191,14 @@ pub(super) async fn handle<S: Store>(
 
 type Handled = Result<Response, Response>;
 
-async fn put<S: Store>(ctrl: &[u8], data: Bytes, checked: Checked, shared: &Shared<S>) -> Handled {
+/// A put: stored before the connection reads on; answered once durable (`Store::put_staged`),
+/// or, where the engine cannot stage it, stored and made durable before answering.
+async fn put<S: Store>(
+    ctrl: &[u8],
+    data: Bytes,
+    checked: Checked,
+    shared: &Shared<S>,
+) -> Result<Reply, Response> {
     let req: msg::PutReq = msg::decode(ctrl)?;
     if let Some(e) = key_too_long(req.key) {
         return Err(e);
@@ -171,18 +212,28 @@ async fn put<S: Store>(ctrl: &[u8], data: Bytes, checked: Checked, shared: &Shar
             "value bytes do not match the CRC32C sent with them: damaged before or in transit",
         ));
     }
+    let value = Value {
+        data,
+        crc: req.value_crc,
+    };
+    if let Some(staged) = shared.store.put_staged(req.key, &value) {
+        let durable = staged.map_err(store_error)?;
+        if durable.is_done() {
+            return Ok(Reply::Now(Response::ok()));
+        }
+        return Ok(Reply::Later(Box::pin(async move {
+            match durable.wait().await {
+                Ok(()) => Response::ok(),
+                Err(e) => store_error(e),
+            }
+        })));
+    }
     shared
         .store
-        .put(
-            req.key,
-            Value {
-                data,
-                crc: req.value_crc,
-            },
-        )
+        .put(req.key, value)
         .await
         .map_err(store_error)?;
-    Ok(Response::ok())
+    Ok(Reply::Now(Response::ok()))
 }
 
 async fn get<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {

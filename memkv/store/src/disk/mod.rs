@@ -38,8 +38,8 @@ use memkv_ioengine::{AlignedBuf, BufPool, Device, EngineKind, IoEngine};
 use parking_lot::Mutex;
 
 use crate::{
-    DriveStats, MAX_KEY_LEN, MemoryStore, MemoryStoreConfig, Store, StoreError, StoreStats, Value,
-    ValueMeta,
+    DriveStats, Durable, MAX_KEY_LEN, MemoryStore, MemoryStoreConfig, Store, StoreError,
+    StoreStats, Value, ValueMeta,
 };
 use format::{RECORD_HEADER_LEN, RecordHeader, RecordKind, Superblock};
 use lane::{Lane, Loc};
@@ -485,6 +485,22 @@ impl Store for DiskStore {
         }
         let waiter = lane::append(&self.inner, key, lane::Append::Put(&value))?;
         lane::wait(waiter).await
+    }
+
+    /// Appends the record now (so every later call sees the value) and returns the wait for
+    /// its flush; striped values (larger than one segment) write their parts first, so they
+    /// are not staged.
+    fn put_staged(&self, key: &[u8], value: &Value) -> Option<Result<Durable, StoreError>> {
+        let len = value.data.len() as u64;
+        if len > lane::max_value_len(self.inner.extent_size, key.len())
+            || len > self.max_value_len(key.len())
+        {
+            return None;
+        }
+        Some(
+            lane::append(&self.inner, key, lane::Append::Put(value))
+                .map(|waiter| Durable::new(lane::wait(waiter))),
+        )
     }
 
     async fn get(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
