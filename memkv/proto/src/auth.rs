@@ -22,6 +22,7 @@ use crate::header::{HEADER_LEN, Header, SIGNED_LEN};
 pub const TAG_LEN: usize = 16;
 /// Bytes of a handshake nonce.
 pub const NONCE_LEN: usize = 16;
+
 /// A handshake nonce.
 pub type Nonce = [u8; NONCE_LEN];
 
@@ -296,6 +297,44 @@ impl Session {
         raw[SIGNED_LEN..].copy_from_slice(&tag);
         header.tag = tag;
         raw
+    }
+
+    /// [`seal`](Session::seal) for data whose CRC32C the sender knows (`data_crc`, stored
+    /// with a value) but has not re-checked against the bytes. In the MAC modes the data's
+    /// CRC32C is computed along with the tag and returned: the caller compares it with
+    /// `data_crc` before sending anything. (Whole pieces: feeding BLAKE3 in cache-sized chunks
+    /// interleaved with the CRC measured slower than two passes.) In checksum mode the header
+    /// carries `data_crc` and nothing is computed (`None`): the caller sums the data as it
+    /// sends it, and the receiver checks it against the header.
+    pub fn seal_unchecked(
+        &self,
+        header: &mut Header,
+        ctrl: &[u8],
+        data: &[&[u8]],
+        data_crc: u32,
+    ) -> ([u8; HEADER_LEN], Option<u32>) {
+        if self.integrity == Integrity::Checksum {
+            return (self.seal(header, ctrl, data, Some(data_crc)), None);
+        }
+        let data_len: usize = data.iter().map(|p| p.len()).sum();
+        header.integrity = self.integrity;
+        header.ctrl_len = u32::try_from(ctrl.len()).expect("control section fits in u32");
+        header.data_len = u32::try_from(data_len).expect("data section fits in u32");
+        header.data_crc = data_crc;
+        header.tag = [0; TAG_LEN];
+        let mut raw = header.encode();
+        let mut t = self.tagger();
+        t.update(&raw[..SIGNED_LEN]);
+        t.update(ctrl);
+        let mut crc = 0;
+        for piece in data {
+            t.update(piece);
+            crc = crate::crc32c_append(crc, piece);
+        }
+        let tag = t.finish();
+        raw[SIGNED_LEN..].copy_from_slice(&tag);
+        header.tag = tag;
+        (raw, Some(crc))
     }
 
     /// Verifies a received frame completely: the mode, the tag and, in checksum mode, the CRC32C

@@ -169,6 +169,40 @@ fn seal_accepts_split_data_and_a_known_crc() {
 }
 
 #[test]
+fn seal_unchecked_sums_the_data_with_the_tag_and_seals_what_seal_seals() {
+    // Split unevenly in two pieces.
+    let value: Vec<u8> = (0..200_000).map(|i| (i * 31 % 251) as u8).collect();
+    let (a, b) = value.split_at(65_543);
+    let crc = crc32c(&value);
+    for mode in Integrity::ALL {
+        let s = Session::derive(&key(), mode, &[1; 16], &[2; 16]);
+        let mut h1 = Header::response_to(&Header::request(Opcode::Get, 9, 0), Status::Ok, 5);
+        let mut h2 = h1;
+        let (raw, summed) = s.seal_unchecked(&mut h1, b"meta", &[a, b], crc);
+        assert_eq!(raw, s.seal(&mut h2, b"meta", &[a, b], Some(crc)), "{mode}");
+        s.verify(&h1, &raw, b"meta", &value).unwrap();
+        if mode == Integrity::Checksum {
+            assert_eq!(
+                summed, None,
+                "checksum mode leaves the sum to the sender and receiver"
+            );
+        } else {
+            assert_eq!(summed, Some(crc), "{mode}");
+        }
+
+        // Bytes that no longer match the CRC stored with them: the MAC modes report the
+        // difference before anything is sent.
+        let mut damaged = value.clone();
+        damaged[65_544] ^= 0x10;
+        let (_, summed) = s.seal_unchecked(&mut h1, b"meta", &[&damaged], crc);
+        if mode != Integrity::Checksum {
+            assert_eq!(summed, Some(crc32c(&damaged)), "{mode}");
+            assert_ne!(summed, Some(crc), "{mode}");
+        }
+    }
+}
+
+#[test]
 fn auth_keys_parse_and_refuse_clearly() {
     assert_eq!(AuthKey::from_hex("abc"), Err(AuthKeyError::KeyLength(3)));
     assert_eq!(

@@ -242,6 +242,17 @@ impl std::fmt::Debug for Durable {
     }
 }
 
+/// A value from [`Store::get_unchecked`], with whether its bytes were checked against its
+/// CRC32C already.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The value.
+    pub value: Value,
+    /// `false` for a value served from RAM without re-reading it: the caller must check the
+    /// bytes as it reads them, and call [`Store::drop_damaged`] on a mismatch.
+    pub checked: bool,
+}
+
 /// A key-value storage engine.
 ///
 /// Contract every engine keeps:
@@ -251,7 +262,8 @@ impl std::fmt::Debug for Durable {
 /// - The store is a cache: when full it evicts cold entries to make room, so a stored key may
 ///   later miss. [`StoreError::NoSpace`] means only that this one value can never fit.
 /// - `get` verifies the stored CRC32C before returning a value; a damaged value is dropped,
-///   counted in [`StoreStats::corrupt_reads`] and reported as a miss.
+///   counted in [`StoreStats::corrupt_reads`] and reported as a miss. `get_unchecked` leaves
+///   that check of a value held in RAM to a caller that reads every byte anyway.
 /// - `stat` and `exists` report presence without reading or verifying the value bytes.
 ///
 /// The futures are `Send` so the server can run them on any runtime thread.
@@ -275,6 +287,33 @@ pub trait Store: Send + Sync + 'static {
     /// Returns the value under `key`. Only returns values whose CRC32C still matches; a
     /// damaged value is dropped, counted in `corrupt_reads`, and reported as `None` (a miss).
     fn get(&self, key: &[u8]) -> impl Future<Output = Result<Option<Value>, StoreError>> + Send;
+
+    /// Like [`get`](Store::get), for a caller that reads every byte of the value anyway (the
+    /// server, to send it): a value held in RAM may be returned before its bytes are re-read
+    /// for their CRC32C, with [`Fetched::checked`] `false`. The caller then computes the
+    /// CRC32C as it reads the bytes (while they are in the CPU's cache), never passes them on
+    /// as good unless it matches, and on a mismatch calls [`drop_damaged`](Store::drop_damaged).
+    /// Values read from a drive are always checked first. The default is `get`.
+    fn get_unchecked(
+        &self,
+        key: &[u8],
+    ) -> impl Future<Output = Result<Option<Fetched>, StoreError>> + Send {
+        let get = self.get(key);
+        async move {
+            Ok(get.await?.map(|value| Fetched {
+                value,
+                checked: true,
+            }))
+        }
+    }
+
+    /// Drops `value`, returned by [`get_unchecked`](Store::get_unchecked) for `key`, whose
+    /// bytes turned out not to match its CRC32C: it is counted in `corrupt_reads`, logged, and
+    /// the key misses from now on (unless it was replaced meanwhile: a newer value stays). The
+    /// default does nothing (the default `get_unchecked` checks every value).
+    fn drop_damaged(&self, key: &[u8], value: &Value) {
+        let _ = (key, value);
+    }
 
     /// Removes `key`; returns whether it existed.
     fn delete(&self, key: &[u8]) -> impl Future<Output = Result<bool, StoreError>> + Send;

@@ -57,7 +57,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use foldhash::fast::SeedableRandomState;
 use parking_lot::Mutex;
 
-use crate::{Durable, MAX_KEY_LEN, Store, StoreError, StoreStats, Value, ValueMeta};
+use crate::{Durable, Fetched, MAX_KEY_LEN, Store, StoreError, StoreStats, Value, ValueMeta};
 
 mod key;
 mod shard;
@@ -277,14 +277,29 @@ impl MemoryStore {
     }
 
     pub(crate) fn get_now(&self, key: &[u8]) -> Option<Value> {
+        let value = self.get_unchecked_now(key)?;
+        if crate::checksum::crc32c(&value.data) == value.crc {
+            return Some(value);
+        }
+        self.drop_damaged_now(key, &value);
+        None
+    }
+
+    /// The value under `key` (marked referenced, as by a read) without re-reading its bytes
+    /// for their CRC32C: see [`Store::get_unchecked`].
+    pub(crate) fn get_unchecked_now(&self, key: &[u8]) -> Option<Value> {
         let (hash, shard) = self.locate(key);
         let (data, crc) = shard.lock().get(hash, key)?;
-        if crate::checksum::crc32c(&data) == crc {
-            return Some(Value { data, crc });
-        }
+        Some(Value { data, crc })
+    }
+
+    /// Drops `value` under `key`, found damaged by a reader, unless a newer value replaced it;
+    /// counts and logs it either way.
+    pub(crate) fn drop_damaged_now(&self, key: &[u8], value: &Value) {
+        let (hash, shard) = self.locate(key);
         let removed = {
             let mut shard = shard.lock();
-            let removed = shard.remove_if_unchanged(hash, key, &data, crc);
+            let removed = shard.remove_if_unchanged(hash, key, &value.data, value.crc);
             if removed.is_some() {
                 self.keys.fetch_sub(1, Relaxed);
             }
@@ -296,11 +311,10 @@ impl MemoryStore {
         self.corrupt_reads.fetch_add(1, Relaxed);
         tracing::warn!(
             key = %key.escape_ascii(),
-            len = data.len(),
+            len = value.data.len(),
             "dropped a stored value whose CRC32C no longer matches its bytes; \
              the read was served as a miss (repeated occurrences suggest failing memory)"
         );
-        None
     }
 
     /// The value under `key` if it is *hot*: cached and marked referenced (read, or
@@ -367,6 +381,17 @@ impl Store for MemoryStore {
 
     async fn get(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
         Ok(self.get_now(key))
+    }
+
+    async fn get_unchecked(&self, key: &[u8]) -> Result<Option<Fetched>, StoreError> {
+        Ok(self.get_unchecked_now(key).map(|value| Fetched {
+            value,
+            checked: false,
+        }))
+    }
+
+    fn drop_damaged(&self, key: &[u8], value: &Value) {
+        self.drop_damaged_now(key, value);
     }
 
     async fn delete(&self, key: &[u8]) -> Result<bool, StoreError> {

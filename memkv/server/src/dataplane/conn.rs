@@ -446,14 +446,59 @@ async fn write_one<W: AsyncWrite + Unpin>(
     } = out;
     header.timestamp_ns = now_ns();
     let pieces: Vec<&[u8]> = response.data.iter().map(|b| b.as_ref()).collect();
-    let raw = session.seal(&mut header, &response.ctrl, &pieces, response.data_crc);
-    wr.write_all(&raw).await?;
-    wr.write_all(&response.ctrl).await?;
-    for piece in pieces {
-        wr.write_all(piece).await?;
+    let (Some(unchecked), Some(stored_crc)) = (response.unchecked, response.data_crc) else {
+        let raw = session.seal(&mut header, &response.ctrl, &pieces, response.data_crc);
+        wr.write_all(&raw).await?;
+        wr.write_all(&response.ctrl).await?;
+        for piece in pieces {
+            wr.write_all(piece).await?;
+        }
+        return Ok(());
+    };
+    // A value sent without re-reading it first: its bytes are checked as they are sealed (MAC
+    // modes) or in the pass that sends them (checksum mode).
+    let (raw, summed) = session.seal_unchecked(&mut header, &response.ctrl, &pieces, stored_crc);
+    match summed {
+        Some(crc) if crc != stored_crc => {
+            // Found before anything was sent: the value is dropped and the client gets a miss.
+            (unchecked.on_damage)();
+            let miss = Response::error(Status::NotFound, "key not found");
+            header.status = Status::NotFound.code();
+            let raw = session.seal(&mut header, &miss.ctrl, &[], None);
+            wr.write_all(&raw).await?;
+            wr.write_all(&miss.ctrl).await?;
+        }
+        Some(_) => {
+            wr.write_all(&raw).await?;
+            wr.write_all(&response.ctrl).await?;
+            for piece in pieces {
+                wr.write_all(piece).await?;
+            }
+        }
+        None => {
+            // Checksum mode: the header carries the stored CRC32C, so a client that receives
+            // damaged bytes finds the mismatch itself and reports a miss; the server drops the
+            // value once it has summed what it sent.
+            wr.write_all(&raw).await?;
+            wr.write_all(&response.ctrl).await?;
+            let mut crc = 0;
+            for piece in pieces {
+                for chunk in piece.chunks(SEND_CHUNK) {
+                    crc = memkv_proto::crc32c_append(crc, chunk);
+                    wr.write_all(chunk).await?;
+                }
+            }
+            if crc != stored_crc {
+                (unchecked.on_damage)();
+            }
+        }
     }
     Ok(())
 }
+
+/// Bytes of an unchecked value summed, then written, at a time: they are still in the CPU's
+/// cache when the kernel copies them into the socket.
+const SEND_CHUNK: usize = 256 * 1024;
 
 /// Why a handshake failed (logged at debug: a client that fails to authenticate is the client's
 /// problem, and it is counted in metrics).

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use memkv_proto::msg::{self, Message};
@@ -22,7 +23,27 @@ pub(super) struct Response {
     pub(super) data: Vec<Bytes>,
     /// CRC32C of the data when already known (values carry theirs).
     pub(super) data_crc: Option<u32>,
+    /// Set for a value sent without re-reading it for its CRC32C first: the writer checks the
+    /// bytes against `data_crc` as it seals or sends them.
+    pub(super) unchecked: Option<Unchecked>,
 }
+
+/// What the writer does with a value whose bytes it finds damaged (`Store::get_unchecked`).
+pub(super) struct Unchecked {
+    /// Drops the value from the store (counted, logged).
+    pub(super) on_damage: Box<dyn FnOnce() + Send>,
+}
+
+impl std::fmt::Debug for Unchecked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Unchecked")
+    }
+}
+
+/// Values at least this large are sent unchecked and checked on the way out (one pass over
+/// their bytes instead of two); smaller ones are checked here, where it costs less than
+/// arranging for it.
+const CHECK_ON_SEND_MIN: usize = 64 * 1024;
 
 impl Response {
     fn ok() -> Self {
@@ -35,6 +56,7 @@ impl Response {
             ctrl,
             data: Vec::new(),
             data_crc: None,
+            unchecked: None,
         }
     }
 
@@ -241,23 +263,46 @@ async fn get<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {
     if let Some(e) = key_too_long(req.key) {
         return Err(e);
     }
-    let Some(value) = shared.store.get(req.key).await.map_err(store_error)? else {
-        return Err(Response::error(Status::NotFound, "key not found"));
+    let not_found = || Response::error(Status::NotFound, "key not found");
+    let Some(fetched) = shared
+        .store
+        .get_unchecked(req.key)
+        .await
+        .map_err(store_error)?
+    else {
+        return Err(not_found());
     };
+    let value = fetched.value;
     let meta = msg::ValueMeta {
         len: value.data.len() as u64,
         crc: value.crc,
     }
     .encode();
     if (meta.len() + value.data.len()) as u64 > u64::from(shared.settings.limits.max_body) {
-        // The client switches to a chunked download.
+        // The client switches to a chunked download (whose chunks come from `get`, checked).
         return Err(Response::with_ctrl(Status::PayloadTooLarge, meta));
+    }
+    let mut unchecked = None;
+    if !fetched.checked {
+        if value.data.len() < CHECK_ON_SEND_MIN {
+            if crc32c(&value.data) != value.crc {
+                shared.store.drop_damaged(req.key, &value);
+                return Err(not_found());
+            }
+        } else {
+            let (store, key, damaged) =
+                (Arc::clone(&shared.store), req.key.to_vec(), value.clone());
+            unchecked = Some(Unchecked {
+                on_damage: Box::new(move || store.drop_damaged(&key, &damaged)),
+            });
+        }
     }
     Ok(Response {
         status: Status::Ok,
         ctrl: meta,
-        data: vec![value.data],
         data_crc: Some(value.crc),
+        data: vec![value.data],
+        unchecked,
     })
 }
 
@@ -408,6 +453,7 @@ async fn batch_get<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {
         ctrl: msg::BatchGetResp { items }.encode(),
         data,
         data_crc: Some(frame_crc),
+        unchecked: None,
     })
 }
 
@@ -572,5 +618,6 @@ fn get_chunk<S>(ctrl: &[u8], state: &mut ConnState, shared: &Shared<S>) -> Handl
         ctrl: Vec::new(),
         data: vec![chunk],
         data_crc: None,
+        unchecked: None,
     })
 }

@@ -38,7 +38,7 @@ use memkv_ioengine::{AlignedBuf, BufPool, Device, EngineKind, IoEngine};
 use parking_lot::Mutex;
 
 use crate::{
-    DriveStats, Durable, MAX_KEY_LEN, MemoryStore, MemoryStoreConfig, Store, StoreError,
+    DriveStats, Durable, Fetched, MAX_KEY_LEN, MemoryStore, MemoryStoreConfig, Store, StoreError,
     StoreStats, Value, ValueMeta,
 };
 use format::{RECORD_HEADER_LEN, RecordHeader, RecordKind, Superblock};
@@ -357,6 +357,49 @@ impl Inner {
 }
 
 impl DiskStore {
+    /// A get: from the RAM cache (re-checking the bytes' CRC32C there if `check`), else from
+    /// the drive (always checked), caching what it read.
+    async fn lookup(&self, key: &[u8], check: bool) -> Result<Option<Fetched>, StoreError> {
+        let inner = &self.inner;
+        let cached = if check {
+            inner.cache.get_now(key)
+        } else {
+            inner.cache.get_unchecked_now(key)
+        };
+        if let Some(value) = cached {
+            // The cache only holds values the index agrees with (see `lane::append`). Keys
+            // of a failed drive are misses, also while their values are still cached.
+            let servable = inner.offline_drives.load(Relaxed) == 0
+                || inner
+                    .shard(key)
+                    .lock()
+                    .get(key)
+                    .is_some_and(|l| inner.servable(l));
+            if servable {
+                inner.counters.hits.fetch_add(1, Relaxed);
+                return Ok(Some(Fetched {
+                    value,
+                    checked: check,
+                }));
+            }
+            return Ok(None);
+        }
+        let Some(loc) = inner.shard(key).lock().get(key).cloned() else {
+            return Ok(None);
+        };
+        inner.counters.misses.fetch_add(1, Relaxed);
+        let value = inner.read_record(key, loc.clone()).await?;
+        if let Some(v) = &value {
+            let shard = inner.shard(key).lock();
+            if shard.get(key).is_some_and(|cur| cur.same_record(&loc)) {
+                let _ = inner.cache.put_now(key, v.clone());
+            }
+        }
+        Ok(value.map(|value| Fetched {
+            value,
+            checked: true,
+        }))
+    }
     /// Opens the drives, checks that they form one set matching `cfg`, rebuilds the index and
     /// starts one flusher task per drive (so it must run inside a tokio runtime). In file
     /// mode, when none of the files exists yet, they are created and formatted as a new set.
@@ -504,34 +547,17 @@ impl Store for DiskStore {
     }
 
     async fn get(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
-        let inner = &self.inner;
-        if let Some(v) = inner.cache.get_now(key) {
-            // The cache only holds values the index agrees with (see `lane::append`). Keys
-            // of a failed drive are misses, also while their values are still cached.
-            let servable = inner.offline_drives.load(Relaxed) == 0
-                || inner
-                    .shard(key)
-                    .lock()
-                    .get(key)
-                    .is_some_and(|l| inner.servable(l));
-            if servable {
-                inner.counters.hits.fetch_add(1, Relaxed);
-                return Ok(Some(v));
-            }
-            return Ok(None);
-        }
-        let Some(loc) = inner.shard(key).lock().get(key).cloned() else {
-            return Ok(None);
-        };
-        inner.counters.misses.fetch_add(1, Relaxed);
-        let value = inner.read_record(key, loc.clone()).await?;
-        if let Some(v) = &value {
-            let shard = inner.shard(key).lock();
-            if shard.get(key).is_some_and(|cur| cur.same_record(&loc)) {
-                let _ = inner.cache.put_now(key, v.clone());
-            }
-        }
-        Ok(value)
+        Ok(self.lookup(key, true).await?.map(|f| f.value))
+    }
+
+    async fn get_unchecked(&self, key: &[u8]) -> Result<Option<Fetched>, StoreError> {
+        self.lookup(key, false).await
+    }
+
+    fn drop_damaged(&self, key: &[u8], value: &Value) {
+        // Only cached values are handed out unchecked; the drive's copy is read (and checked)
+        // by the next get.
+        self.inner.cache.drop_damaged_now(key, value);
     }
 
     async fn delete(&self, key: &[u8]) -> Result<bool, StoreError> {

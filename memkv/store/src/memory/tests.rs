@@ -424,6 +424,27 @@ fn corrupted_value_is_dropped_counted_and_missed() {
 }
 
 #[test]
+fn unchecked_gets_leave_the_check_to_the_reader_who_reports_damage() {
+    let s = store(1 << 20);
+    put(&s, b"victim", &[9; 4096]);
+    assert!(s.corrupt_for_test(b"victim"));
+    // Handed out as it is, marked unchecked; nothing is counted yet.
+    let fetched = now(s.get_unchecked(b"victim")).unwrap().unwrap();
+    assert!(!fetched.checked);
+    assert_ne!(
+        crate::checksum::crc32c(&fetched.value.data),
+        fetched.value.crc
+    );
+    assert_eq!(s.stats().corrupt_reads, 0);
+    // The reader found the mismatch: dropped, counted, a miss from now on.
+    s.drop_damaged(b"victim", &fetched.value);
+    assert_eq!(s.stats().corrupt_reads, 1);
+    assert!(!present(&s, b"victim"));
+    assert!(now(s.get_unchecked(b"victim")).unwrap().is_none());
+    check_accounting(&s);
+}
+
+#[test]
 fn damage_found_by_a_reader_spares_a_value_written_since() {
     let s = one_shard(1 << 20);
     put(&s, b"k", b"old");

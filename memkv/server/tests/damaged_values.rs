@@ -1,0 +1,104 @@
+//! A value whose bytes changed in the server's RAM after it was stored is never served as
+//! good, in any integrity mode: large values are checked in the pass that seals (MAC modes) or
+//! sends (checksum mode) them, small ones before. The value is dropped and counted.
+//!
+//! Damaged RAM cannot be produced on demand, so the store's fault-injection hook
+//! (`MemoryStore::corrupt_for_test`, feature `fault-injection`) flips the stored bytes; the
+//! server, its sockets and the client are the real ones.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use memkv_client::{AsyncClient, ClientConfig};
+use memkv_proto::{AuthKey, Integrity, Limits};
+use memkv_server::dataplane::{DataPlane, DataPlaneSettings};
+use memkv_server::metrics::Metrics;
+use memkv_server::run::{OP_NAMES, STATUS_NAMES};
+use memkv_store::{MemoryStore, MemoryStoreConfig, Store};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+struct Running {
+    addr: std::net::SocketAddr,
+    store: Arc<MemoryStore>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn start(key: &AuthKey, integrity: Integrity) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let store = Arc::new(MemoryStore::new(MemoryStoreConfig { max_size: 64 << 20 }));
+    let settings = DataPlaneSettings {
+        auth_key: key.clone(),
+        integrity,
+        limits: Limits::default(),
+        max_clock_skew: Duration::from_secs(60),
+        max_connections: 16,
+        idle_timeout: None,
+        max_inflight_bytes: 64 << 20,
+        handshake_timeout: Duration::from_secs(10),
+        release: "TEST".into(),
+        storage_mode: "memory".into(),
+    };
+    let metrics = Arc::new(Metrics::new(&OP_NAMES, &STATUS_NAMES));
+    let plane = DataPlane::new(listener, Arc::clone(&store), settings, metrics);
+    let (stop, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(plane.run(stop_rx));
+    Running {
+        addr,
+        store,
+        stop,
+        task,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_damaged_in_ram_are_misses_in_every_mode_and_are_dropped() {
+    let key = AuthKey::from_hex(&"5a".repeat(32)).unwrap();
+    for mode in Integrity::ALL {
+        // Below and above the size from which values are checked on the way out.
+        for size in [4096usize, 1 << 20] {
+            let what = format!("{mode}, {size} B");
+            let server = start(&key, mode).await;
+            // One connection: responses leave it in order, so once the next answer arrives
+            // the server has finished with the damaged one.
+            let client = AsyncClient::new(
+                ClientConfig::new([server.addr.to_string()])
+                    .with_auth_key(key.clone())
+                    .with_integrity(mode)
+                    .with_num_connections(1),
+            )
+            .unwrap();
+            let victim: Vec<u8> = (0..size).map(|i| (i % 253) as u8).collect();
+            let bystander = vec![7u8; size];
+            client.put(b"victim", &victim).await.unwrap();
+            client.put(b"bystander", &bystander).await.unwrap();
+            assert!(server.store.corrupt_for_test(b"victim"), "{what}");
+
+            assert_eq!(client.get(b"victim").await.unwrap(), None, "{what}");
+            assert_eq!(
+                client.get(b"bystander").await.unwrap().as_deref(),
+                Some(&bystander[..]),
+                "{what}"
+            );
+            let stats = server.store.stats();
+            assert_eq!(stats.corrupt_reads, 1, "{what}: counted once");
+            assert_eq!(stats.keys, 1, "{what}: the damaged value is dropped");
+            // Only a checksum-mode client is sent the damaged bytes (their header carries the
+            // stored CRC32C, so it finds the mismatch itself); MAC-mode servers find it first.
+            let client_found = u64::from(mode == Integrity::Checksum && size >= 64 * 1024);
+            assert_eq!(client.stats().checksum_failures, client_found, "{what}");
+
+            assert_eq!(client.get(b"victim").await.unwrap(), None, "{what}");
+            assert_eq!(
+                server.store.stats().corrupt_reads,
+                1,
+                "{what}: a plain miss now"
+            );
+
+            server.stop.send(true).unwrap();
+            server.task.await.unwrap();
+        }
+    }
+}
