@@ -536,3 +536,57 @@ async fn async_client_and_interrupted_writes() {
     ));
     drop(blocking);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_into_given_up_while_its_value_arrives_leaves_the_connection_exact() {
+    // `get_into` reads a value from the socket straight into the caller's buffer. A caller
+    // that gives up (here: `tokio::time::timeout`, at points from before the reply to inside
+    // the value) must leave the one connection usable: the rest of that reply is read past,
+    // and every later answer is exact.
+    let server = Server::start();
+    let client = AsyncClient::new(
+        config_for(&[&server], &server.key())
+            .with_num_connections(1)
+            .with_op_timeout(Duration::from_secs(60)),
+    )
+    .unwrap();
+    let big = pattern(3, 48 << 20);
+    let small = pattern(4, 100_000);
+    client.put(b"big", &big).await.unwrap();
+    client.put(b"small", &small).await.unwrap();
+    let mut buf = vec![0u8; big.len()];
+    let mut small_buf = vec![0u8; small.len()];
+    let mut finished = 0;
+    for i in 0..24u64 {
+        let give_up = Duration::from_micros(i * i * 50);
+        if tokio::time::timeout(give_up, client.get_into(b"big", &mut buf))
+            .await
+            .is_ok()
+        {
+            finished += 1;
+        }
+        assert_eq!(
+            client.get_into(b"small", &mut small_buf).await.unwrap(),
+            GetInto::Hit(small.len())
+        );
+        assert!(small_buf == small, "round {i}: the next value is exact");
+        buf.fill(0);
+        assert_eq!(
+            client.get_into(b"big", &mut buf).await.unwrap(),
+            GetInto::Hit(big.len())
+        );
+        assert!(buf == big, "round {i}: the large value is exact");
+    }
+    let stats = client.stats();
+    assert!(finished < 24, "some gets were given up");
+    assert!(
+        stats.abandoned_replies > 0,
+        "the replies of given-up gets were read past"
+    );
+    assert_eq!(
+        stats.connections_opened, 1,
+        "the one connection stayed in use"
+    );
+    assert_eq!(stats.connections_failed, 0);
+    assert_eq!(stats.checksum_failures, 0);
+}

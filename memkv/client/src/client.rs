@@ -10,6 +10,7 @@ use memkv_proto::msg::{self, Message};
 use memkv_proto::{Integrity, MAX_KEY_LEN, Opcode, Status};
 
 use crate::config::{ClientConfig, Unreachable, ValidatedConfig};
+use crate::conn::Landed;
 use crate::error::ClientError;
 use crate::frame::{Reply, Request};
 use crate::hrw::Rendezvous;
@@ -88,6 +89,32 @@ impl Inner {
         }
     }
 
+    /// [`request`](Self::request) whose reply's data is read straight into `dest` when it
+    /// fits (see [`Conn::call_into`]).
+    pub(crate) async fn request_into(
+        &self,
+        s: usize,
+        req: &Request<'_>,
+        op: &'static str,
+        dest: &mut [u8],
+    ) -> Result<Landed, ClientError> {
+        let pool = &self.pools[s];
+        let timeout = self.config.op_timeout();
+        let conn = pool.conn().await?;
+        match conn.call_into(req, op, timeout, dest).await {
+            Err(e @ ClientError::ConnectionLost { .. }) => {
+                tracing::debug!(
+                    server = pool.id(),
+                    op,
+                    "retrying on another connection: {e}"
+                );
+                let conn = pool.conn().await?;
+                conn.call_into(req, op, timeout, dest).await
+            }
+            r => r,
+        }
+    }
+
     /// Applies the `unreachable` policy to a lookup's result.
     pub(crate) fn or_miss<T>(
         &self,
@@ -108,7 +135,11 @@ impl Inner {
     /// mode, against the frame's tagged data CRC). A failure is counted and logged; the caller
     /// reports a miss.
     pub(crate) fn value_intact(&self, s: usize, reply: &Reply, meta: &msg::ValueMeta) -> bool {
-        let data = &reply.data;
+        self.bytes_intact(s, reply, &reply.data, meta)
+    }
+
+    /// [`value_intact`](Self::value_intact) for a reply whose data was read elsewhere (`data`).
+    fn bytes_intact(&self, s: usize, reply: &Reply, data: &[u8], meta: &msg::ValueMeta) -> bool {
         // Computed by the reader on the way in for single-value replies.
         let crc = reply.data_crc.unwrap_or_else(|| memkv_proto::crc32c(data));
         let frame_ok = self.integrity() != Integrity::Checksum || reply.header.data_crc == crc;
@@ -195,8 +226,9 @@ impl Inner {
         buf: &mut [u8],
     ) -> Result<GetInto, ClientError> {
         let ctrl = msg::KeyReq { key }.encode();
-        let reply = self
-            .request(s, &Request::ctrl_only(Opcode::Get, &ctrl), "get")
+        // The value is read from the socket straight into `buf` when it fits.
+        let Landed { reply, in_dest } = self
+            .request_into(s, &Request::ctrl_only(Opcode::Get, &ctrl), "get", buf)
             .await?;
         match reply.status() {
             Some(Status::Ok) => {
@@ -204,12 +236,15 @@ impl Inner {
                 if meta.len > buf.len() as u64 {
                     return Ok(GetInto::TooSmall { len: meta.len });
                 }
-                if !self.value_intact(s, &reply, &meta) {
+                let Some(n) = in_dest else {
+                    // A data section longer than its value says: damaged, a miss.
+                    self.checksum_failure(s);
+                    return Ok(GetInto::Miss);
+                };
+                if !self.bytes_intact(s, &reply, &buf[..n], &meta) {
                     return Ok(GetInto::Miss);
                 }
-                let data = &reply.data;
-                buf[..data.len()].copy_from_slice(data);
-                Ok(GetInto::Hit(data.len()))
+                Ok(GetInto::Hit(n))
             }
             Some(Status::NotFound) => Ok(GetInto::Miss),
             Some(Status::PayloadTooLarge) => {

@@ -29,6 +29,11 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
+mod handoff;
+
+use handoff::lend;
+pub(crate) use handoff::{Handoff, Landed};
+
 use crate::config::{ServerAddr, ValidatedConfig};
 use crate::error::{AuthError, ClientError};
 use crate::frame::{Reply, Request, now_ns};
@@ -46,7 +51,27 @@ const READ_BUFFER: usize = 64 * 1024;
 /// Slack over the server's frame limit accepted on responses.
 const RESPONSE_SLACK: u32 = 64 * 1024;
 
-type Waiter = oneshot::Sender<Result<Reply, ClientError>>;
+/// The request waiting for a reply.
+#[derive(Debug)]
+enum Waiter {
+    /// Gets the whole reply, its data in a receive buffer.
+    Reply(oneshot::Sender<Result<Reply, ClientError>>),
+    /// Gets the stream right after the reply's header and control section, and reads the data
+    /// itself, straight into its own buffer ([`Handoff`]).
+    Direct(oneshot::Sender<Result<Handoff, ClientError>>),
+}
+
+impl Waiter {
+    fn fail(self, err: ClientError) {
+        match self {
+            Waiter::Reply(tx) => drop(tx.send(Err(err))),
+            Waiter::Direct(tx) => drop(tx.send(Err(err))),
+        }
+    }
+}
+
+/// The read side of a connection.
+type ReadSide = BufReader<OwnedReadHalf>;
 
 /// State shared between a connection's users and its reader task.
 #[derive(Debug)]
@@ -76,31 +101,63 @@ impl Shared {
         }
     }
 
-    fn register(
-        &self,
-        id: u64,
-    ) -> Result<oneshot::Receiver<Result<Reply, ClientError>>, ClientError> {
+    fn register(&self, id: u64, waiter: Waiter) -> Result<(), ClientError> {
         let mut p = self.pending.lock();
         if let Some(e) = &p.closed {
             return Err(e.clone());
         }
-        let (tx, rx) = oneshot::channel();
-        p.waiters.insert(id, tx);
-        Ok(rx)
+        p.waiters.insert(id, waiter);
+        Ok(())
     }
 
-    fn deliver(&self, id: u64, result: Result<Reply, ClientError>) {
+    fn take_waiter(&self, id: u64) -> Option<Waiter> {
         let waiter = self.pending.lock().waiters.remove(&id);
-        match waiter {
-            Some(tx) => {
-                let _ = tx.send(result);
-            }
-            None => tracing::debug!(
+        if waiter.is_none() {
+            Counters::bump(&self.counters.abandoned_replies);
+            tracing::debug!(
                 server = %self.server,
                 request_id = id,
                 "dropping a response nobody waits for (its request timed out or was cancelled)"
-            ),
+            );
         }
+        waiter
+    }
+
+    /// Checks a fully read reply: its tag (a failure ends the connection: `Err(Err(_))`), the
+    /// server's refusal of the connection, and its clock. Returns the data's CRC32C where it
+    /// was computed.
+    fn check_reply(
+        &self,
+        header: &Header,
+        verified: Result<Option<u32>, memkv_proto::VerifyError>,
+    ) -> Result<Result<Option<u32>, ClientError>, ClientError> {
+        let data_crc = match verified {
+            Ok(crc) => crc,
+            Err(e) => {
+                tracing::debug!(server = %self.server, "response failed verification: {e}");
+                return Err(ClientError::Auth {
+                    server: self.server.clone(),
+                    kind: AuthError::ResponseBadMac,
+                });
+            }
+        };
+        if Status::from_code(header.status).is_some_and(Status::is_fatal) {
+            // The server closes the connection after such an answer.
+            self.mark_unhealthy("the server refused a request as unauthenticated");
+        }
+        Ok(
+            match check_clock(header.timestamp_ns, now_ns(), self.window_ns) {
+                Ok(()) => Ok(data_crc),
+                Err(d) => Err(ClientError::Auth {
+                    server: self.server.clone(),
+                    kind: AuthError::ClockDrift {
+                        ts_ns: d.ts_ns,
+                        window_ns: d.window_ns,
+                        drift_ns: d.drift_ns,
+                    },
+                }),
+            },
+        )
     }
 
     /// Stops new requests from choosing this connection; requests in flight continue.
@@ -135,7 +192,7 @@ impl Shared {
             }
         }
         for w in waiters {
-            let _ = w.send(Err(err.clone()));
+            w.fail(err.clone());
         }
         if let Some(h) = self.reader.lock().take() {
             h.abort();
@@ -190,20 +247,37 @@ impl Drop for InflightGuard {
 /// A request that was written and waits for its reply. Dropping it abandons the request (a late
 /// reply is discarded).
 #[derive(Debug)]
-pub(crate) struct PendingReply {
+pub(crate) struct PendingReply<T = Reply> {
     conn: Arc<Conn>,
     id: u64,
-    rx: Option<oneshot::Receiver<Result<Reply, ClientError>>>,
+    rx: Option<oneshot::Receiver<Result<T, ClientError>>>,
     _inflight: InflightGuard,
 }
 
-impl PendingReply {
+/// What a request waits for: a whole [`Reply`], or a [`Handoff`] of the stream.
+trait Awaited: Sized {
+    fn waiter(tx: oneshot::Sender<Result<Self, ClientError>>) -> Waiter;
+}
+
+impl Awaited for Reply {
+    fn waiter(tx: oneshot::Sender<Result<Self, ClientError>>) -> Waiter {
+        Waiter::Reply(tx)
+    }
+}
+
+impl Awaited for Handoff {
+    fn waiter(tx: oneshot::Sender<Result<Self, ClientError>>) -> Waiter {
+        Waiter::Direct(tx)
+    }
+}
+
+impl<T> PendingReply<T> {
     /// Waits for the reply, at most `timeout`.
     pub(crate) async fn wait(
         mut self,
         op: &'static str,
         timeout: Duration,
-    ) -> Result<Reply, ClientError> {
+    ) -> Result<T, ClientError> {
         let rx = self.rx.take().expect("a pending reply is awaited once");
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(result)) => result,
@@ -213,7 +287,7 @@ impl PendingReply {
     }
 }
 
-impl Drop for PendingReply {
+impl<T> Drop for PendingReply<T> {
     fn drop(&mut self) {
         if self.rx.is_some() {
             self.conn.shared.pending.lock().waiters.remove(&self.id);
@@ -327,6 +401,15 @@ impl Conn {
         op: &'static str,
         timeout: Duration,
     ) -> Result<PendingReply, ClientError> {
+        self.send_as(req, op, timeout).await
+    }
+
+    async fn send_as<T: Awaited>(
+        self: &Arc<Self>,
+        req: &Request<'_>,
+        op: &'static str,
+        timeout: Duration,
+    ) -> Result<PendingReply<T>, ClientError> {
         let inflight = InflightGuard::new(&self.shared);
         match tokio::time::timeout(timeout, self.write(req, inflight)).await {
             Ok(r) => r,
@@ -334,11 +417,11 @@ impl Conn {
         }
     }
 
-    async fn write(
+    async fn write<T: Awaited>(
         self: &Arc<Self>,
         req: &Request<'_>,
         inflight: InflightGuard,
-    ) -> Result<PendingReply, ClientError> {
+    ) -> Result<PendingReply<T>, ClientError> {
         let mut w = self.writer.lock().await;
         if w.half.is_none() || !self.is_healthy() {
             let closed = self.shared.pending.lock().closed.clone();
@@ -346,7 +429,8 @@ impl Conn {
         }
         let id = w.next_id;
         w.next_id += 1;
-        let rx = self.shared.register(id)?;
+        let (tx, rx) = oneshot::channel();
+        self.shared.register(id, T::waiter(tx))?;
         let pending = PendingReply {
             conn: Arc::clone(self),
             id,
@@ -380,6 +464,28 @@ impl Conn {
         timeout: Duration,
     ) -> Result<Reply, ClientError> {
         self.send(req, op, timeout).await?.wait(op, timeout).await
+    }
+
+    /// Sends `req` and reads its reply's data straight into `dest` if it fits (otherwise into
+    /// a receive buffer, as [`call`](Self::call) does); `timeout` bounds each step. A request
+    /// abandoned while its data arrives leaves the connection usable: the reader skips the
+    /// rest of the frame.
+    pub(crate) async fn call_into(
+        self: &Arc<Self>,
+        req: &Request<'_>,
+        op: &'static str,
+        timeout: Duration,
+        dest: &mut [u8],
+    ) -> Result<Landed, ClientError> {
+        let handoff: Handoff = self
+            .send_as(req, op, timeout)
+            .await?
+            .wait(op, timeout)
+            .await?;
+        match tokio::time::timeout(timeout, handoff.read(dest)).await {
+            Ok(r) => r,
+            Err(_) => Err(self.timed_out(op, timeout)),
+        }
     }
 }
 
@@ -628,54 +734,53 @@ async fn read_loop(shared: Arc<Shared>, rd: OwnedReadHalf, limits: Limits) {
                 detail: "the server sent a request frame".into(),
             };
         }
-        let crc = reply_crc(shared.session.integrity(), header.opcode);
-        let read = async {
-            let ctrl = read_body(&mut rd, header.ctrl_len as usize).await?;
-            let mut verifier = shared.session.verifier(&header, &raw, &ctrl, crc);
-            let data = read_data(
-                &mut rd,
-                header.data_len as usize,
-                &mut verifier,
-                recv_pool(),
-            )
-            .await?;
-            Ok::<_, std::io::Error>((ctrl, data, verifier))
-        };
-        let (ctrl, data, verifier) = match read.await {
-            Ok(parts) => parts,
+        let ctrl = match read_body(&mut rd, header.ctrl_len as usize).await {
+            Ok(c) => c,
             Err(e) => break shared.lost(format!("read failed inside a frame: {e}")),
         };
-        let data_crc = match verifier.finish() {
-            Ok(crc) => crc,
+        let waiter = shared.take_waiter(header.request_id);
+        if let Some(Waiter::Direct(tx)) = waiter {
+            match lend(&shared, rd, header, raw, ctrl, tx).await {
+                Ok(back) => rd = back,
+                Err(e) => break e,
+            }
+            continue;
+        }
+        let crc = reply_crc(shared.session.integrity(), header.opcode);
+        let mut verifier = shared.session.verifier(&header, &raw, &ctrl, crc);
+        let data = match read_data(
+            &mut rd,
+            header.data_len as usize,
+            &mut verifier,
+            recv_pool(),
+        )
+        .await
+        {
+            Ok(d) => d,
             Err(e) => {
-                tracing::debug!(server = %shared.server, "response failed verification: {e}");
-                break ClientError::Auth {
-                    server: shared.server.clone(),
-                    kind: AuthError::ResponseBadMac,
-                };
+                let e = shared.lost(format!("read failed inside a frame: {e}"));
+                if let Some(w) = waiter {
+                    w.fail(e.clone());
+                }
+                break e;
             }
         };
-        let fatal = Status::from_code(header.status).is_some_and(Status::is_fatal);
-        let result = match check_clock(header.timestamp_ns, now_ns(), shared.window_ns) {
-            Ok(()) => Ok(Reply {
+        let result = match shared.check_reply(&header, verifier.finish()) {
+            Ok(r) => r.map(|data_crc| Reply {
                 header,
                 ctrl,
                 data,
                 data_crc,
             }),
-            Err(d) => Err(ClientError::Auth {
-                server: shared.server.clone(),
-                kind: AuthError::ClockDrift {
-                    ts_ns: d.ts_ns,
-                    window_ns: d.window_ns,
-                    drift_ns: d.drift_ns,
-                },
-            }),
+            Err(fatal) => {
+                if let Some(w) = waiter {
+                    w.fail(fatal.clone());
+                }
+                break fatal;
+            }
         };
-        shared.deliver(header.request_id, result);
-        if fatal {
-            // The server closes the connection after such an answer.
-            shared.mark_unhealthy("the server refused a request as unauthenticated");
+        if let Some(Waiter::Reply(tx)) = waiter {
+            let _ = tx.send(result);
         }
     };
     shared.fail(err);

@@ -13,6 +13,7 @@ pub(crate) struct Counters {
     pub(crate) unreachable_misses: AtomicU64,
     pub(crate) chunked_puts: AtomicU64,
     pub(crate) chunked_gets: AtomicU64,
+    pub(crate) abandoned_replies: AtomicU64,
 }
 
 impl Counters {
@@ -31,6 +32,7 @@ impl Counters {
             unreachable_misses: get(&self.unreachable_misses),
             chunked_puts: get(&self.chunked_puts),
             chunked_gets: get(&self.chunked_gets),
+            abandoned_replies: get(&self.abandoned_replies),
         }
     }
 }
@@ -56,4 +58,7 @@ pub struct ClientStats {
     pub chunked_puts: u64,
     /// Values downloaded in chunks because they exceed the server's frame limit.
     pub chunked_gets: u64,
+    /// Replies that arrived after their request was given up (timed out or cancelled) and
+    /// were read past; the connection stayed in use.
+    pub abandoned_replies: u64,
 }

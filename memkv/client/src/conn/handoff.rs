@@ -1,0 +1,175 @@
+//! Lending a connection's read side to the request whose reply is next on the stream, so that
+//! `get_into` reads its value from the socket straight into the caller's buffer.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use memkv_frameio::read_data;
+use memkv_proto::{HEADER_LEN, Header};
+use tokio::io::AsyncReadExt;
+use tokio::sync::oneshot;
+
+use super::{ReadSide, Shared, recv_pool, reply_crc};
+use crate::error::ClientError;
+use crate::frame::Reply;
+use crate::stats::Counters;
+
+/// A reply read by [`Conn::call_into`].
+#[derive(Debug)]
+pub(crate) struct Landed {
+    /// The verified reply; its `data` is empty when the data went to `dest`.
+    pub(crate) reply: Reply,
+    /// The data's length, when it was read into `dest`.
+    pub(crate) in_dest: Option<usize>,
+}
+
+/// The read side of a connection lent by its reader task to the request whose reply is next on
+/// the stream, right after the reply's header and control section. It goes back to the reader
+/// when dropped, with the count of the frame's bytes not read yet (which the reader skips).
+#[derive(Debug)]
+pub(crate) struct Handoff {
+    shared: Arc<Shared>,
+    header: Header,
+    raw: [u8; HEADER_LEN],
+    ctrl: Bytes,
+    rd: Option<ReadSide>,
+    /// Bytes of the frame's data still on the stream.
+    remaining: usize,
+    /// A verification failure that must end the connection.
+    fatal: Option<ClientError>,
+    back: Option<oneshot::Sender<Returned>>,
+}
+
+/// What a [`Handoff`] gives back to the reader task.
+#[derive(Debug)]
+struct Returned {
+    rd: ReadSide,
+    skip: usize,
+    fatal: Option<ClientError>,
+}
+
+impl Drop for Handoff {
+    fn drop(&mut self) {
+        if let (Some(rd), Some(back)) = (self.rd.take(), self.back.take()) {
+            let _ = back.send(Returned {
+                rd,
+                skip: self.remaining,
+                fatal: self.fatal.take(),
+            });
+        }
+    }
+}
+
+impl Handoff {
+    /// Reads the frame's data, into `dest` if it fits, verifies the frame and gives the
+    /// stream back.
+    pub(super) async fn read(mut self, dest: &mut [u8]) -> Result<Landed, ClientError> {
+        let shared = Arc::clone(&self.shared);
+        let header = self.header;
+        let len = header.data_len as usize;
+        let crc = reply_crc(shared.session.integrity(), header.opcode);
+        let mut verifier = shared.session.verifier(&header, &self.raw, &self.ctrl, crc);
+        let rd = self.rd.as_mut().expect("lent until dropped");
+        let mut data = Bytes::new();
+        let read: std::io::Result<Option<usize>> = if len <= dest.len() {
+            let mut filled = 0;
+            let mut result = Ok(Some(len));
+            while filled < len {
+                let n = match rd.read(&mut dest[filled..len]).await {
+                    Ok(0) => Err(std::io::ErrorKind::UnexpectedEof.into()),
+                    r => r,
+                };
+                match n {
+                    Ok(n) => {
+                        verifier.update(&dest[filled..filled + n]);
+                        filled += n;
+                        self.remaining -= n;
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            result
+        } else {
+            let got = read_data(rd, len, &mut verifier, recv_pool()).await;
+            got.map(|d| {
+                data = d;
+                self.remaining = 0;
+                None
+            })
+        };
+        let in_dest = read.map_err(|e| self.lost(format!("read failed inside a frame: {e}")))?;
+        let data_crc = match shared.check_reply(&header, verifier.finish()) {
+            Ok(r) => r?,
+            Err(fatal) => {
+                self.fatal = Some(fatal.clone());
+                return Err(fatal);
+            }
+        };
+        Ok(Landed {
+            reply: Reply {
+                header,
+                ctrl: self.ctrl.clone(),
+                data,
+                data_crc,
+            },
+            in_dest,
+        })
+    }
+
+    /// The stream failed: the reader ends the connection with this error.
+    fn lost(&mut self, reason: String) -> ClientError {
+        let err = self.shared.lost(reason);
+        self.fatal = Some(err.clone());
+        err
+    }
+}
+
+/// Lends the stream to the request waiting on `tx` for the rest of the frame, and takes it
+/// back: skipping what the request did not read (it gave up), or failing with what broke it.
+pub(super) async fn lend(
+    shared: &Arc<Shared>,
+    rd: ReadSide,
+    header: Header,
+    raw: [u8; HEADER_LEN],
+    ctrl: Bytes,
+    tx: oneshot::Sender<Result<Handoff, ClientError>>,
+) -> Result<ReadSide, ClientError> {
+    let (back, returned) = oneshot::channel();
+    let handoff = Handoff {
+        shared: Arc::clone(shared),
+        header,
+        raw,
+        ctrl,
+        rd: Some(rd),
+        remaining: header.data_len as usize,
+        fatal: None,
+        back: Some(back),
+    };
+    // A request that is gone hands the stream straight back (as its `Handoff` drops).
+    let gone = tx.send(Ok(handoff)).is_err();
+    let Returned {
+        mut rd,
+        skip,
+        fatal,
+    } = returned
+        .await
+        .map_err(|_| shared.lost("the stream was not given back"))?;
+    if let Some(e) = fatal {
+        return Err(e);
+    }
+    if gone || skip > 0 {
+        Counters::bump(&shared.counters.abandoned_replies);
+    }
+    if skip > 0 {
+        let mut rest = (&mut rd).take(skip as u64);
+        match tokio::io::copy(&mut rest, &mut tokio::io::sink()).await {
+            Ok(n) if n == skip as u64 => {}
+            Ok(_) => return Err(shared.lost("the server closed the connection inside a frame")),
+            Err(e) => return Err(shared.lost(format!("read failed inside a frame: {e}"))),
+        }
+    }
+    Ok(rd)
+}
