@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use memkv_client::{AsyncClient, ClientConfig};
+use memkv_client::{AsyncClient, ClientConfig, GetInto};
 use memkv_proto::{AuthKey, Integrity, Limits};
 use memkv_server::dataplane::{DataPlane, DataPlaneSettings};
 use memkv_server::metrics::Metrics;
@@ -77,12 +77,20 @@ async fn values_damaged_in_ram_are_misses_in_every_mode_and_are_dropped() {
             client.put(b"bystander", &bystander).await.unwrap();
             assert!(server.store.corrupt_for_test(b"victim"), "{what}");
 
-            assert_eq!(client.get(b"victim").await.unwrap(), None, "{what}");
+            // `get_into` reads the value straight into the caller's buffer; damaged bytes
+            // landing there are still a miss.
+            let mut buf = vec![0u8; size];
             assert_eq!(
-                client.get(b"bystander").await.unwrap().as_deref(),
-                Some(&bystander[..]),
+                client.get_into(b"victim", &mut buf).await.unwrap(),
+                GetInto::Miss,
                 "{what}"
             );
+            assert_eq!(
+                client.get_into(b"bystander", &mut buf).await.unwrap(),
+                GetInto::Hit(size),
+                "{what}"
+            );
+            assert!(buf == bystander, "{what}");
             let stats = server.store.stats();
             assert_eq!(stats.corrupt_reads, 1, "{what}: counted once");
             assert_eq!(stats.keys, 1, "{what}: the damaged value is dropped");
