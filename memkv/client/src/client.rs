@@ -90,7 +90,7 @@ impl Inner {
     }
 
     /// [`request`](Self::request) whose reply's data is read straight into `dest` when it
-    /// fits (see [`Conn::call_into`]).
+    /// fits (see [`Conn::call_into`](crate::conn::Conn::call_into)).
     pub(crate) async fn request_into(
         &self,
         s: usize,

@@ -14,7 +14,7 @@ use crate::error::ClientError;
 use crate::frame::Reply;
 use crate::stats::Counters;
 
-/// A reply read by [`Conn::call_into`].
+/// A reply read by [`Conn::call_into`](super::Conn::call_into).
 #[derive(Debug)]
 pub(crate) struct Landed {
     /// The verified reply; its `data` is empty when the data went to `dest`.
