@@ -134,8 +134,9 @@ pub(super) enum Reply {
     Later(Pin<Box<dyn Future<Output = Response> + Send>>),
 }
 
-/// Handles one authenticated request. `checked.crc_deferred` says the frame's payload CRC (checksum
-/// mode) was not checked yet and the handler must check it.
+/// Handles one authenticated request. `checked.crc_deferred` says the frame's payload CRC
+/// (checksum mode) was not checked yet and the handler must check it. Every request but `Put`
+/// is answered before the connection reads on.
 pub(super) async fn handle<S: Store>(
     opcode: Option<Opcode>,
     header: &Header,
@@ -145,30 +146,11 @@ pub(super) async fn handle<S: Store>(
     state: &mut ConnState,
     shared: &Shared<S>,
 ) -> Reply {
-    if opcode == Some(Opcode::Put) {
-        return match put(&ctrl, data, checked, shared).await {
-            Ok(reply) => reply,
-            Err(response) => Reply::Now(response),
-        };
-    }
-    Reply::Now(handle_now(opcode, header, ctrl, data, checked, state, shared).await)
-}
-
-/// Handles every request but `Put`, answering before the connection reads on.
-async fn handle_now<S: Store>(
-    opcode: Option<Opcode>,
-    header: &Header,
-    ctrl: Bytes,
-    data: Bytes,
-    checked: Checked,
-    state: &mut ConnState,
-    shared: &Shared<S>,
-) -> Response {
     let Some(op) = opcode else {
-        return Response::error(
+        return Reply::Now(Response::error(
             Status::InvalidRequest,
             format!("unknown opcode {:#04x}", header.opcode),
-        );
+        ));
     };
     let result = match op {
         Opcode::Hello => Err(Response::error(
@@ -177,12 +159,12 @@ async fn handle_now<S: Store>(
         )),
         Opcode::NodeInfo => Ok(Response::with_ctrl(Status::Ok, node_info(shared).encode())),
         Opcode::Ping => Ok(Response::ok()),
-        // `handle` answers puts itself; here a put is answered once durable.
-        Opcode::Put => match put(&ctrl, data, checked, shared).await {
-            Ok(Reply::Now(response)) => Ok(response),
-            Ok(Reply::Later(response)) => Ok(response.await),
-            Err(response) => Err(response),
-        },
+        // Stored before the connection reads on, answered once durable.
+        Opcode::Put => {
+            return put(&ctrl, data, checked, shared)
+                .await
+                .unwrap_or_else(Reply::Now);
+        }
         Opcode::Get => get(&ctrl, shared).await,
         Opcode::Delete => delete(&ctrl, shared).await,
         Opcode::Stat => stat(&ctrl, shared).await,
@@ -208,7 +190,7 @@ async fn handle_now<S: Store>(
             ),
         )),
     };
-    result.unwrap_or_else(|e| e)
+    Reply::Now(result.unwrap_or_else(|e| e))
 }
 
 type Handled = Result<Response, Response>;
