@@ -446,52 +446,50 @@ async fn write_one<W: AsyncWrite + Unpin>(
     } = out;
     header.timestamp_ns = now_ns();
     let pieces: Vec<&[u8]> = response.data.iter().map(|b| b.as_ref()).collect();
-    let (Some(unchecked), Some(stored_crc)) = (response.unchecked, response.data_crc) else {
-        let raw = session.seal(&mut header, &response.ctrl, &pieces, response.data_crc);
-        wr.write_all(&raw).await?;
-        wr.write_all(&response.ctrl).await?;
+    // A value sent without re-reading it first (`Response::unchecked`) is checked as it is
+    // sealed (MAC modes: before anything is sent) or in the pass that sends it (checksum mode).
+    let mut sum_on_send = None;
+    let raw = match response.unchecked.zip(response.data_crc) {
+        None => session.seal(&mut header, &response.ctrl, &pieces, response.data_crc),
+        Some((unchecked, stored)) => {
+            let (raw, summed) =
+                session.seal_unchecked(&mut header, &response.ctrl, &pieces, stored);
+            match summed {
+                Some(crc) if crc != stored => {
+                    // Nothing sent yet: the value is dropped and the client gets a miss.
+                    (unchecked.on_damage)();
+                    let miss = Response::error(Status::NotFound, "key not found");
+                    header.status = Status::NotFound.code();
+                    let raw = session.seal(&mut header, &miss.ctrl, &[], None);
+                    wr.write_all(&raw).await?;
+                    return wr.write_all(&miss.ctrl).await;
+                }
+                Some(_) => {}
+                // Checksum mode: the header carries the stored CRC32C, so a client that
+                // receives damaged bytes finds the mismatch itself and reports a miss.
+                None => sum_on_send = Some((unchecked, stored)),
+            }
+            raw
+        }
+    };
+    wr.write_all(&raw).await?;
+    wr.write_all(&response.ctrl).await?;
+    let Some((unchecked, stored)) = sum_on_send else {
         for piece in pieces {
             wr.write_all(piece).await?;
         }
         return Ok(());
     };
-    // A value sent without re-reading it first: its bytes are checked as they are sealed (MAC
-    // modes) or in the pass that sends them (checksum mode).
-    let (raw, summed) = session.seal_unchecked(&mut header, &response.ctrl, &pieces, stored_crc);
-    match summed {
-        Some(crc) if crc != stored_crc => {
-            // Found before anything was sent: the value is dropped and the client gets a miss.
-            (unchecked.on_damage)();
-            let miss = Response::error(Status::NotFound, "key not found");
-            header.status = Status::NotFound.code();
-            let raw = session.seal(&mut header, &miss.ctrl, &[], None);
-            wr.write_all(&raw).await?;
-            wr.write_all(&miss.ctrl).await?;
+    let mut crc = 0;
+    for piece in pieces {
+        for chunk in piece.chunks(SEND_CHUNK) {
+            crc = memkv_proto::crc32c_append(crc, chunk);
+            wr.write_all(chunk).await?;
         }
-        Some(_) => {
-            wr.write_all(&raw).await?;
-            wr.write_all(&response.ctrl).await?;
-            for piece in pieces {
-                wr.write_all(piece).await?;
-            }
-        }
-        None => {
-            // Checksum mode: the header carries the stored CRC32C, so a client that receives
-            // damaged bytes finds the mismatch itself and reports a miss; the server drops the
-            // value once it has summed what it sent.
-            wr.write_all(&raw).await?;
-            wr.write_all(&response.ctrl).await?;
-            let mut crc = 0;
-            for piece in pieces {
-                for chunk in piece.chunks(SEND_CHUNK) {
-                    crc = memkv_proto::crc32c_append(crc, chunk);
-                    wr.write_all(chunk).await?;
-                }
-            }
-            if crc != stored_crc {
-                (unchecked.on_damage)();
-            }
-        }
+    }
+    if crc != stored {
+        // Sent: the client reports a miss; the server drops the value.
+        (unchecked.on_damage)();
     }
     Ok(())
 }
