@@ -2,8 +2,8 @@
 //! after decoding a header with `memkv-proto`:
 //!
 //! - [`read_body`]: a control section (or any small body) into a fresh buffer;
-//! - [`read_data`]: a data section into a buffer from a [`BufPool`], each piece fed to the
-//!   frame's [`FrameVerifier`] as it arrives, so the MAC (or, in `checksum` mode, the CRC32C)
+//! - [`read_data`]: a data section into a buffer from a [`BufPool`] (or, [`read_data_into`],
+//!   into the caller's buffer), each piece fed to the frame's [`FrameVerifier`] as it arrives, so the MAC (or, in `checksum` mode, the CRC32C)
 //!   and the value's CRC32C are computed on bytes the socket copy has just brought into the
 //!   cache, in one pass, instead of in later passes over memory.
 //!
@@ -57,6 +57,26 @@ pub async fn read_data<R: AsyncRead + Unpin>(
     Ok(BufPool::freeze(pool, buf))
 }
 
+/// Reads frame data into `dest` until it is full, feeding each piece to `verifier` as it
+/// arrives. `filled` counts the bytes in `dest` so far, also when the future is dropped midway,
+/// so that the caller knows how much of the frame is still on the stream.
+pub async fn read_data_into<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    dest: &mut [u8],
+    verifier: &mut FrameVerifier,
+    filled: &mut usize,
+) -> std::io::Result<()> {
+    while *filled < dest.len() {
+        let n = rd.read(&mut dest[*filled..]).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        verifier.update(&dest[*filled..*filled + n]);
+        *filled += n;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -93,6 +113,29 @@ mod tests {
             .unwrap();
         assert_eq!(again.as_ptr(), first, "the idle buffer was reused");
         assert_eq!(pool.idle_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn data_read_into_a_buffer_is_verified_and_counted() {
+        let data: Vec<u8> = (0..100_000).map(|i| (i % 251) as u8).collect();
+        let mut v = verifier_for(&data);
+        let mut dest = vec![0u8; data.len()];
+        let mut filled = 0;
+        read_data_into(&mut &data[..], &mut dest, &mut v, &mut filled)
+            .await
+            .unwrap();
+        assert_eq!(filled, data.len());
+        assert_eq!(dest, data);
+        assert_eq!(v.finish(), Ok(Some(crc32c(&data))));
+
+        // Cut short: an error, and `filled` says how much arrived.
+        let mut v = verifier_for(&data);
+        let mut filled = 0;
+        let err = read_data_into(&mut &data[..1000], &mut dest, &mut v, &mut filled)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+        assert_eq!(filled, 1000);
     }
 
     #[tokio::test]

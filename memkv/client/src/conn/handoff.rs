@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use memkv_frameio::read_data;
+use memkv_frameio::{read_data, read_data_into};
 use memkv_proto::{HEADER_LEN, Header};
 use tokio::io::AsyncReadExt;
 use tokio::sync::oneshot;
@@ -33,8 +33,8 @@ pub(crate) struct Handoff {
     raw: [u8; HEADER_LEN],
     ctrl: Bytes,
     rd: Option<ReadSide>,
-    /// Bytes of the frame's data still on the stream.
-    remaining: usize,
+    /// Bytes of the frame's data read so far (the rest is still on the stream).
+    read: usize,
     /// A verification failure that must end the connection.
     fatal: Option<ClientError>,
     back: Option<oneshot::Sender<Returned>>,
@@ -53,7 +53,7 @@ impl Drop for Handoff {
         if let (Some(rd), Some(back)) = (self.rd.take(), self.back.take()) {
             let _ = back.send(Returned {
                 rd,
-                skip: self.remaining,
+                skip: self.header.data_len as usize - self.read,
                 fatal: self.fatal.take(),
             });
         }
@@ -72,31 +72,14 @@ impl Handoff {
         let rd = self.rd.as_mut().expect("lent until dropped");
         let mut data = Bytes::new();
         let read: std::io::Result<Option<usize>> = if len <= dest.len() {
-            let mut filled = 0;
-            let mut result = Ok(Some(len));
-            while filled < len {
-                let n = match rd.read(&mut dest[filled..len]).await {
-                    Ok(0) => Err(std::io::ErrorKind::UnexpectedEof.into()),
-                    r => r,
-                };
-                match n {
-                    Ok(n) => {
-                        verifier.update(&dest[filled..filled + n]);
-                        filled += n;
-                        self.remaining -= n;
-                    }
-                    Err(e) => {
-                        result = Err(e);
-                        break;
-                    }
-                }
-            }
-            result
+            read_data_into(rd, &mut dest[..len], &mut verifier, &mut self.read)
+                .await
+                .map(|()| Some(len))
         } else {
             let got = read_data(rd, len, &mut verifier, recv_pool()).await;
             got.map(|d| {
                 data = d;
-                self.remaining = 0;
+                self.read = len;
                 None
             })
         };
@@ -144,7 +127,7 @@ pub(super) async fn lend(
         raw,
         ctrl,
         rd: Some(rd),
-        remaining: header.data_len as usize,
+        read: 0,
         fatal: None,
         back: Some(back),
     };
