@@ -414,8 +414,14 @@ impl RecordHeader {
     /// checksum covers the header fields and the key.
     pub fn encode_with_key(&self, key: &[u8], out: &mut Vec<u8>) {
         let start = out.len();
-        out.resize(start + RECORD_HEADER_LEN, 0);
-        let b = &mut out[start..];
+        out.resize(start + RECORD_HEADER_LEN + key.len(), 0);
+        self.encode_into(key, &mut out[start..]);
+    }
+
+    /// [`encode_with_key`](Self::encode_with_key) into `b`, exactly `RECORD_HEADER_LEN +
+    /// key.len()` bytes long (a record's place in a segment buffer).
+    pub fn encode_into(&self, key: &[u8], b: &mut [u8]) {
+        assert_eq!(b.len(), RECORD_HEADER_LEN + key.len(), "record header slot");
         put_u32(b, 0, RECORD_MAGIC);
         b[4] = FORMAT_VERSION as u8;
         b[5] = self.kind.code();
@@ -426,9 +432,9 @@ impl RecordHeader {
         put_u64(b, 32, self.seg_seq);
         put_u32(b, 40, self.parts);
         put_u32(b, 44, self.parts_crc);
-        out.extend_from_slice(key);
-        let crc = header_crc(&out[start..]);
-        put_u32(&mut out[start..], 20, crc);
+        b[RECORD_HEADER_LEN..].copy_from_slice(key);
+        let crc = header_crc(b);
+        put_u32(b, 20, crc);
     }
 
     /// Decodes the header at the start of `b` and checks it against the key that follows.

@@ -272,7 +272,6 @@ pub(crate) fn append(
         Append::Stripe(..) => RecordKind::Stripe,
     };
     let crc = value.map_or(0, |v| v.crc);
-    let mut head = Vec::with_capacity(RECORD_HEADER_LEN + key.len());
     RecordHeader {
         kind,
         key_len: key.len() as u16,
@@ -287,8 +286,7 @@ pub(crate) fn append(
             0
         },
     }
-    .encode_with_key(key, &mut head);
-    open.buf.extend(&head);
+    .encode_into(key, open.buf.append_slot(RECORD_HEADER_LEN + key.len()));
     match &what {
         Append::Put(v) => open.buf.extend(&v.data),
         Append::Delete => {}
@@ -473,7 +471,6 @@ fn rewrite_hot(inner: &Inner, d: usize, lane: &mut Lane, h: Hot) {
     let offset = open.pos();
     let val_len = h.value.data.len() as u64;
     let rec_len = RecordHeader::record_len(h.key.len(), val_len);
-    let mut head = Vec::with_capacity(RECORD_HEADER_LEN + h.key.len());
     RecordHeader {
         kind: RecordKind::Put,
         key_len: h.key.len() as u16,
@@ -484,8 +481,10 @@ fn rewrite_hot(inner: &Inner, d: usize, lane: &mut Lane, h: Hot) {
         parts: 0,
         parts_crc: 0,
     }
-    .encode_with_key(&h.key, &mut head);
-    open.buf.extend(&head);
+    .encode_into(
+        &h.key,
+        open.buf.append_slot(RECORD_HEADER_LEN + h.key.len()),
+    );
     open.buf.extend(&h.value.data);
     open.buf
         .zero_to((offset + rec_len - open.buf_base) as usize);

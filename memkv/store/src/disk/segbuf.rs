@@ -54,6 +54,12 @@ impl SegBuf {
         self.grow(new_len).copy_from_slice(data);
     }
 
+    /// Appends `n` bytes for the caller to fill (their contents are unspecified until then).
+    pub(crate) fn append_slot(&mut self, n: usize) -> &mut [u8] {
+        let new_len = self.len() + n;
+        self.grow(new_len)
+    }
+
     /// Zero-fills up to `new_len` bytes (record and block padding: no stale bytes of a
     /// recycled buffer ever reach the drive). Does nothing if the buffer is that long.
     pub(crate) fn zero_to(&mut self, new_len: usize) {
@@ -87,7 +93,8 @@ mod tests {
         drop(dirty);
         let mut seg = SegBuf::new(pool.clone());
         assert!(seg.is_empty());
-        seg.extend(b"header");
+        seg.append_slot(3).copy_from_slice(b"hea");
+        seg.extend(b"der");
         seg.zero_to(16);
         seg.extend(&[7u8; 100]);
         seg.zero_to(4096);
