@@ -8,7 +8,7 @@ use std::io::Write;
 use common::raw::{self, RawConn};
 use common::{Server, ServerOptions};
 use memkv_proto::msg::{self, Message};
-use memkv_proto::{AuthKey, HEADER_LEN, Header, Integrity, Opcode, Status, VERSION};
+use memkv_proto::{AuthKey, HEADER_LEN, Header, Integrity, Opcode, SendCrc, Status, VERSION};
 
 #[test]
 fn round_trip_and_node_info() {
@@ -120,11 +120,7 @@ fn a_frame_replayed_on_another_connection_or_the_same_one_is_rejected() {
     let server = Server::start();
     let key = server.key();
     let mut a = RawConn::open(server.data, &key, Integrity::Mac).unwrap();
-    let ctrl = msg::PutReq {
-        key: b"k",
-        value_crc: memkv_proto::crc32c(b"v1"),
-    }
-    .encode();
+    let ctrl = msg::PutReq { key: b"k" }.encode();
     let frame = a.frame(Opcode::Put, &ctrl, b"v1", raw::now_ns());
     a.send_raw(&frame);
     assert_eq!(a.recv().status(), Status::Ok);
@@ -156,7 +152,19 @@ fn a_future_version_frame_is_refused_with_unsupported_version() {
     s.write_all(&hello).unwrap();
     let (_, reply) = raw::read_frame(&mut s).unwrap();
     assert_eq!(reply.status(), Status::UnsupportedVersion);
-    assert!(reply.message().contains("newer"), "{}", reply.message());
+    assert!(
+        reply.message().contains("run matching memkv releases"),
+        "{}",
+        reply.message()
+    );
+    // A pre-release version 1 client (its frames carried the data's tag in the header).
+    let (mut hello, _) = raw::hello_frame(&server.key(), Integrity::Mac, raw::now_ns());
+    hello[4..6].copy_from_slice(&1u16.to_le_bytes());
+    let mut s = raw::connect(server.data);
+    s.write_all(&hello).unwrap();
+    let (_, reply) = raw::read_frame(&mut s).unwrap();
+    assert_eq!(reply.status(), Status::UnsupportedVersion);
+    assert!(reply.message().contains("version 1"), "{}", reply.message());
     // On an established connection.
     let mut c = RawConn::open(server.data, &server.key(), Integrity::Mac).unwrap();
     let mut f = c.frame(Opcode::Ping, &[], &[], raw::now_ns());
@@ -177,12 +185,8 @@ fn an_oversized_frame_is_refused_before_anything_is_allocated() {
     let mut c = RawConn::open(server.data, &server.key(), Integrity::Mac).unwrap();
     // A header announcing 4 GiB - 1 of data, sent with no body at all.
     let mut h = Header::request(Opcode::Put, c.next_id, raw::now_ns());
-    let ctrl = msg::PutReq {
-        key: b"k",
-        value_crc: 0,
-    }
-    .encode();
-    let mut raw_h = c.session.seal(&mut h, &ctrl, &[], None);
+    let ctrl = msg::PutReq { key: b"k" }.encode();
+    let mut raw_h = c.session.seal_ctrl(&mut h, &ctrl);
     raw_h[32..36].copy_from_slice(&u32::MAX.to_le_bytes());
     c.send_raw(&raw_h);
     let r = c.recv();
@@ -220,12 +224,13 @@ fn keys_over_512_bytes_are_refused() {
 fn a_value_whose_checksum_does_not_match_is_refused() {
     let server = Server::start();
     let mut c = RawConn::open(server.data, &server.key(), Integrity::Mac).unwrap();
-    let ctrl = msg::PutReq {
-        key: b"k",
-        value_crc: memkv_proto::crc32c(b"other"),
-    }
-    .encode();
-    let r = c.call(Opcode::Put, &ctrl, b"value");
+    // The client computes the CRC32C as it sends the value and puts it in the frame's trailer,
+    // under the tag: a client that summed bytes other than those it sent.
+    let ctrl = msg::PutReq { key: b"k" }.encode();
+    let wrong = SendCrc::Known(memkv_proto::crc32c(b"other"));
+    let f = c.frame_with_crc(Opcode::Put, &ctrl, b"value", raw::now_ns(), wrong);
+    c.send_raw(&f);
+    let r = c.recv();
     assert_eq!(r.status(), Status::ChecksumMismatch);
     assert_eq!(c.get(b"k").status(), Status::NotFound);
     assert_eq!(
@@ -267,7 +272,7 @@ fn unknown_opcodes_and_one_sided_ops_get_clear_answers() {
     let mut h = Header::request(Opcode::Ping, c.next_id, raw::now_ns());
     h.opcode = 0x7f;
     c.next_id += 1;
-    let f = c.session.seal(&mut h, &[], &[], None);
+    let f = c.session.seal_ctrl(&mut h, &[]);
     c.send_raw(&f);
     let r = c.recv();
     assert_eq!(r.status(), Status::InvalidRequest);
@@ -290,7 +295,6 @@ fn pipelined_requests_are_all_answered_by_request_id() {
         let value = vec![i as u8; 4096];
         let ctrl = msg::PutReq {
             key: key.as_bytes(),
-            value_crc: memkv_proto::crc32c(&value),
         }
         .encode();
         batch.extend(c.frame(Opcode::Put, &ctrl, &value, raw::now_ns()));
@@ -440,11 +444,7 @@ fn sigterm_finishes_the_request_in_flight_then_exits_zero() {
     let mut server = Server::start();
     let mut c = RawConn::open(server.data, &server.key(), Integrity::Mac).unwrap();
     let value = vec![5u8; 1 << 20];
-    let ctrl = msg::PutReq {
-        key: b"k",
-        value_crc: memkv_proto::crc32c(&value),
-    }
-    .encode();
+    let ctrl = msg::PutReq { key: b"k" }.encode();
     let frame = c.frame(Opcode::Put, &ctrl, &value, raw::now_ns());
     // Half a request is on the wire when the signal arrives.
     let split = HEADER_LEN + ctrl.len() + 1000;

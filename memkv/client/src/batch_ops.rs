@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use memkv_proto::msg::{self, Message};
-use memkv_proto::{Integrity, Opcode, Status};
+use memkv_proto::{Opcode, SendCrc, Status};
 
 use crate::batch::{FRAME_SLACK, frame_fits, gather, group_by_server, scatter, split_frames};
 use crate::client::{AsyncClient, Inner, check_key};
@@ -152,7 +152,7 @@ impl Inner {
             opcode: Opcode::BatchPut,
             ctrl: &ctrl,
             data: &values,
-            data_crc: Some(combine_crcs(
+            crc: SendCrc::Known(combine_crcs(
                 crcs.iter().copied().zip(values.iter().map(|v| v.len())),
             )),
         };
@@ -334,19 +334,16 @@ impl Inner {
                 detail: "batch_get answer carries more value bytes than it lists".into(),
             });
         }
-        // In checksum mode the data section is covered by the tagged frame CRC; derive it from
-        // the per-value CRCs computed above instead of summing the bytes again. Every value was
+        // The data section is covered by the frame's (tagged) trailer CRC; derive it from the
+        // per-value CRCs computed above instead of summing the bytes again. Every value was
         // also checked against its own (tagged) CRC, so this only matters when those all
-        // passed: then a mismatch means the frame does not hold what its header says.
+        // passed: then a mismatch means the frame does not hold what its trailer says.
         let all_intact = crcs.len()
             == out
                 .iter()
                 .filter(|f| matches!(f, Fetched::Found(_)))
                 .count();
-        if self.integrity() == Integrity::Checksum
-            && all_intact
-            && combine_crcs(crcs) != reply.header.data_crc
-        {
+        if all_intact && combine_crcs(crcs) != reply.sent_crc {
             self.checksum_failure(s);
             return Ok(idx.iter().map(|_| Fetched::Miss).collect());
         }

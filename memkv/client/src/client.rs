@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use memkv_proto::msg::{self, Message};
-use memkv_proto::{Integrity, MAX_KEY_LEN, Opcode, Status};
+use memkv_proto::{Integrity, MAX_KEY_LEN, Opcode, SendCrc, Status};
 
 use crate::config::{ClientConfig, Unreachable, ValidatedConfig};
 use crate::conn::Landed;
@@ -142,7 +142,7 @@ impl Inner {
     fn bytes_intact(&self, s: usize, reply: &Reply, data: &[u8], meta: &msg::ValueMeta) -> bool {
         // Computed by the reader on the way in for single-value replies.
         let crc = reply.data_crc.unwrap_or_else(|| memkv_proto::crc32c(data));
-        let frame_ok = self.integrity() != Integrity::Checksum || reply.header.data_crc == crc;
+        let frame_ok = reply.sent_crc == crc;
         let ok = data.len() as u64 == meta.len && crc == meta.crc && frame_ok;
         if !ok {
             self.checksum_failure(s);
@@ -173,18 +173,14 @@ impl Inner {
         if ctrl_len + value.len() > limit {
             return self.put_chunked(s, key, value, limit).await;
         }
-        let crc = memkv_proto::crc32c(value);
-        let ctrl = msg::PutReq {
-            key,
-            value_crc: crc,
-        }
-        .encode();
+        // The value's CRC32C is computed as it is sent, and travels in the frame's trailer.
+        let ctrl = msg::PutReq { key }.encode();
         let data = [value];
         let req = Request {
             opcode: Opcode::Put,
             ctrl: &ctrl,
             data: &data,
-            data_crc: Some(crc),
+            crc: SendCrc::Compute,
         };
         let reply = self.request(s, &req, "put").await?;
         match reply.status() {

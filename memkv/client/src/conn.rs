@@ -20,8 +20,8 @@ use std::time::Duration;
 use memkv_frameio::{BufPool, read_body, read_data};
 use memkv_proto::msg::{self, Message};
 use memkv_proto::{
-    DataCrc, FrameError, HEADER_LEN, Header, Integrity, Limits, Nonce, Opcode, Session, Status,
-    check_clock,
+    DataCrc, DataSealer, DataSums, FrameError, HEADER_LEN, Header, Limits, Nonce, Opcode, Session,
+    Status, check_clock,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -129,10 +129,10 @@ impl Shared {
     fn check_reply(
         &self,
         header: &Header,
-        verified: Result<Option<u32>, memkv_proto::VerifyError>,
-    ) -> Result<Result<Option<u32>, ClientError>, ClientError> {
-        let data_crc = match verified {
-            Ok(crc) => crc,
+        verified: Result<DataSums, memkv_proto::VerifyError>,
+    ) -> Result<Result<DataSums, ClientError>, ClientError> {
+        let sums = match verified {
+            Ok(sums) => sums,
             Err(e) => {
                 tracing::debug!(server = %self.server, "response failed verification: {e}");
                 return Err(ClientError::Auth {
@@ -147,7 +147,7 @@ impl Shared {
         }
         Ok(
             match check_clock(header.timestamp_ns, now_ns(), self.window_ns) {
-                Ok(()) => Ok(data_crc),
+                Ok(()) => Ok(sums),
                 Err(d) => Err(ClientError::Auth {
                     server: self.server.clone(),
                     kind: AuthError::ClockDrift {
@@ -437,14 +437,14 @@ impl Conn {
             rx: Some(rx),
             _inflight: inflight,
         };
-        let raw = req.seal(&self.shared.session, id, now_ns());
+        let (raw, sealer) = req.seal(&self.shared.session, id, now_ns());
         let mut guard = PoisonGuard {
             writer: &mut w,
             shared: &self.shared,
             armed: true,
         };
         let half = guard.writer.half.as_mut().expect("checked above");
-        match write_frame(half, &raw, req).await {
+        match write_frame(half, &raw, sealer, req).await {
             Ok(()) => {
                 guard.armed = false;
                 Ok(pending)
@@ -545,7 +545,7 @@ async fn handshake(
     }
     .encode();
     let hs = Session::handshake(config.auth_key(), integrity);
-    let raw = Request::ctrl_only(Opcode::Hello, &hello).seal(&hs, 0, now_ns());
+    let raw = hs.seal_ctrl(&mut Header::request(Opcode::Hello, 0, now_ns()), &hello);
     let mut frame = Vec::with_capacity(HEADER_LEN + hello.len());
     frame.extend_from_slice(&raw);
     frame.extend_from_slice(&hello);
@@ -571,12 +571,18 @@ async fn handshake(
         Err(FrameError::UnsupportedVersion { version, .. }) => {
             return Err(auth(AuthError::UnsupportedVersion {
                 client_version: memkv_proto::VERSION,
-                message: format!("the server answered in newer protocol version {version}"),
+                message: format!(
+                    "the server answered in protocol version {version}, which this client does not read"
+                ),
             }));
         }
         Err(e) => return Err(protocol(format!("bad handshake answer: {e}"))),
     };
-    if !header.response || header.opcode != Opcode::Hello.code() || header.request_id != 0 {
+    if !header.response
+        || header.opcode != Opcode::Hello.code()
+        || header.request_id != 0
+        || header.data_len != 0
+    {
         return Err(protocol(
             "the handshake answer is not a Hello response".into(),
         ));
@@ -584,14 +590,12 @@ async fn handshake(
     let ctrl = read_body(stream, header.ctrl_len as usize)
         .await
         .map_err(io_err)?;
-    let data = read_body(stream, header.data_len as usize)
-        .await
-        .map_err(io_err)?;
     let reply = Reply {
         header,
         ctrl,
-        data,
+        data: bytes::Bytes::new(),
         data_crc: None,
+        sent_crc: 0,
     };
     let status = reply.status();
     if status != Some(Status::Ok) {
@@ -619,7 +623,7 @@ async fn handshake(
         &ok.server_nonce,
     );
     if session
-        .verify(&reply.header, &raw, reply.ctrl(), &reply.data)
+        .verify(&reply.header, &raw, reply.ctrl(), &[], None)
         .is_err()
     {
         return Err(auth(AuthError::ResponseBadMac));
@@ -638,29 +642,61 @@ async fn handshake(
     Ok((session, info))
 }
 
-/// Writes one frame: small frames as one buffer, large ones vectored from the caller's slices.
+/// Writes one frame: small frames as one buffer; large ones from the caller's slices, each
+/// piece fed to `sealer` just before it is written (still in the CPU's cache when the kernel
+/// copies it), then the trailer.
 async fn write_frame(
     w: &mut OwnedWriteHalf,
     raw: &[u8; HEADER_LEN],
+    mut sealer: DataSealer,
     req: &Request<'_>,
 ) -> std::io::Result<()> {
-    let total = HEADER_LEN + req.body_len();
+    let total = HEADER_LEN + req.wire_len();
     if total <= COALESCE_LIMIT {
         let mut buf = Vec::with_capacity(total);
         buf.extend_from_slice(raw);
         buf.extend_from_slice(req.ctrl);
         for d in req.data {
+            sealer.update(d);
             buf.extend_from_slice(d);
+        }
+        if let (Some(trailer), _) = sealer.finish() {
+            buf.extend_from_slice(&trailer);
         }
         return w.write_all(&buf).await;
     }
-    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(2 + req.data.len());
-    slices.push(IoSlice::new(raw));
-    for piece in std::iter::once(req.ctrl).chain(req.data.iter().copied()) {
-        if !piece.is_empty() {
-            slices.push(IoSlice::new(piece));
+    if !sealer.reads_data() {
+        // Nothing to compute over the data: one vectored write of the whole frame.
+        let (trailer, _) = sealer.finish();
+        let pieces = std::iter::once(&raw[..])
+            .chain(std::iter::once(req.ctrl))
+            .chain(req.data.iter().copied())
+            .chain(trailer.as_ref().map(|t| &t[..]));
+        return write_all_vectored(w, pieces).await;
+    }
+    // The header and control section go out with the first piece of data.
+    let mut head: Option<[&[u8]; 2]> = Some([raw, req.ctrl]);
+    for piece in req.data {
+        for chunk in piece.chunks(SEND_CHUNK) {
+            sealer.update(chunk);
+            let before = head.take().into_iter().flatten();
+            write_all_vectored(w, before.chain(std::iter::once(chunk))).await?;
         }
     }
+    let (trailer, _) = sealer.finish();
+    let before = head.take().into_iter().flatten();
+    write_all_vectored(w, before.chain(trailer.as_ref().map(|t| &t[..]))).await
+}
+
+/// Bytes of data sealed, then written, at a time (see [`write_frame`]).
+const SEND_CHUNK: usize = 256 * 1024;
+
+/// Writes every byte of `pieces` with vectored writes.
+async fn write_all_vectored<'a>(
+    w: &mut OwnedWriteHalf,
+    pieces: impl Iterator<Item = &'a [u8]>,
+) -> std::io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = pieces.filter(|p| !p.is_empty()).map(IoSlice::new).collect();
     let mut bufs: &mut [IoSlice<'_>] = &mut slices;
     while !bufs.is_empty() {
         let n = w.write_vectored(bufs).await?;
@@ -683,21 +719,13 @@ fn recv_pool() -> &'static Arc<BufPool> {
     POOL.get_or_init(|| Arc::new(BufPool::new(RECV_POOL_MAX_IDLE)))
 }
 
-/// How the reader treats a reply's data CRC32C. In `checksum` mode the data of value-carrying
-/// replies is checked by the operation, so that a damaged value is a miss rather than a broken
-/// connection: a single get or chunk has its CRC computed here on the way in and compared by
-/// the operation; a batch get's values are summed one by one by the operation, so the frame's
-/// CRC is not computed at all. Every other reply (and every reply in the MAC modes, where the
-/// tag covers the data) is checked whole here, its CRC computed in the same pass.
-fn reply_crc(integrity: Integrity, opcode: u8) -> DataCrc {
+/// How the reader treats a reply's data CRC32C. The data of value-carrying replies is checked
+/// by the operation, so that a damaged value is a miss rather than a broken connection: a
+/// single get or chunk has its CRC computed here on the way in and compared with the trailer's
+/// by the operation; a batch get's values are summed one by one by the operation, so the
+/// frame's CRC is not computed at all. Every other reply is checked whole here.
+fn reply_crc(opcode: u8) -> DataCrc {
     let is = |op: Opcode| op.code() == opcode;
-    if integrity != Integrity::Checksum {
-        return if is(Opcode::BatchGet) {
-            DataCrc::Skip
-        } else {
-            DataCrc::Compute
-        };
-    }
     if is(Opcode::BatchGet) {
         DataCrc::Skip
     } else if is(Opcode::Get) || is(Opcode::GetChunk) {
@@ -746,7 +774,7 @@ async fn read_loop(shared: Arc<Shared>, rd: OwnedReadHalf, limits: Limits) {
             }
             continue;
         }
-        let crc = reply_crc(shared.session.integrity(), header.opcode);
+        let crc = reply_crc(header.opcode);
         let mut verifier = shared.session.verifier(&header, &raw, &ctrl, crc);
         let data = match read_data(
             &mut rd,
@@ -766,11 +794,12 @@ async fn read_loop(shared: Arc<Shared>, rd: OwnedReadHalf, limits: Limits) {
             }
         };
         let result = match shared.check_reply(&header, verifier.finish()) {
-            Ok(r) => r.map(|data_crc| Reply {
+            Ok(r) => r.map(|sums| Reply {
                 header,
                 ctrl,
                 data,
-                data_crc,
+                data_crc: sums.computed,
+                sent_crc: sums.sent,
             }),
             Err(fatal) => {
                 if let Some(w) = waiter {

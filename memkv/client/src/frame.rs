@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use memkv_proto::msg::{self, Message};
-use memkv_proto::{HEADER_LEN, Header, Integrity, Opcode, Session, Status};
+use memkv_proto::{DataSealer, HEADER_LEN, Header, Integrity, Opcode, SendCrc, Session, Status};
 
 use crate::error::{AuthError, ClientError};
 
@@ -17,8 +17,9 @@ pub(crate) struct Request<'a> {
     pub(crate) ctrl: &'a [u8],
     /// Data pieces, sent back to back.
     pub(crate) data: &'a [&'a [u8]],
-    /// CRC32C of all data pieces together, when the caller already knows it.
-    pub(crate) data_crc: Option<u32>,
+    /// Where the CRC32C of all data pieces together comes from: computed as they are sent,
+    /// or known already.
+    pub(crate) crc: SendCrc,
 }
 
 impl<'a> Request<'a> {
@@ -28,19 +29,30 @@ impl<'a> Request<'a> {
             opcode,
             ctrl,
             data: &[],
-            data_crc: None,
+            crc: SendCrc::Compute,
         }
     }
 
-    /// Bytes of the frame body (`ctrl_len + data_len`).
-    pub(crate) fn body_len(&self) -> usize {
-        self.ctrl.len() + self.data.iter().map(|d| d.len()).sum::<usize>()
+    /// Bytes of the data pieces together.
+    pub(crate) fn data_len(&self) -> usize {
+        self.data.iter().map(|d| d.len()).sum()
     }
 
-    /// Seals the header for this request under `session` with `request_id`, stamped `now_ns`.
-    pub(crate) fn seal(&self, session: &Session, request_id: u64, now_ns: u64) -> [u8; HEADER_LEN] {
+    /// Bytes of the frame after its header: control section, data and trailer.
+    pub(crate) fn wire_len(&self) -> usize {
+        self.ctrl.len() + memkv_frameio::rest_len(self.data_len())
+    }
+
+    /// Seals the header for this request under `session` with `request_id`, stamped `now_ns`,
+    /// and returns the sealer that the data must be fed to as it is written.
+    pub(crate) fn seal(
+        &self,
+        session: &Session,
+        request_id: u64,
+        now_ns: u64,
+    ) -> ([u8; HEADER_LEN], DataSealer) {
         let mut header = Header::request(self.opcode, request_id, now_ns);
-        session.seal(&mut header, self.ctrl, self.data, self.data_crc)
+        session.seal(&mut header, self.ctrl, self.data_len(), self.crc)
     }
 }
 
@@ -53,9 +65,12 @@ pub(crate) struct Reply {
     pub(crate) ctrl: Bytes,
     /// The data section.
     pub(crate) data: Bytes,
-    /// CRC32C of the data, when the reader computed it on the way in (every reply but the
-    /// value-carrying ones in checksum mode, whose operations check per-value CRCs).
+    /// CRC32C of the data, when the reader computed it on the way in (every reply but batch
+    /// gets, whose operations check per-value CRCs).
     pub(crate) data_crc: Option<u32>,
+    /// The CRC32C the server sent in the frame's trailer (0 without data). A get's data is
+    /// compared with it by the operation, so that damaged bytes are a miss.
+    pub(crate) sent_crc: u32,
 }
 
 impl Reply {
@@ -174,25 +189,35 @@ mod tests {
         Session::derive(&key, mode, &[1; 16], &[2; 16])
     }
 
+    /// Seals `req` the way the connection writer does and returns the header encoding and the
+    /// trailer.
+    fn sealed(
+        req: &Request<'_>,
+        session: &Session,
+        id: u64,
+        ts: u64,
+    ) -> ([u8; HEADER_LEN], Option<[u8; memkv_proto::TRAILER_LEN]>) {
+        let (raw, mut sealer) = req.seal(session, id, ts);
+        for piece in req.data {
+            sealer.update(piece);
+        }
+        (raw, sealer.finish().0)
+    }
+
     #[test]
     fn sealed_put_verifies_on_the_other_side() {
         for mode in Integrity::ALL {
             let session = sessions(mode);
             let value = b"hello, value";
-            let crc = memkv_proto::crc32c(value);
-            let ctrl = msg::PutReq {
-                key: b"k1",
-                value_crc: crc,
-            }
-            .encode();
+            let ctrl = msg::PutReq { key: b"k1" }.encode();
             let data: [&[u8]; 1] = [value];
             let req = Request {
                 opcode: Opcode::Put,
                 ctrl: &ctrl,
                 data: &data,
-                data_crc: Some(crc),
+                crc: SendCrc::Compute,
             };
-            let raw = req.seal(&session, 42, 1_000);
+            let (raw, trailer) = sealed(&req, &session, 42, 1_000);
             let header = Header::decode(&raw, &Limits::default()).unwrap();
             assert_eq!(header.request_id, 42);
             assert_eq!(header.timestamp_ns, 1_000);
@@ -201,14 +226,23 @@ mod tests {
             assert_eq!(header.integrity, mode);
             assert_eq!(header.ctrl_len as usize, ctrl.len());
             assert_eq!(header.data_len as usize, value.len());
-            assert_eq!(header.data_crc, crc);
-            assert_eq!(req.body_len(), ctrl.len() + value.len());
-            session.verify(&header, &raw, &ctrl, value).unwrap();
+            assert_eq!(
+                req.wire_len(),
+                ctrl.len() + value.len() + memkv_proto::TRAILER_LEN
+            );
+            let sums = session
+                .verify(&header, &raw, &ctrl, value, trailer.as_ref())
+                .unwrap();
+            assert_eq!(sums.sent, memkv_proto::crc32c(value));
             let decoded: msg::PutReq<'_> = msg::decode(&ctrl).unwrap();
             assert_eq!(decoded.key, b"k1");
             // A different connection's session does not accept it.
             let other = Session::derive(&AuthKey::from_bytes([7; 32]), mode, &[1; 16], &[3; 16]);
-            assert!(other.verify(&header, &raw, &ctrl, value).is_err());
+            assert!(
+                other
+                    .verify(&header, &raw, &ctrl, value, trailer.as_ref())
+                    .is_err()
+            );
         }
     }
 
@@ -234,12 +268,12 @@ mod tests {
             opcode: Opcode::BatchPut,
             ctrl: &ctrl,
             data: &values,
-            data_crc: Some(combined),
+            crc: SendCrc::Known(combined),
         };
-        let raw = req.seal(&session, 1, 5);
+        let (raw, trailer) = sealed(&req, &session, 1, 5);
         let header = Header::decode(&raw, &Limits::default()).unwrap();
         session
-            .verify(&header, &raw, &ctrl, &values.concat())
+            .verify(&header, &raw, &ctrl, &values.concat(), trailer.as_ref())
             .unwrap();
     }
 
@@ -252,6 +286,7 @@ mod tests {
             ctrl: Bytes::from(ctrl),
             data: Bytes::new(),
             data_crc: None,
+            sent_crc: 0,
         }
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use memkv_proto::msg::{self, Message};
-use memkv_proto::{Integrity, Opcode, Status};
+use memkv_proto::{Opcode, SendCrc, Status};
 
 use crate::client::Inner;
 use crate::conn::{Conn, PendingReply};
@@ -131,7 +131,7 @@ impl Inner {
                 opcode: Opcode::PutChunk,
                 ctrl: &ctrl,
                 data: &data,
-                data_crc: Some(*crc),
+                crc: SendCrc::Known(*crc),
             };
             window.push_back(conn.send(&req, "put_chunk", timeout).await?);
             offset += piece.len() as u64;
@@ -261,7 +261,7 @@ impl Inner {
                 )));
             }
             let piece_crc = reply.data_crc.unwrap_or_else(|| memkv_proto::crc32c(&data));
-            if self.integrity() == Integrity::Checksum && piece_crc != reply.header.data_crc {
+            if piece_crc != reply.sent_crc {
                 intact = false;
                 break;
             }

@@ -6,7 +6,9 @@
 
 use memkv_client::{AsyncClient, AuthKey, ClientConfig, GetInto};
 use memkv_proto::msg::{self, Message};
-use memkv_proto::{HEADER_LEN, Header, Integrity, Limits, Opcode, Session, Status, crc32c};
+use memkv_proto::{
+    HEADER_LEN, Header, Integrity, Limits, Opcode, SendCrc, Session, Status, TRAILER_LEN, crc32c,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -24,15 +26,16 @@ fn now() -> u64 {
 const GOOD: &[u8] = b"the value the client stored";
 const DAMAGED: &[u8] = b"the value the client st0red";
 
-async fn read_frame(s: &mut TcpStream) -> Option<([u8; HEADER_LEN], Header, Vec<u8>, Vec<u8>)> {
+/// One request frame: header encoding, header, control section. (The client's requests here
+/// carry no data.)
+async fn read_frame(s: &mut TcpStream) -> Option<([u8; HEADER_LEN], Header, Vec<u8>)> {
     let mut raw = [0u8; HEADER_LEN];
     s.read_exact(&mut raw).await.ok()?;
     let h = Header::decode(&raw, &Limits::default()).unwrap();
+    assert_eq!(h.data_len, 0, "requests without data only");
     let mut ctrl = vec![0u8; h.ctrl_len as usize];
     s.read_exact(&mut ctrl).await.ok()?;
-    let mut data = vec![0u8; h.data_len as usize];
-    s.read_exact(&mut data).await.ok()?;
-    Some((raw, h, ctrl, data))
+    Some((raw, h, ctrl))
 }
 
 async fn send(
@@ -43,20 +46,25 @@ async fn send(
     ctrl: &[u8],
     data: &[u8],
 ) {
+    // Tagged (and summed, for the trailer) after the damage: the frame itself is sound.
     let mut h = Header::response_to(req, status, now());
-    let raw = session.seal(&mut h, ctrl, &[data], None);
-    s.write_all(&raw).await.unwrap();
+    let sealed = session.seal_whole(&mut h, ctrl, &[data], SendCrc::Compute);
+    s.write_all(&sealed.header).await.unwrap();
     s.write_all(ctrl).await.unwrap();
     s.write_all(data).await.unwrap();
+    let trailer: Option<[u8; TRAILER_LEN]> = sealed.trailer;
+    s.write_all(trailer.as_ref().map_or(&[][..], |t| &t[..]))
+        .await
+        .unwrap();
 }
 
 /// Serves one connection: handshake, then answers Get and BatchGet with damaged bytes that
 /// carry the checksum of the undamaged value.
 async fn lying_server(listener: TcpListener) {
     let (mut s, _) = listener.accept().await.unwrap();
-    let (raw, h, ctrl, data) = read_frame(&mut s).await.unwrap();
+    let (raw, h, ctrl) = read_frame(&mut s).await.unwrap();
     Session::handshake(&key(), Integrity::Mac)
-        .verify(&h, &raw, &ctrl, &data)
+        .verify(&h, &raw, &ctrl, &[], None)
         .unwrap();
     let hello: msg::Hello = msg::decode(&ctrl).unwrap();
     let server_nonce = [8u8; 16];
@@ -82,8 +90,8 @@ async fn lying_server(listener: TcpListener) {
         len: GOOD.len() as u64,
         crc: crc32c(GOOD),
     };
-    while let Some((raw, h, ctrl, data)) = read_frame(&mut s).await {
-        session.verify(&h, &raw, &ctrl, &data).unwrap();
+    while let Some((raw, h, ctrl)) = read_frame(&mut s).await {
+        session.verify(&h, &raw, &ctrl, &[], None).unwrap();
         match Opcode::from_code(h.opcode) {
             Some(Opcode::Get) => {
                 send(&mut s, &session, &h, Status::Ok, &meta.encode(), DAMAGED).await

@@ -106,7 +106,7 @@ async fn mute_server(listener: TcpListener) {
     s.read_exact(&mut ctrl).await.unwrap();
     let hello: msg::Hello = msg::decode(&ctrl).unwrap();
     Session::handshake(&key(), Integrity::Mac)
-        .verify(&header, &raw, &ctrl, &[])
+        .verify(&header, &raw, &ctrl, &[], None)
         .unwrap();
     let server_nonce = [5u8; 16];
     let session = Session::derive(&key(), Integrity::Mac, &hello.client_nonce, &server_nonce);
@@ -130,7 +130,7 @@ async fn mute_server(listener: TcpListener) {
         .unwrap()
         .as_nanos() as u64;
     let mut resp = Header::response_to(&header, Status::Ok, now);
-    let raw = session.seal(&mut resp, &ok, &[], None);
+    let raw = session.seal_ctrl(&mut resp, &ok);
     s.write_all(&raw).await.unwrap();
     s.write_all(&ok).await.unwrap();
     // Swallow requests until the client goes away.

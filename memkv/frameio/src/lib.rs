@@ -31,7 +31,8 @@ pub async fn read_body<R: AsyncRead + Unpin>(rd: &mut R, len: usize) -> std::io:
 }
 
 /// Reads exactly `len` bytes of frame data into a buffer from `pool`, feeding each piece to
-/// `verifier` as it arrives. On an error the buffer goes back to the pool.
+/// `verifier` as it arrives, then the trailer that follows data. On an error the buffer goes
+/// back to the pool.
 pub async fn read_data<R: AsyncRead + Unpin>(
     rd: &mut R,
     len: usize,
@@ -54,12 +55,19 @@ pub async fn read_data<R: AsyncRead + Unpin>(
             }
         }
     }
+    if len > 0
+        && let Err(e) = rd.read_exact(verifier.trailer_mut()).await
+    {
+        pool.give_back(buf);
+        return Err(e);
+    }
     Ok(BufPool::freeze(pool, buf))
 }
 
 /// Reads frame data into `dest` until it is full, feeding each piece to `verifier` as it
-/// arrives. `filled` counts the bytes in `dest` so far, also when the future is dropped midway,
-/// so that the caller knows how much of the frame is still on the stream.
+/// arrives, then the trailer that follows the data. `filled` counts the bytes of data and
+/// trailer read so far, also when the future is dropped midway, so that the caller knows how
+/// much of the frame is still on the stream ([`rest_len`] minus `filled`).
 pub async fn read_data_into<R: AsyncRead + Unpin>(
     rd: &mut R,
     dest: &mut [u8],
@@ -74,41 +82,70 @@ pub async fn read_data_into<R: AsyncRead + Unpin>(
         verifier.update(&dest[*filled..*filled + n]);
         *filled += n;
     }
+    let end = rest_len(dest.len());
+    while *filled < end {
+        let at = *filled - dest.len();
+        let n = rd.read(&mut verifier.trailer_mut()[at..]).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        *filled += n;
+    }
     Ok(())
+}
+
+/// Bytes on the stream after a frame's control section: `data_len` bytes of data and the
+/// trailer, if any.
+pub fn rest_len(data_len: usize) -> usize {
+    data_len + memkv_proto::trailer_len(data_len)
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
-    use memkv_proto::{AuthKey, DataCrc, Header, Integrity, Opcode, Session, crc32c};
+    use memkv_proto::{
+        AuthKey, DataCrc, DataSums, Header, Integrity, Opcode, SendCrc, Session, TRAILER_LEN,
+        crc32c,
+    };
 
     use super::bufpool::POOLED_MIN;
     use super::*;
 
-    fn verifier_for(data: &[u8]) -> FrameVerifier {
+    /// A verifier for a frame carrying `data`, and the bytes that follow its control section
+    /// on the wire (the data, then the trailer).
+    fn frame_for(data: &[u8]) -> (FrameVerifier, Vec<u8>) {
         let s = Session::handshake(&AuthKey::loopback_dev_key(), Integrity::Mac);
         let mut h = Header::request(Opcode::Put, 1, 0);
-        let raw = s.seal(&mut h, b"", &[data], None);
-        s.verifier(&h, &raw, b"", DataCrc::Compute)
+        let sealed = s.seal_whole(&mut h, b"", &[data], SendCrc::Compute);
+        let mut wire = data.to_vec();
+        wire.extend_from_slice(&sealed.trailer.unwrap());
+        (s.verifier(&h, &sealed.header, b"", DataCrc::Compute), wire)
+    }
+
+    fn sums(data: &[u8]) -> DataSums {
+        DataSums {
+            sent: crc32c(data),
+            computed: Some(crc32c(data)),
+        }
     }
 
     #[tokio::test]
     async fn data_is_verified_on_the_way_in_and_its_buffer_is_reused() {
         let pool = Arc::new(BufPool::new(64 << 20));
         let data: Vec<u8> = (0..POOLED_MIN * 3 + 5).map(|i| i as u8).collect();
-        let mut v = verifier_for(&data);
-        let got = read_data(&mut &data[..], data.len(), &mut v, &pool)
-            .await
-            .unwrap();
+        let (mut v, wire) = frame_for(&data);
+        let mut rd = &wire[..];
+        let got = read_data(&mut rd, data.len(), &mut v, &pool).await.unwrap();
+        assert!(rd.is_empty(), "the trailer was read too");
         assert_eq!(&got[..], &data[..]);
-        assert_eq!(v.finish(), Ok(Some(crc32c(&data))));
+        assert_eq!(v.finish(), Ok(sums(&data)));
         let first = got.as_ptr();
         drop(got);
         assert!(pool.idle_bytes() >= data.len());
 
-        let mut v = verifier_for(&data);
-        let again = read_data(&mut &data[..], data.len(), &mut v, &pool)
+        let (mut v, wire) = frame_for(&data);
+        let again = read_data(&mut &wire[..], data.len(), &mut v, &pool)
             .await
             .unwrap();
         assert_eq!(again.as_ptr(), first, "the idle buffer was reused");
@@ -118,49 +155,56 @@ mod tests {
     #[tokio::test]
     async fn data_read_into_a_buffer_is_verified_and_counted() {
         let data: Vec<u8> = (0..100_000).map(|i| (i % 251) as u8).collect();
-        let mut v = verifier_for(&data);
+        let (mut v, wire) = frame_for(&data);
         let mut dest = vec![0u8; data.len()];
         let mut filled = 0;
-        read_data_into(&mut &data[..], &mut dest, &mut v, &mut filled)
+        read_data_into(&mut &wire[..], &mut dest, &mut v, &mut filled)
             .await
             .unwrap();
-        assert_eq!(filled, data.len());
+        assert_eq!(filled, data.len() + TRAILER_LEN);
+        assert_eq!(filled, rest_len(data.len()));
         assert_eq!(dest, data);
-        assert_eq!(v.finish(), Ok(Some(crc32c(&data))));
+        assert_eq!(v.finish(), Ok(sums(&data)));
 
-        // Cut short: an error, and `filled` says how much arrived.
-        let mut v = verifier_for(&data);
-        let mut filled = 0;
-        let err = read_data_into(&mut &data[..1000], &mut dest, &mut v, &mut filled)
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
-        assert_eq!(filled, 1000);
+        // Cut short, in the data and in the trailer: an error, and `filled` says how much
+        // arrived.
+        for cut in [1000, data.len() + 7] {
+            let (mut v, wire) = frame_for(&data);
+            let mut filled = 0;
+            let err = read_data_into(&mut &wire[..cut], &mut dest, &mut v, &mut filled)
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+            assert_eq!(filled, cut);
+        }
     }
 
     #[tokio::test]
-    async fn damaged_data_fails_verification() {
+    async fn damaged_data_or_trailer_fails_verification() {
         let pool = Arc::new(BufPool::new(64 << 20));
         let data = vec![5u8; POOLED_MIN + 1];
-        let mut v = verifier_for(&data);
-        let mut bad = data.clone();
-        bad[POOLED_MIN] ^= 1;
-        read_data(&mut &bad[..], bad.len(), &mut v, &pool)
-            .await
-            .unwrap();
-        assert!(v.finish().is_err());
+        for at in [POOLED_MIN, data.len() + 1, data.len() + TRAILER_LEN - 1] {
+            let (mut v, mut wire) = frame_for(&data);
+            wire[at] ^= 1;
+            read_data(&mut &wire[..], data.len(), &mut v, &pool)
+                .await
+                .unwrap();
+            assert!(v.finish().is_err(), "damage at {at}");
+        }
     }
 
     #[tokio::test]
     async fn a_short_read_is_an_error_and_keeps_the_buffer() {
         let pool = Arc::new(BufPool::new(64 << 20));
         let big = vec![2u8; POOLED_MIN];
-        let mut v = verifier_for(&big);
-        let err = read_data(&mut &big[..POOLED_MIN - 1], POOLED_MIN, &mut v, &pool)
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
-        assert_eq!(pool.idle_bytes(), POOLED_MIN);
+        let (mut v, wire) = frame_for(&big);
+        for cut in [POOLED_MIN - 1, POOLED_MIN + 3] {
+            let err = read_data(&mut &wire[..cut], POOLED_MIN, &mut v, &pool)
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+            assert_eq!(pool.idle_bytes(), POOLED_MIN);
+        }
 
         let err = read_body(&mut &b"abc"[..], 4).await.unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);

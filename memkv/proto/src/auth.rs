@@ -4,11 +4,15 @@
 //! key and the two nonces exchanged in the handshake. A frame therefore verifies only on the
 //! connection it was made for: replaying it on another connection fails with `BadMac`.
 //!
-//! | mode          | tag covers                                   | MAC              |
+//! The header's tag covers the header and the control section. A frame with data ends with a
+//! trailer: the data's CRC32C and a second tag over header, control section, (MAC modes) the
+//! data, and that CRC32C, computed by the sender while it writes the data.
+//!
+//! | mode          | data covered by the trailer's tag            | MAC              |
 //! |---------------|----------------------------------------------|------------------|
-//! | `mac`         | header, control section, data                | keyed BLAKE3     |
-//! | `hmac-sha256` | header, control section, data                | HMAC-SHA256      |
-//! | `checksum`    | header (which holds the data's CRC32C), ctrl | keyed BLAKE3     |
+//! | `mac`         | yes                                          | keyed BLAKE3     |
+//! | `hmac-sha256` | yes                                          | HMAC-SHA256      |
+//! | `checksum`    | no: only by the (tagged) CRC32C              | keyed BLAKE3     |
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,7 +20,7 @@ use std::str::FromStr;
 use hmac::{Mac as _, digest::KeyInit};
 use subtle::ConstantTimeEq;
 
-use crate::header::{HEADER_LEN, Header, SIGNED_LEN};
+use crate::header::{HEADER_LEN, Header, SIGNED_LEN, TRAILER_LEN};
 
 /// Bytes of a frame tag.
 pub const TAG_LEN: usize = 16;
@@ -97,8 +101,9 @@ pub enum Integrity {
     Mac,
     /// HMAC-SHA256 over header, control section and data, for compliance regimes.
     HmacSha256,
-    /// Keyed BLAKE3 over header and control section; the data is covered by the CRC32C in the
-    /// header. For trusted fabrics: it detects damage, not a forger who can recompute a CRC.
+    /// Keyed BLAKE3 over header and control section; the data is covered by its CRC32C in the
+    /// (tagged) trailer. For trusted fabrics: it detects damage, not a forger who can recompute
+    /// a CRC.
     Checksum,
 }
 
@@ -192,6 +197,7 @@ impl fmt::Debug for Session {
     }
 }
 
+#[derive(Clone)]
 enum Tagger {
     Blake3(Box<blake3::Hasher>),
     Hmac(Box<hmac::Hmac<sha2::Sha256>>),
@@ -257,119 +263,97 @@ impl Session {
         }
     }
 
-    fn compute_tag(&self, signed: &[u8], ctrl: &[u8], data: &[&[u8]]) -> [u8; TAG_LEN] {
+    /// The tagger after the frame's signed header bytes and control section.
+    fn frame_tagger(&self, raw: &[u8; HEADER_LEN], ctrl: &[u8]) -> Tagger {
         let mut t = self.tagger();
-        t.update(signed);
+        t.update(&raw[..SIGNED_LEN]);
         t.update(ctrl);
-        if self.integrity != Integrity::Checksum {
-            for piece in data {
-                t.update(piece);
-            }
-        }
-        t.finish()
+        t
     }
 
-    /// Fills in the integrity mode, lengths, data checksum and tag of `header` and returns its
-    /// encoding. `data` may be split in pieces (they are sent back to back). `data_crc` is the
-    /// CRC32C of the data if the caller already knows it (values carry theirs); otherwise it is
-    /// computed here when the mode needs it.
+    /// Fills in the integrity mode, lengths and header tag of `header` for a frame carrying
+    /// `ctrl` and `data_len` bytes of data, and returns the header's encoding together with the
+    /// [`DataSealer`] that the data must be fed to, in order, as it is written. Its
+    /// [`finish`](DataSealer::finish) gives the trailer that follows the data. `crc` says where
+    /// the trailer's CRC32C comes from.
     pub fn seal(
         &self,
         header: &mut Header,
         ctrl: &[u8],
-        data: &[&[u8]],
-        data_crc: Option<u32>,
-    ) -> [u8; HEADER_LEN] {
-        let data_len: usize = data.iter().map(|p| p.len()).sum();
+        data_len: usize,
+        crc: SendCrc,
+    ) -> ([u8; HEADER_LEN], DataSealer) {
         header.integrity = self.integrity;
         header.ctrl_len = u32::try_from(ctrl.len()).expect("control section fits in u32");
         header.data_len = u32::try_from(data_len).expect("data section fits in u32");
-        header.data_crc = match (data_crc, self.integrity) {
-            (Some(crc), _) => crc,
-            (None, Integrity::Checksum) => data
-                .iter()
-                .fold(0, |crc, piece| crate::crc32c_append(crc, piece)),
-            (None, _) => 0,
-        };
         header.tag = [0; TAG_LEN];
         let mut raw = header.encode();
-        let tag = self.compute_tag(&raw[..SIGNED_LEN], ctrl, data);
+        let data_tagger = self.frame_tagger(&raw, ctrl);
+        let tag = data_tagger.clone().finish();
         raw[SIGNED_LEN..].copy_from_slice(&tag);
         header.tag = tag;
-        raw
+        let sum = !matches!(crc, SendCrc::Known(_)) && data_len > 0;
+        let sealer = DataSealer {
+            tagger: data_tagger,
+            covers_data: self.integrity != Integrity::Checksum,
+            has_data: data_len > 0,
+            crc,
+            summed: sum.then_some(0),
+        };
+        (raw, sealer)
     }
 
-    /// [`seal`](Session::seal) for data whose CRC32C the sender knows (`data_crc`, stored
-    /// with a value) but has not re-checked against the bytes. In the MAC modes the data's
-    /// CRC32C is computed along with the tag and returned: the caller compares it with
-    /// `data_crc` before sending anything. (Whole pieces: feeding BLAKE3 in cache-sized chunks
-    /// interleaved with the CRC measured slower than two passes.) In checksum mode the header
-    /// carries `data_crc` and nothing is computed (`None`): the caller sums the data as it
-    /// sends it, and the receiver checks it against the header.
-    pub fn seal_unchecked(
+    /// [`seal`](Session::seal) for a frame without data (no trailer follows it).
+    pub fn seal_ctrl(&self, header: &mut Header, ctrl: &[u8]) -> [u8; HEADER_LEN] {
+        self.seal(header, ctrl, 0, SendCrc::Known(0)).0
+    }
+
+    /// [`seal`](Session::seal) for a frame whose data is at hand in pieces: returns the header,
+    /// the trailer (`None` without data) and the CRC32C computed over the data (`None` for
+    /// [`SendCrc::Known`]).
+    pub fn seal_whole(
         &self,
         header: &mut Header,
         ctrl: &[u8],
         data: &[&[u8]],
-        data_crc: u32,
-    ) -> ([u8; HEADER_LEN], Option<u32>) {
-        if self.integrity == Integrity::Checksum {
-            return (self.seal(header, ctrl, data, Some(data_crc)), None);
-        }
-        let data_len: usize = data.iter().map(|p| p.len()).sum();
-        header.integrity = self.integrity;
-        header.ctrl_len = u32::try_from(ctrl.len()).expect("control section fits in u32");
-        header.data_len = u32::try_from(data_len).expect("data section fits in u32");
-        header.data_crc = data_crc;
-        header.tag = [0; TAG_LEN];
-        let mut raw = header.encode();
-        let mut t = self.tagger();
-        t.update(&raw[..SIGNED_LEN]);
-        t.update(ctrl);
-        let mut crc = 0;
+        crc: SendCrc,
+    ) -> Sealed {
+        let data_len = data.iter().map(|p| p.len()).sum();
+        let (raw, mut sealer) = self.seal(header, ctrl, data_len, crc);
         for piece in data {
-            t.update(piece);
-            crc = crate::crc32c_append(crc, piece);
+            sealer.update(piece);
         }
-        let tag = t.finish();
-        raw[SIGNED_LEN..].copy_from_slice(&tag);
-        header.tag = tag;
-        (raw, Some(crc))
+        let (trailer, summed) = sealer.finish();
+        Sealed {
+            header: raw,
+            trailer,
+            summed,
+        }
     }
 
-    /// Verifies a received frame completely: the mode, the tag and, in checksum mode, the CRC32C
-    /// of the data.
+    /// Verifies a received frame completely: the mode, both tags and the data against the
+    /// trailer's CRC32C.
     pub fn verify(
         &self,
         header: &Header,
         raw: &[u8; HEADER_LEN],
         ctrl: &[u8],
         data: &[u8],
-    ) -> Result<(), VerifyError> {
+        trailer: Option<&[u8; TRAILER_LEN]>,
+    ) -> Result<DataSums, VerifyError> {
         let mut v = self.verifier(header, raw, ctrl, DataCrc::Compute);
         v.update(data);
-        v.finish().map(drop)
-    }
-
-    /// Verifies the mode and the tag only. In checksum mode the data is NOT checked: the caller
-    /// must compare the CRC32C of the data (for example derived from per-value checksums it
-    /// computes anyway) with `header.data_crc`.
-    pub fn verify_tag(
-        &self,
-        header: &Header,
-        raw: &[u8; HEADER_LEN],
-        ctrl: &[u8],
-        data: &[u8],
-    ) -> Result<(), VerifyError> {
-        let mut v = self.verifier(header, raw, ctrl, DataCrc::Skip);
-        v.update(data);
-        v.finish().map(drop)
+        if let Some(t) = trailer {
+            *v.trailer_mut() = *t;
+        }
+        v.finish()
     }
 
     /// Starts verifying a frame whose data is still arriving: feed the data to
     /// [`FrameVerifier::update`] piece by piece as it is read (while it is still in the CPU's
-    /// cache), then call [`FrameVerifier::finish`]. Nothing about the frame may be trusted
-    /// before `finish` returns `Ok`.
+    /// cache), put the trailer that follows it in [`FrameVerifier::trailer_mut`], then call
+    /// [`FrameVerifier::finish`]. Nothing about the frame may be trusted before `finish`
+    /// returns `Ok`.
     pub fn verifier(
         &self,
         header: &Header,
@@ -377,33 +361,120 @@ impl Session {
         ctrl: &[u8],
         crc: DataCrc,
     ) -> FrameVerifier {
-        let mut tagger = self.tagger();
-        tagger.update(&raw[..SIGNED_LEN]);
-        tagger.update(ctrl);
+        let tagger = self.frame_tagger(raw, ctrl);
+        let header_ok = bool::from(tagger.clone().finish().ct_eq(&header.tag));
         FrameVerifier {
             integrity: self.integrity,
             frame_integrity: header.integrity,
             tagger,
-            expected_tag: header.tag,
-            expected_crc: header.data_crc,
+            header_ok,
+            has_data: header.data_len > 0,
+            trailer: [0; TRAILER_LEN],
             crc: (crc != DataCrc::Skip).then_some(0),
             compare_crc: crc == DataCrc::Compute,
         }
     }
 }
 
+/// Where the CRC32C in a frame's trailer comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendCrc {
+    /// Computed over the data as it is fed to the [`DataSealer`].
+    Compute,
+    /// Known already (a stored value's, or combined from per-value CRCs): nothing is summed.
+    Known(u32),
+    /// Known (a stored value's), but the bytes have not been checked against it since: the
+    /// trailer carries the known CRC and the data is summed too, so that the sender can compare
+    /// the two after sending. The receiver finds damaged bytes from the trailer either way.
+    KnownUnchecked(u32),
+}
+
+/// A sealed frame whose data was at hand (see [`Session::seal_whole`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sealed {
+    /// The header's encoding.
+    pub header: [u8; HEADER_LEN],
+    /// The trailer to send after the data; `None` when there is no data.
+    pub trailer: Option<[u8; TRAILER_LEN]>,
+    /// The CRC32C summed over the data, unless it was [`SendCrc::Known`].
+    pub summed: Option<u32>,
+}
+
+/// The data half of sealing one frame: fed the data as it is written, it computes the trailer.
+pub struct DataSealer {
+    tagger: Tagger,
+    covers_data: bool,
+    has_data: bool,
+    crc: SendCrc,
+    summed: Option<u32>,
+}
+
+impl fmt::Debug for DataSealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataSealer")
+            .field("crc", &self.crc)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DataSealer {
+    /// Whether [`update`](Self::update) does any work: false when the data is neither tagged
+    /// (checksum mode) nor summed ([`SendCrc::Known`]), so a sender may skip feeding it.
+    pub fn reads_data(&self) -> bool {
+        self.covers_data || self.summed.is_some()
+    }
+
+    /// Feeds the next piece of data, in the order it is sent.
+    pub fn update(&mut self, piece: &[u8]) {
+        if self.covers_data {
+            self.tagger.update(piece);
+        }
+        if let Some(crc) = &mut self.summed {
+            *crc = crate::crc32c_append(*crc, piece);
+        }
+    }
+
+    /// The trailer (`None` for a frame without data) and the CRC32C summed over the data
+    /// (`None` for [`SendCrc::Known`]).
+    pub fn finish(mut self) -> (Option<[u8; TRAILER_LEN]>, Option<u32>) {
+        if !self.has_data {
+            return (None, None);
+        }
+        let crc = match self.crc {
+            SendCrc::Compute => self.summed.unwrap_or(0),
+            SendCrc::Known(crc) | SendCrc::KnownUnchecked(crc) => crc,
+        };
+        let crc_le = crc.to_le_bytes();
+        self.tagger.update(&crc_le);
+        let mut trailer = [0u8; TRAILER_LEN];
+        trailer[..4].copy_from_slice(&crc_le);
+        trailer[4..].copy_from_slice(&self.tagger.finish());
+        (Some(trailer), self.summed)
+    }
+}
+
+/// The data CRC32Cs of a verified frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataSums {
+    /// The CRC32C the sender put in the trailer (0 for a frame without data).
+    pub sent: u32,
+    /// The CRC32C computed over the received data (`None` for [`DataCrc::Skip`]).
+    pub computed: Option<u32>,
+}
+
 /// Whether a [`FrameVerifier`] computes the CRC32C of the data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DataCrc {
-    /// Compute it: in checksum mode it is compared with the header's, and in every mode
-    /// [`FrameVerifier::finish`] returns it (a put's value CRC at no extra pass).
+    /// Compute it and compare it with the trailer's: a mismatch fails the frame with
+    /// [`VerifyError::ChecksumMismatch`]. [`FrameVerifier::finish`] returns it (a put's value
+    /// CRC at no extra pass).
     Compute,
-    /// Compute and return it, but leave the comparison with `header.data_crc` (checksum mode)
-    /// to the caller: a value-carrying reply whose data is damaged is a miss for that value,
-    /// not a broken connection.
+    /// Compute and return it, but leave the comparison with the trailer's to the caller: a
+    /// value-carrying reply whose data is damaged is a miss for that value, not a broken
+    /// connection.
     Report,
-    /// Skip it: in checksum mode the caller must check the data against `header.data_crc`
-    /// itself (a batch put derives it from the per-value CRCs it computes anyway).
+    /// Skip it: the caller checks the data against the trailer's CRC itself (a batch derives
+    /// it from the per-value CRCs it computes anyway).
     Skip,
 }
 
@@ -412,8 +483,10 @@ pub struct FrameVerifier {
     integrity: Integrity,
     frame_integrity: Integrity,
     tagger: Tagger,
-    expected_tag: [u8; TAG_LEN],
-    expected_crc: u32,
+    /// Whether the header's tag verified (computed before any data was fed).
+    header_ok: bool,
+    has_data: bool,
+    trailer: [u8; TRAILER_LEN],
     crc: Option<u32>,
     compare_crc: bool,
 }
@@ -437,25 +510,42 @@ impl FrameVerifier {
         }
     }
 
-    /// Checks the mode, the tag and, in checksum mode with [`DataCrc::Compute`], the data's
-    /// CRC32C. Returns that CRC32C when it was computed.
-    pub fn finish(self) -> Result<Option<u32>, VerifyError> {
+    /// Where the trailer that follows the data is read to (unused for a frame without data).
+    pub fn trailer_mut(&mut self) -> &mut [u8; TRAILER_LEN] {
+        &mut self.trailer
+    }
+
+    /// Checks the mode, the header tag and, for a frame with data, the trailer's tag and (with
+    /// [`DataCrc::Compute`]) the data against the trailer's CRC32C.
+    pub fn finish(self) -> Result<DataSums, VerifyError> {
         if self.frame_integrity != self.integrity {
             return Err(VerifyError::IntegrityMismatch {
                 frame: self.frame_integrity,
                 session: self.integrity,
             });
         }
-        let tag = self.tagger.finish();
-        if !bool::from(tag.ct_eq(&self.expected_tag)) {
+        if !self.header_ok {
             return Err(VerifyError::BadMac);
         }
-        if self.integrity == Integrity::Checksum
-            && self.compare_crc
-            && self.crc.is_some_and(|crc| crc != self.expected_crc)
-        {
+        let mut data_tagger = self.tagger;
+        if !self.has_data {
+            return Ok(DataSums {
+                sent: 0,
+                computed: self.crc,
+            });
+        }
+        let (crc_le, tag) = self.trailer.split_at(4);
+        data_tagger.update(crc_le);
+        if !bool::from(data_tagger.finish().ct_eq(tag)) {
+            return Err(VerifyError::BadMac);
+        }
+        let sent = u32::from_le_bytes(crc_le.try_into().expect("4 bytes"));
+        if self.compare_crc && self.crc.is_some_and(|crc| crc != sent) {
             return Err(VerifyError::ChecksumMismatch);
         }
-        Ok(self.crc)
+        Ok(DataSums {
+            sent,
+            computed: self.crc,
+        })
     }
 }

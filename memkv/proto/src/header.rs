@@ -12,10 +12,14 @@
 //!  26   2 reserved     zero
 //!  28   4 ctrl_len     bytes of the control section
 //!  32   4 data_len     bytes of the data section
-//!  36   4 data_crc     CRC32C of the data section (checksum mode; zero allowed otherwise)
-//!  40   8 reserved     zero
-//!  48  16 tag          MAC over bytes 0..48, the control section and (mac modes) the data
+//!  36  12 reserved     zero
+//!  48  16 tag          MAC over bytes 0..48 and the control section
 //! ```
+//!
+//! A frame with data ends with a [`TRAILER_LEN`]-byte trailer after the data: the data's
+//! CRC32C and a second tag over the frame and (MAC modes) the data. The sender computes both
+//! while it writes the data, so nothing has to pass over a value before its first byte is sent
+//! (see [`crate::Session::seal`]).
 //!
 //! Bytes 0..16 keep this layout in every future version, so a peer can always read the version
 //! and the request id of a frame it cannot otherwise understand and answer it.
@@ -24,9 +28,15 @@ use crate::auth::{Integrity, TAG_LEN};
 
 /// The four bytes every frame starts with.
 pub const MAGIC: [u8; 4] = *b"MEMK";
-/// The protocol version this build speaks. Frames with a higher version are refused with
-/// [`crate::Status::UnsupportedVersion`]; lower versions are accepted.
-pub const VERSION: u16 = 1;
+/// The protocol version this build speaks. Frames of any other version are refused with
+/// [`crate::Status::UnsupportedVersion`]. Version 1 (before the first release) carried the
+/// data's CRC32C and tag in the header, so its frames cannot be read as version 2.
+pub const VERSION: u16 = 2;
+/// The oldest protocol version this build reads.
+pub const MIN_VERSION: u16 = 2;
+/// Bytes after the data of a frame whose `data_len` is not zero: the data's CRC32C (u32 LE)
+/// and the data tag.
+pub const TRAILER_LEN: usize = 4 + TAG_LEN;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 64;
 /// Bytes of the header covered by the tag (everything before the tag).
@@ -58,8 +68,6 @@ pub struct Header {
     pub ctrl_len: u32,
     /// Length of the data section.
     pub data_len: u32,
-    /// CRC32C of the data section.
-    pub data_crc: u32,
     /// Authentication tag.
     pub tag: [u8; TAG_LEN],
 }
@@ -85,9 +93,9 @@ pub enum FrameError {
         "frame does not start with the memkv magic bytes: the peer is not a memkv endpoint or the stream lost sync"
     )]
     BadMagic,
-    /// The sender speaks a newer protocol.
+    /// The sender speaks another protocol version.
     #[error(
-        "frame uses protocol version {version}, newer than this build's {VERSION}: upgrade this side (servers before clients)"
+        "frame uses protocol version {version}, this build reads versions {MIN_VERSION} to {VERSION}: run matching memkv releases on both sides (upgrade servers before clients)"
     )]
     UnsupportedVersion {
         /// The frame's version.
@@ -125,7 +133,6 @@ impl Header {
             status: 0,
             ctrl_len: 0,
             data_len: 0,
-            data_crc: 0,
             tag: [0; TAG_LEN],
         }
     }
@@ -144,7 +151,6 @@ impl Header {
             status: status.code(),
             ctrl_len: 0,
             data_len: 0,
-            data_crc: 0,
             tag: [0; TAG_LEN],
         }
     }
@@ -152,6 +158,11 @@ impl Header {
     /// Total body length (`ctrl_len + data_len`).
     pub fn body_len(&self) -> u64 {
         u64::from(self.ctrl_len) + u64::from(self.data_len)
+    }
+
+    /// Bytes of the trailer that follows the data: [`TRAILER_LEN`] when there is data, else 0.
+    pub fn trailer_len(&self) -> usize {
+        trailer_len(self.data_len as usize)
     }
 
     /// Encodes the header, tag included.
@@ -166,7 +177,6 @@ impl Header {
         b[24..26].copy_from_slice(&self.status.to_le_bytes());
         b[28..32].copy_from_slice(&self.ctrl_len.to_le_bytes());
         b[32..36].copy_from_slice(&self.data_len.to_le_bytes());
-        b[36..40].copy_from_slice(&self.data_crc.to_le_bytes());
         b[SIGNED_LEN..].copy_from_slice(&self.tag);
         b
     }
@@ -180,7 +190,7 @@ impl Header {
         let version = u16::from_le_bytes([b[4], b[5]]);
         let opcode = b[6];
         let request_id = u64::from_le_bytes(b[8..16].try_into().expect("8 bytes"));
-        if version > VERSION {
+        if version > VERSION || (version != 0 && version < MIN_VERSION) {
             return Err(FrameError::UnsupportedVersion {
                 version,
                 request_id,
@@ -218,8 +228,12 @@ impl Header {
             status: u16::from_le_bytes([b[24], b[25]]),
             ctrl_len,
             data_len,
-            data_crc: u32::from_le_bytes(b[36..40].try_into().expect("4 bytes")),
             tag,
         })
     }
+}
+
+/// Bytes of the trailer after `data_len` bytes of data: [`TRAILER_LEN`], or 0 without data.
+pub fn trailer_len(data_len: usize) -> usize {
+    if data_len == 0 { 0 } else { TRAILER_LEN }
 }

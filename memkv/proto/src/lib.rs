@@ -6,7 +6,8 @@
 //! I/O and reads no clock: callers pass bytes in and the current time where it matters, so the
 //! server, the client and the fuzzers all drive exactly the same code.
 //!
-//! A frame is `header (64 B) | ctrl (ctrl_len B) | data (data_len B)`. `ctrl` carries the
+//! A frame is `header (64 B) | ctrl (ctrl_len B) | data (data_len B) | trailer (20 B, when there
+//! is data)`. `ctrl` carries the
 //! structured part of a message (keys, lengths, checksums) and `data` carries value bytes, so a
 //! value is never copied into an encoding buffer: senders write it straight from where it lives.
 //! See `docs/protocol.md` for the full description.
@@ -19,12 +20,14 @@ pub mod msg;
 mod opcode;
 
 pub use auth::{
-    AuthKey, AuthKeyError, DataCrc, FrameVerifier, Integrity, NONCE_LEN, Nonce,
-    ParseIntegrityError, Session, TAG_LEN, VerifyError,
+    AuthKey, AuthKeyError, DataCrc, DataSealer, DataSums, FrameVerifier, Integrity, NONCE_LEN,
+    Nonce, ParseIntegrityError, Sealed, SendCrc, Session, TAG_LEN, VerifyError,
 };
 pub use clock::{ClockDrift, ReplayGuard, check_clock};
 pub use codec::{DecodeError, Decoder, Encoder};
-pub use header::{FrameError, HEADER_LEN, Header, Limits, MAGIC, VERSION};
+pub use header::{
+    FrameError, HEADER_LEN, Header, Limits, MAGIC, MIN_VERSION, TRAILER_LEN, VERSION, trailer_len,
+};
 pub use opcode::{Opcode, Status};
 
 /// Largest key the protocol carries, in bytes. Longer keys are refused with

@@ -173,24 +173,20 @@ impl<'a> Message<'a> for KeyReq<'a> {
     }
 }
 
-/// Put one value; the value is the data section.
+/// Put one value; the value is the data section. Its CRC32C, which the server keeps with it,
+/// is the one in the frame's trailer: the client computes it while it sends the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PutReq<'a> {
     /// The key.
     pub key: &'a [u8],
-    /// CRC32C of the value, computed once by the client and kept with the value.
-    pub value_crc: u32,
 }
 
 impl<'a> Message<'a> for PutReq<'a> {
     fn encode_into(&self, e: &mut Encoder) {
-        e.key(self.key).u32(self.value_crc);
+        e.key(self.key);
     }
     fn decode_from(d: &mut Decoder<'a>) -> Result<Self, DecodeError> {
-        Ok(PutReq {
-            key: d.key()?,
-            value_crc: d.u32("value crc")?,
-        })
+        Ok(PutReq { key: d.key()? })
     }
 }
 

@@ -70,18 +70,20 @@ proptest! {
         let s = Session::derive(&AuthKey::from_bytes(key), Integrity::ALL[mode], &[1; 16], &[2; 16]);
         let ctrl = msg::KeyList { keys: keys.iter().map(Vec::as_slice).collect() }.encode();
         let mut h = Header::request(Opcode::Exists, 5, 6);
-        let raw = s.seal(&mut h, &ctrl, &[&data], None);
-        let mut frame = raw.to_vec();
+        let sealed = s.seal_whole(&mut h, &ctrl, &[&data], SendCrc::Compute);
+        let mut frame = sealed.header.to_vec();
         frame.extend_from_slice(&ctrl);
         frame.extend_from_slice(&data);
+        frame.extend_from_slice(&sealed.trailer.expect("data has a trailer"));
         let bit = flip % (frame.len() * 8);
         frame[bit / 8] ^= 1 << (bit % 8);
         let mut raw2 = [0u8; HEADER_LEN];
         raw2.copy_from_slice(&frame[..HEADER_LEN]);
         let ok = match Header::decode(&raw2, &Limits::default()) {
-            Ok(h2) if h2.body_len() == (frame.len() - HEADER_LEN) as u64 => {
-                let (c, d) = frame[HEADER_LEN..].split_at(h2.ctrl_len as usize);
-                s.verify(&h2, &raw2, c, d).is_ok()
+            Ok(h2) if h2.body_len() + TRAILER_LEN as u64 == (frame.len() - HEADER_LEN) as u64 => {
+                let (c, rest) = frame[HEADER_LEN..].split_at(h2.ctrl_len as usize);
+                let (d, t) = rest.split_at(h2.data_len as usize);
+                s.verify(&h2, &raw2, c, d, Some(t.try_into().expect("trailer"))).is_ok()
             }
             _ => false,
         };

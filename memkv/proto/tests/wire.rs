@@ -7,10 +7,15 @@ fn key() -> AuthKey {
     AuthKey::from_hex(&"ab".repeat(32)).unwrap()
 }
 
-fn sealed(session: &Session, ctrl: &[u8], data: &[u8]) -> ([u8; HEADER_LEN], Header) {
+/// A sealed request frame carrying `ctrl` and `data`: header encoding, header, trailer.
+fn sealed(
+    session: &Session,
+    ctrl: &[u8],
+    data: &[u8],
+) -> ([u8; HEADER_LEN], Header, Option<[u8; TRAILER_LEN]>) {
     let mut h = Header::request(Opcode::Put, 7, 1_000);
-    let raw = session.seal(&mut h, ctrl, &[data], None);
-    (raw, h)
+    let sealed = session.seal_whole(&mut h, ctrl, &[data], SendCrc::Compute);
+    (sealed.header, h, sealed.trailer)
 }
 
 #[test]
@@ -19,7 +24,6 @@ fn header_round_trips() {
     h.status = Status::NoSpace.code();
     h.ctrl_len = 10;
     h.data_len = 20;
-    h.data_crc = 0xdead_beef;
     h.tag = [9; TAG_LEN];
     h.integrity = Integrity::Checksum;
     h.response = true;
@@ -44,6 +48,25 @@ fn future_version_is_refused_with_its_request_id() {
         }
         other => panic!("expected UnsupportedVersion, got {other:?}"),
     }
+}
+
+#[test]
+fn version_1_frames_are_refused_as_unsupported() {
+    let mut raw = Header::request(Opcode::Get, 42, 0).encode();
+    raw[4..6].copy_from_slice(&1u16.to_le_bytes());
+    let err = Header::decode(&raw, &Limits::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FrameError::UnsupportedVersion {
+                version: 1,
+                request_id: 42,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("versions 2 to 2"), "{err}");
 }
 
 #[test]
@@ -85,19 +108,22 @@ fn bad_magic_and_unknown_flags_are_refused() {
 fn every_mode_verifies_its_own_frames_and_rejects_tampering() {
     for mode in Integrity::ALL {
         let s = Session::derive(&key(), mode, &[1; 16], &[2; 16]);
-        let ctrl = msg::PutReq {
-            key: b"k",
-            value_crc: crc32c(b"value"),
-        }
-        .encode();
-        let (raw, h) = sealed(&s, &ctrl, b"value");
+        let ctrl = msg::PutReq { key: b"k" }.encode();
+        let (raw, h, trailer) = sealed(&s, &ctrl, b"value");
+        let trailer = trailer.expect("a frame with data has a trailer");
+        assert_eq!(&trailer[..4], &crc32c(b"value").to_le_bytes());
         let parsed = Header::decode(&raw, &Limits::default()).unwrap();
         assert_eq!(parsed.integrity, mode);
-        s.verify(&parsed, &raw, &ctrl, b"value").unwrap();
+        let sums = s
+            .verify(&parsed, &raw, &ctrl, b"value", Some(&trailer))
+            .unwrap();
+        assert_eq!(sums.sent, crc32c(b"value"));
         assert_eq!(parsed, h);
 
         // Tampered data: every mode notices (the MAC modes through the tag, checksum through CRC).
-        let err = s.verify(&parsed, &raw, &ctrl, b"valuf").unwrap_err();
+        let err = s
+            .verify(&parsed, &raw, &ctrl, b"valuf", Some(&trailer))
+            .unwrap_err();
         let expected = if mode == Integrity::Checksum {
             VerifyError::ChecksumMismatch
         } else {
@@ -105,18 +131,50 @@ fn every_mode_verifies_its_own_frames_and_rejects_tampering() {
         };
         assert_eq!(err, expected, "{mode}");
 
-        // Tampered header field (request id) and control section.
+        // Tampered header field (request id), control section, trailer CRC or trailer tag, or
+        // a missing trailer.
         let mut raw2 = raw;
         raw2[8] ^= 1;
         let h2 = Header::decode(&raw2, &Limits::default()).unwrap();
         assert_eq!(
-            s.verify(&h2, &raw2, &ctrl, b"value"),
+            s.verify(&h2, &raw2, &ctrl, b"value", Some(&trailer)),
             Err(VerifyError::BadMac)
         );
         let mut ctrl2 = ctrl.clone();
         ctrl2[2] ^= 1;
         assert_eq!(
-            s.verify(&parsed, &raw, &ctrl2, b"value"),
+            s.verify(&parsed, &raw, &ctrl2, b"value", Some(&trailer)),
+            Err(VerifyError::BadMac)
+        );
+        for at in [0, 4, TRAILER_LEN - 1] {
+            let mut t2 = trailer;
+            t2[at] ^= 1;
+            assert_eq!(
+                s.verify(&parsed, &raw, &ctrl, b"value", Some(&t2)),
+                Err(VerifyError::BadMac),
+                "{mode}: trailer byte {at}"
+            );
+        }
+        assert_eq!(
+            s.verify(&parsed, &raw, &ctrl, b"value", None),
+            Err(VerifyError::BadMac)
+        );
+    }
+}
+
+#[test]
+fn a_frame_without_data_has_no_trailer_and_its_header_tag_covers_the_control_section() {
+    for mode in Integrity::ALL {
+        let s = Session::derive(&key(), mode, &[1; 16], &[2; 16]);
+        let mut h = Header::request(Opcode::Get, 3, 9);
+        let raw = s.seal_ctrl(&mut h, b"ctrl");
+        let sealed = s.seal_whole(&mut h, b"ctrl", &[], SendCrc::Compute);
+        assert_eq!(sealed.header, raw);
+        assert_eq!(sealed.trailer, None);
+        let sums = s.verify(&h, &raw, b"ctrl", &[], None).unwrap();
+        assert_eq!(sums.sent, 0);
+        assert_eq!(
+            s.verify(&h, &raw, b"ctrx", &[], None),
             Err(VerifyError::BadMac)
         );
     }
@@ -132,13 +190,28 @@ fn frames_do_not_verify_on_another_connection_or_with_another_key() {
         &[1; 16],
         &[2; 16],
     );
-    let (raw, h) = sealed(&a, b"ctrl", b"data");
+    let (raw, h, t) = sealed(&a, b"ctrl", b"data");
     assert_eq!(
-        b.verify(&h, &raw, b"ctrl", b"data"),
+        b.verify(&h, &raw, b"ctrl", b"data", t.as_ref()),
         Err(VerifyError::BadMac)
     );
     assert_eq!(
-        other_key.verify(&h, &raw, b"ctrl", b"data"),
+        other_key.verify(&h, &raw, b"ctrl", b"data", t.as_ref()),
+        Err(VerifyError::BadMac)
+    );
+}
+
+#[test]
+fn a_trailer_does_not_verify_on_another_frame() {
+    // Two frames of one connection with the same data: swapping their trailers fails, since a
+    // trailer's tag covers its own frame's header.
+    let s = Session::derive(&key(), Integrity::Checksum, &[1; 16], &[2; 16]);
+    let mut h1 = Header::request(Opcode::Put, 1, 5);
+    let mut h2 = Header::request(Opcode::Put, 2, 5);
+    let f1 = s.seal_whole(&mut h1, b"k", &[b"same"], SendCrc::Compute);
+    let f2 = s.seal_whole(&mut h2, b"k", &[b"same"], SendCrc::Compute);
+    assert_eq!(
+        s.verify(&h1, &f1.header, b"k", b"same", f2.trailer.as_ref()),
         Err(VerifyError::BadMac)
     );
 }
@@ -147,9 +220,9 @@ fn frames_do_not_verify_on_another_connection_or_with_another_key() {
 fn integrity_mismatch_is_reported_as_such() {
     let a = Session::derive(&key(), Integrity::Checksum, &[1; 16], &[2; 16]);
     let b = Session::derive(&key(), Integrity::Mac, &[1; 16], &[2; 16]);
-    let (raw, h) = sealed(&a, b"", b"x");
+    let (raw, h, t) = sealed(&a, b"", b"x");
     assert_eq!(
-        b.verify(&h, &raw, b"", b"x"),
+        b.verify(&h, &raw, b"", b"x", t.as_ref()),
         Err(VerifyError::IntegrityMismatch {
             frame: Integrity::Checksum,
             session: Integrity::Mac
@@ -159,17 +232,27 @@ fn integrity_mismatch_is_reported_as_such() {
 
 #[test]
 fn seal_accepts_split_data_and_a_known_crc() {
-    let s = Session::derive(&key(), Integrity::Checksum, &[1; 16], &[2; 16]);
-    let mut h = Header::request(Opcode::BatchPut, 1, 0);
-    let (a, b) = (b"hello ".as_slice(), b"world".as_slice());
-    let combined = crc32c_combine(crc32c(a), crc32c(b), b.len());
-    assert_eq!(combined, crc32c(b"hello world"));
-    let raw = s.seal(&mut h, b"c", &[a, b], Some(combined));
-    s.verify(&h, &raw, b"c", b"hello world").unwrap();
+    for mode in Integrity::ALL {
+        let s = Session::derive(&key(), mode, &[1; 16], &[2; 16]);
+        let mut h = Header::request(Opcode::BatchPut, 1, 0);
+        let (a, b) = (b"hello ".as_slice(), b"world".as_slice());
+        let combined = crc32c_combine(crc32c(a), crc32c(b), b.len());
+        assert_eq!(combined, crc32c(b"hello world"));
+        let sealed = s.seal_whole(&mut h, b"c", &[a, b], SendCrc::Known(combined));
+        assert_eq!(sealed.summed, None, "a known CRC is not summed");
+        s.verify(
+            &h,
+            &sealed.header,
+            b"c",
+            b"hello world",
+            sealed.trailer.as_ref(),
+        )
+        .unwrap();
+    }
 }
 
 #[test]
-fn seal_unchecked_sums_the_data_with_the_tag_and_seals_what_seal_seals() {
+fn a_known_unchecked_crc_is_sent_as_is_and_summed_for_the_sender() {
     // Split unevenly in two pieces.
     let value: Vec<u8> = (0..200_000).map(|i| (i * 31 % 251) as u8).collect();
     let (a, b) = value.split_at(65_543);
@@ -178,27 +261,24 @@ fn seal_unchecked_sums_the_data_with_the_tag_and_seals_what_seal_seals() {
         let s = Session::derive(&key(), mode, &[1; 16], &[2; 16]);
         let mut h1 = Header::response_to(&Header::request(Opcode::Get, 9, 0), Status::Ok, 5);
         let mut h2 = h1;
-        let (raw, summed) = s.seal_unchecked(&mut h1, b"meta", &[a, b], crc);
-        assert_eq!(raw, s.seal(&mut h2, b"meta", &[a, b], Some(crc)), "{mode}");
-        s.verify(&h1, &raw, b"meta", &value).unwrap();
-        if mode == Integrity::Checksum {
-            assert_eq!(
-                summed, None,
-                "checksum mode leaves the sum to the sender and receiver"
-            );
-        } else {
-            assert_eq!(summed, Some(crc), "{mode}");
-        }
+        let unchecked = s.seal_whole(&mut h1, b"meta", &[a, b], SendCrc::KnownUnchecked(crc));
+        let known = s.seal_whole(&mut h2, b"meta", &[a, b], SendCrc::Known(crc));
+        assert_eq!(unchecked.header, known.header, "{mode}");
+        assert_eq!(unchecked.trailer, known.trailer, "{mode}");
+        assert_eq!(unchecked.summed, Some(crc), "{mode}");
 
-        // Bytes that no longer match the CRC stored with them: the MAC modes report the
-        // difference before anything is sent.
+        // Bytes that no longer match the CRC stored with them: the sender learns it from the
+        // sum, and the receiver from the trailer, which still carries the stored CRC.
         let mut damaged = value.clone();
         damaged[65_544] ^= 0x10;
-        let (_, summed) = s.seal_unchecked(&mut h1, b"meta", &[&damaged], crc);
-        if mode != Integrity::Checksum {
-            assert_eq!(summed, Some(crc32c(&damaged)), "{mode}");
-            assert_ne!(summed, Some(crc), "{mode}");
-        }
+        let sent = s.seal_whole(&mut h1, b"meta", &[&damaged], SendCrc::KnownUnchecked(crc));
+        assert_eq!(sent.summed, Some(crc32c(&damaged)), "{mode}");
+        let mut v = s.verifier(&h1, &sent.header, b"meta", DataCrc::Report);
+        v.update(&damaged);
+        *v.trailer_mut() = sent.trailer.unwrap();
+        let sums = v.finish().unwrap();
+        assert_eq!(sums.sent, crc, "{mode}");
+        assert_ne!(sums.computed, Some(sums.sent), "{mode}");
     }
 }
 
@@ -255,13 +335,7 @@ fn messages_round_trip() {
     );
     rt(info, &mut b);
     rt(msg::KeyReq { key: b"k" }, &mut b);
-    rt(
-        msg::PutReq {
-            key: b"key",
-            value_crc: 9,
-        },
-        &mut b,
-    );
+    rt(msg::PutReq { key: b"key" }, &mut b);
     rt(
         msg::ValueMeta {
             len: 1 << 40,
@@ -428,18 +502,24 @@ fn opcodes_and_statuses_have_stable_codes() {
 #[test]
 fn a_frame_verified_piece_by_piece_agrees_with_the_whole_and_returns_its_crc() {
     let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    let crc = crc32c(&data);
     for mode in Integrity::ALL {
         let s = Session::derive(&key(), mode, &[1; 16], &[2; 16]);
         let ctrl = b"control";
-        let (raw, h) = sealed(&s, ctrl, &data);
+        let (raw, h, trailer) = sealed(&s, ctrl, &data);
+        let trailer = trailer.unwrap();
         for pieces in [1usize, 3, 4096] {
             let mut v = s.verifier(&h, &raw, ctrl, DataCrc::Compute);
             for piece in data.chunks(data.len().div_ceil(pieces)) {
                 v.update(piece);
             }
+            *v.trailer_mut() = trailer;
             assert_eq!(
                 v.finish(),
-                Ok(Some(crc32c(&data))),
+                Ok(DataSums {
+                    sent: crc,
+                    computed: Some(crc)
+                }),
                 "{mode}, {pieces} pieces"
             );
         }
@@ -451,6 +531,7 @@ fn a_frame_verified_piece_by_piece_agrees_with_the_whole_and_returns_its_crc() {
         for piece in bad.chunks(777) {
             v.update(piece);
         }
+        *v.trailer_mut() = trailer;
         let expected = if mode == Integrity::Checksum {
             VerifyError::ChecksumMismatch
         } else {
@@ -461,9 +542,16 @@ fn a_frame_verified_piece_by_piece_agrees_with_the_whole_and_returns_its_crc() {
         // Skipping the CRC leaves the data check to the caller in checksum mode only.
         let mut v = s.verifier(&h, &raw, ctrl, DataCrc::Skip);
         v.update(&bad);
+        *v.trailer_mut() = trailer;
         let skipped = v.finish();
         if mode == Integrity::Checksum {
-            assert_eq!(skipped, Ok(None));
+            assert_eq!(
+                skipped,
+                Ok(DataSums {
+                    sent: crc,
+                    computed: None
+                })
+            );
         } else {
             assert_eq!(skipped, Err(VerifyError::BadMac), "{mode}");
         }
@@ -474,9 +562,10 @@ fn a_frame_verified_piece_by_piece_agrees_with_the_whole_and_returns_its_crc() {
 fn a_streaming_verifier_refuses_a_frame_sealed_in_another_mode() {
     let mac = Session::derive(&key(), Integrity::Mac, &[1; 16], &[2; 16]);
     let chk = Session::derive(&key(), Integrity::Checksum, &[1; 16], &[2; 16]);
-    let (raw, h) = sealed(&chk, b"c", b"data");
+    let (raw, h, trailer) = sealed(&chk, b"c", b"data");
     let mut v = mac.verifier(&h, &raw, b"c", DataCrc::Compute);
     v.update(b"data");
+    *v.trailer_mut() = trailer.unwrap();
     assert_eq!(
         v.finish(),
         Err(VerifyError::IntegrityMismatch {

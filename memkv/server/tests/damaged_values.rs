@@ -1,7 +1,7 @@
 //! A value whose bytes changed in the server's RAM after it was stored is never served as
 //! good, in any integrity mode, by a get or a batch get: large values of single gets are
-//! checked as they are sealed (MAC modes) or sent (checksum mode), everything else before, and
-//! a damaged value is dropped and counted.
+//! summed as they are sent (the frame's trailer carries the stored CRC32C, so the client finds
+//! the damage), everything else is checked before, and a damaged value is dropped and counted.
 //!
 //! Damaged RAM cannot be produced on demand, so the store's fault-injection hook
 //! (`MemoryStore::corrupt_for_test`, feature `fault-injection`) flips the stored bytes; the
@@ -94,9 +94,10 @@ async fn values_damaged_in_ram_are_misses_in_every_mode_and_are_dropped() {
             let stats = server.store.stats();
             assert_eq!(stats.corrupt_reads, 1, "{what}: counted once");
             assert_eq!(stats.keys, 1, "{what}: the damaged value is dropped");
-            // Only a checksum-mode client is sent the damaged bytes (their header carries the
-            // stored CRC32C, so it finds the mismatch itself); MAC-mode servers find it first.
-            let client_found = u64::from(mode == Integrity::Checksum && size >= 64 * 1024);
+            // Large values are sent before the server knows they are damaged: their trailer
+            // carries the stored CRC32C, so the client finds the mismatch itself. Smaller ones
+            // are checked before the answer is built.
+            let client_found = u64::from(size >= 64 * 1024);
             assert_eq!(client.stats().checksum_failures, client_found, "{what}");
 
             assert_eq!(client.get(b"victim").await.unwrap(), None, "{what}");

@@ -7,7 +7,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use memkv_proto::msg::{self, Message};
-use memkv_proto::{AuthKey, HEADER_LEN, Header, Integrity, Limits, Opcode, Session, Status};
+use memkv_proto::{
+    AuthKey, HEADER_LEN, Header, Integrity, Limits, Opcode, SendCrc, Session, Status, TRAILER_LEN,
+};
 
 /// Nanoseconds since the Unix epoch.
 pub fn now_ns() -> u64 {
@@ -23,6 +25,8 @@ pub struct Reply {
     pub header: Header,
     pub ctrl: Vec<u8>,
     pub data: Vec<u8>,
+    /// The trailer after the data (`None` without data).
+    pub trailer: Option<[u8; TRAILER_LEN]>,
 }
 
 impl Reply {
@@ -53,7 +57,21 @@ pub fn read_frame(stream: &mut TcpStream) -> std::io::Result<([u8; HEADER_LEN], 
     stream.read_exact(&mut ctrl)?;
     let mut data = vec![0; header.data_len as usize];
     stream.read_exact(&mut data)?;
-    Ok((raw, Reply { header, ctrl, data }))
+    let mut trailer = None;
+    if !data.is_empty() {
+        let mut t = [0u8; TRAILER_LEN];
+        stream.read_exact(&mut t)?;
+        trailer = Some(t);
+    }
+    Ok((
+        raw,
+        Reply {
+            header,
+            ctrl,
+            data,
+            trailer,
+        },
+    ))
 }
 
 /// Whether the peer closed the connection (EOF or reset) within the read timeout.
@@ -79,7 +97,7 @@ pub fn hello_frame(key: &AuthKey, integrity: Integrity, ts_ns: u64) -> (Vec<u8>,
     }
     .encode();
     let mut h = Header::request(Opcode::Hello, 0, ts_ns);
-    let raw = Session::handshake(key, integrity).seal(&mut h, &ctrl, &[], None);
+    let raw = Session::handshake(key, integrity).seal_ctrl(&mut h, &ctrl);
     let mut frame = raw.to_vec();
     frame.extend_from_slice(&ctrl);
     (frame, nonce)
@@ -99,7 +117,7 @@ impl RawConn {
         assert_eq!(ok.client_nonce, nonce);
         let session = Session::derive(key, integrity, &nonce, &ok.server_nonce);
         session
-            .verify(&reply.header, &raw, &reply.ctrl, &reply.data)
+            .verify(&reply.header, &raw, &reply.ctrl, &[], None)
             .expect("HelloOk verifies");
         Ok(RawConn {
             stream,
@@ -110,12 +128,25 @@ impl RawConn {
 
     /// A sealed request frame with the next request id.
     pub fn frame(&mut self, op: Opcode, ctrl: &[u8], data: &[u8], ts_ns: u64) -> Vec<u8> {
+        self.frame_with_crc(op, ctrl, data, ts_ns, SendCrc::Compute)
+    }
+
+    /// [`frame`](Self::frame) with the trailer's CRC32C from `crc` (a wrong one, say).
+    pub fn frame_with_crc(
+        &mut self,
+        op: Opcode,
+        ctrl: &[u8],
+        data: &[u8],
+        ts_ns: u64,
+        crc: SendCrc,
+    ) -> Vec<u8> {
         let mut h = Header::request(op, self.next_id, ts_ns);
         self.next_id += 1;
-        let raw = self.session.seal(&mut h, ctrl, &[data], None);
-        let mut f = raw.to_vec();
+        let sealed = self.session.seal_whole(&mut h, ctrl, &[data], crc);
+        let mut f = sealed.header.to_vec();
         f.extend_from_slice(ctrl);
         f.extend_from_slice(data);
+        f.extend_from_slice(sealed.trailer.as_ref().map_or(&[][..], |t| &t[..]));
         f
     }
 
@@ -128,7 +159,13 @@ impl RawConn {
     pub fn recv(&mut self) -> Reply {
         let (raw, reply) = read_frame(&mut self.stream).expect("response frame");
         self.session
-            .verify(&reply.header, &raw, &reply.ctrl, &reply.data)
+            .verify(
+                &reply.header,
+                &raw,
+                &reply.ctrl,
+                &reply.data,
+                reply.trailer.as_ref(),
+            )
             .expect("response verifies under the session key");
         reply
     }
@@ -143,11 +180,7 @@ impl RawConn {
     }
 
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Reply {
-        let ctrl = msg::PutReq {
-            key,
-            value_crc: memkv_proto::crc32c(value),
-        }
-        .encode();
+        let ctrl = msg::PutReq { key }.encode();
         self.call(Opcode::Put, &ctrl, value)
     }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use memkv_frameio::{read_data, read_data_into};
+use memkv_frameio::{read_data, read_data_into, rest_len};
 use memkv_proto::{HEADER_LEN, Header};
 use tokio::io::AsyncReadExt;
 use tokio::sync::oneshot;
@@ -33,7 +33,7 @@ pub(crate) struct Handoff {
     raw: [u8; HEADER_LEN],
     ctrl: Bytes,
     rd: Option<ReadSide>,
-    /// Bytes of the frame's data read so far (the rest is still on the stream).
+    /// Bytes of the frame's data and trailer read so far (the rest is still on the stream).
     read: usize,
     /// A verification failure that must end the connection.
     fatal: Option<ClientError>,
@@ -53,7 +53,7 @@ impl Drop for Handoff {
         if let (Some(rd), Some(back)) = (self.rd.take(), self.back.take()) {
             let _ = back.send(Returned {
                 rd,
-                skip: self.header.data_len as usize - self.read,
+                skip: rest_len(self.header.data_len as usize) - self.read,
                 fatal: self.fatal.take(),
             });
         }
@@ -67,7 +67,7 @@ impl Handoff {
         let shared = Arc::clone(&self.shared);
         let header = self.header;
         let len = header.data_len as usize;
-        let crc = reply_crc(shared.session.integrity(), header.opcode);
+        let crc = reply_crc(header.opcode);
         let mut verifier = shared.session.verifier(&header, &self.raw, &self.ctrl, crc);
         let rd = self.rd.as_mut().expect("lent until dropped");
         let mut data = Bytes::new();
@@ -79,12 +79,12 @@ impl Handoff {
             let got = read_data(rd, len, &mut verifier, recv_pool()).await;
             got.map(|d| {
                 data = d;
-                self.read = len;
+                self.read = rest_len(len);
                 None
             })
         };
         let in_dest = read.map_err(|e| self.lost(format!("read failed inside a frame: {e}")))?;
-        let data_crc = match shared.check_reply(&header, verifier.finish()) {
+        let sums = match shared.check_reply(&header, verifier.finish()) {
             Ok(r) => r?,
             Err(fatal) => {
                 self.fatal = Some(fatal.clone());
@@ -96,7 +96,8 @@ impl Handoff {
                 header,
                 ctrl: self.ctrl.clone(),
                 data,
-                data_crc,
+                data_crc: sums.computed,
+                sent_crc: sums.sent,
             },
             in_dest,
         })

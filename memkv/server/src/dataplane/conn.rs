@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use memkv_proto::msg::{self, Message};
 use memkv_proto::{
-    DataCrc, FrameError, HEADER_LEN, Header, Integrity, Limits, Opcode, ReplayGuard, Session,
-    Status, VerifyError, check_clock,
+    DataCrc, FrameError, HEADER_LEN, Header, Limits, Opcode, ReplayGuard, SendCrc, Session, Status,
+    VerifyError, check_clock,
 };
 use memkv_store::Store;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
@@ -273,10 +273,9 @@ async fn frame<S: Store>(
         Err(_) => return Next::Close,
     };
     let opcode = Opcode::from_code(header.opcode);
-    // A batch put computes every value's CRC32C anyway: in checksum mode it checks the frame's
-    // CRC from those, so the frame's data CRC is not computed a second time here.
+    // A batch put computes every value's CRC32C anyway and checks the frame's CRC from those,
+    // so the frame's data CRC is not computed a second time here.
     let batch_put = opcode == Some(Opcode::BatchPut);
-    let crc_deferred = batch_put && state.session.integrity() == Integrity::Checksum;
     // Control section and data are read into separate buffers so that a stored value owns
     // exactly its bytes (no control section kept alive beside it). The data is verified as it
     // arrives (memkv_frameio).
@@ -308,8 +307,8 @@ async fn frame<S: Store>(
             return Next::Close;
         }
     };
-    let data_crc = match verifier.finish() {
-        Ok(crc) => crc,
+    let sums = match verifier.finish() {
+        Ok(sums) => sums,
         Err(e) => {
             let (status, fatal) = match e {
                 VerifyError::BadMac => {
@@ -343,8 +342,8 @@ async fn frame<S: Store>(
 
     let started = Instant::now();
     let checked = handler::Checked {
-        data_crc,
-        crc_deferred,
+        data_crc: sums.computed,
+        sent_crc: sums.sent,
     };
     match handler::handle(opcode, &header, ctrl, data, checked, state, shared).await {
         Reply::Now(response) => {
@@ -445,57 +444,46 @@ async fn write_one<W: AsyncWrite + Unpin>(
         _permit,
     } = out;
     header.timestamp_ns = now_ns();
-    let pieces: Vec<&[u8]> = response.data.iter().map(|b| b.as_ref()).collect();
-    // A value sent without re-reading it first (`Response::unchecked`) is checked as it is
-    // sealed (MAC modes: before anything is sent) or in the pass that sends it (checksum mode).
-    let mut sum_on_send = None;
-    let raw = match response.unchecked.zip(response.data_crc) {
-        None => session.seal(&mut header, &response.ctrl, &pieces, response.data_crc),
-        Some((unchecked, stored)) => {
-            let (raw, summed) =
-                session.seal_unchecked(&mut header, &response.ctrl, &pieces, stored);
-            match summed {
-                Some(crc) if crc != stored => {
-                    // Nothing sent yet: the value is dropped and the client gets a miss.
-                    (unchecked.on_damage)();
-                    let miss = Response::error(Status::NotFound, "key not found");
-                    header.status = Status::NotFound.code();
-                    let raw = session.seal(&mut header, &miss.ctrl, &[], None);
-                    wr.write_all(&raw).await?;
-                    return wr.write_all(&miss.ctrl).await;
-                }
-                Some(_) => {}
-                // Checksum mode: the header carries the stored CRC32C, so a client that
-                // receives damaged bytes finds the mismatch itself and reports a miss.
-                None => sum_on_send = Some((unchecked, stored)),
-            }
-            raw
-        }
+    let data_len = response.data.iter().map(|b| b.len()).sum();
+    // A value sent without re-reading it first (`Response::unchecked`) is summed in the pass
+    // that sends it; the trailer carries its stored CRC32C, so a client that receives damaged
+    // bytes finds the mismatch itself and reports a miss.
+    let crc = match (response.data_crc, &response.unchecked) {
+        (None, _) => SendCrc::Compute,
+        (Some(crc), None) => SendCrc::Known(crc),
+        (Some(crc), Some(_)) => SendCrc::KnownUnchecked(crc),
     };
+    let (raw, mut sealer) = session.seal(&mut header, &response.ctrl, data_len, crc);
     wr.write_all(&raw).await?;
     wr.write_all(&response.ctrl).await?;
-    let Some((unchecked, stored)) = sum_on_send else {
-        for piece in pieces {
+    for piece in &response.data {
+        if sealer.reads_data() {
+            // Tagged or summed a piece at a time, just before the piece is written: it is
+            // still in the CPU's cache when the kernel copies it into the socket.
+            for chunk in piece.chunks(SEND_CHUNK) {
+                sealer.update(chunk);
+                wr.write_all(chunk).await?;
+            }
+        } else {
             wr.write_all(piece).await?;
         }
-        return Ok(());
-    };
-    let mut crc = 0;
-    for piece in pieces {
-        for chunk in piece.chunks(SEND_CHUNK) {
-            crc = memkv_proto::crc32c_append(crc, chunk);
-            wr.write_all(chunk).await?;
-        }
     }
-    if crc != stored {
+    let (trailer, summed) = sealer.finish();
+    if let Some(trailer) = trailer {
+        wr.write_all(&trailer).await?;
+    }
+    if let (Some(unchecked), Some(summed), SendCrc::KnownUnchecked(stored)) =
+        (response.unchecked, summed, crc)
+        && summed != stored
+    {
         // Sent: the client reports a miss; the server drops the value.
         (unchecked.on_damage)();
     }
     Ok(())
 }
 
-/// Bytes of an unchecked value summed, then written, at a time: they are still in the CPU's
-/// cache when the kernel copies them into the socket.
+/// Bytes of data tagged or summed, then written, at a time: they are still in the CPU's cache
+/// when the kernel copies them into the socket.
 const SEND_CHUNK: usize = 256 * 1024;
 
 /// Why a handshake failed (logged at debug: a client that fails to authenticate is the client's
@@ -551,17 +539,20 @@ async fn handshake<S: Store>(
             return Err(e.into());
         }
     };
-    if header.opcode != Opcode::Hello.code() || header.request_id != 0 || header.response {
+    if header.opcode != Opcode::Hello.code()
+        || header.request_id != 0
+        || header.response
+        || header.data_len != 0
+    {
         metrics.frame_rejected(FrameReject::Malformed);
         return Err(HandshakeError::NotHello);
     }
-    let body = read_body(rd, usize::try_from(header.body_len()).unwrap_or(0)).await?;
-    let (ctrl, data) = body.split_at(header.ctrl_len as usize);
+    let ctrl = &read_body(rd, header.ctrl_len as usize).await?[..];
 
     // The hello is checked in the mode the client chose, so that a mode mismatch can be told
     // apart from a wrong key and answered in a form the client can verify.
     let hello_session = Session::handshake(&settings.auth_key, header.integrity);
-    if let Err(e) = hello_session.verify(&header, &raw, ctrl, data) {
+    if let Err(e) = hello_session.verify(&header, &raw, ctrl, &[], None) {
         metrics.auth_failure(AuthFailure::BadMac);
         let text = "the server rejected this client's auth key (BadMac): client and server must be configured with the same 64-hex-character key";
         refuse_unsigned(wr, header.opcode, 0, Status::BadMac, text).await?;
@@ -600,7 +591,7 @@ async fn handshake<S: Store>(
     }
     .encode();
     let mut resp = Header::response_to(&header, Status::Ok, now_ns());
-    let raw = session.seal(&mut resp, &ok, &[], None);
+    let raw = session.seal_ctrl(&mut resp, &ok);
     wr.write_all(&raw).await?;
     wr.write_all(&ok).await?;
     wr.flush().await?;
@@ -629,7 +620,7 @@ async fn refuse_signed(
     resp: Response,
 ) -> std::io::Result<()> {
     let mut h = Header::response_to(req, resp.status, now_ns());
-    let raw = session.seal(&mut h, &resp.ctrl, &[], None);
+    let raw = session.seal_ctrl(&mut h, &resp.ctrl);
     wr.write_all(&raw).await?;
     wr.write_all(&resp.ctrl).await?;
     wr.flush().await

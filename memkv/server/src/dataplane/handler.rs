@@ -23,8 +23,8 @@ pub(super) struct Response {
     pub(super) data: Vec<Bytes>,
     /// CRC32C of the data when already known (values carry theirs).
     pub(super) data_crc: Option<u32>,
-    /// Set for a value sent without re-reading it for its CRC32C first: the writer checks the
-    /// bytes against `data_crc` as it seals or sends them.
+    /// Set for a value sent without re-reading it for its CRC32C first: the writer sums the
+    /// bytes as it sends them and compares the sum with `data_crc`.
     pub(super) unchecked: Option<Unchecked>,
 }
 
@@ -121,10 +121,12 @@ pub(super) fn node_info<S>(shared: &Shared<S>) -> msg::NodeInfo<'_> {
 /// What the reader learned about a request's data while verifying it.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Checked {
-    /// CRC32C of the data, when it was computed on the way in.
+    /// CRC32C of the data, when it was computed on the way in (and then found equal to
+    /// `sent_crc`).
     pub(super) data_crc: Option<u32>,
-    /// The frame's data CRC (checksum mode) was not checked yet: the handler must check it.
-    pub(super) crc_deferred: bool,
+    /// The CRC32C the client sent in the frame's trailer. Where the reader did not compute the
+    /// data's (a batch put), the handler checks the data against it.
+    pub(super) sent_crc: u32,
 }
 
 /// The outcome of a request: its response now, or, for a put that is stored but not yet
@@ -134,9 +136,8 @@ pub(super) enum Reply {
     Later(Pin<Box<dyn Future<Output = Response> + Send>>),
 }
 
-/// Handles one authenticated request. `checked.crc_deferred` says the frame's payload CRC
-/// (checksum mode) was not checked yet and the handler must check it. Every request but `Put`
-/// is answered before the connection reads on.
+/// Handles one authenticated request. `checked` carries what the reader learned about its data.
+/// Every request but `Put` is answered before the connection reads on.
 pub(super) async fn handle<S: Store>(
     opcode: Option<Opcode>,
     header: &Header,
@@ -169,7 +170,7 @@ pub(super) async fn handle<S: Store>(
         Opcode::Delete => delete(&ctrl, shared).await,
         Opcode::Stat => stat(&ctrl, shared).await,
         Opcode::Exists => exists(&ctrl, shared).await,
-        Opcode::BatchPut => batch_put(header, &ctrl, data, checked.crc_deferred, shared).await,
+        Opcode::BatchPut => batch_put(&ctrl, data, checked.sent_crc, shared).await,
         Opcode::BatchGet => batch_get(&ctrl, shared).await,
         Opcode::PutBegin => put_begin(&ctrl, state, shared),
         Opcode::PutChunk => put_chunk(&ctrl, &data, state),
@@ -207,19 +208,17 @@ async fn put<S: Store>(
     if let Some(e) = key_too_long(req.key) {
         return Err(e);
     }
-    // Computed while the data arrived (and, in checksum mode, already checked against the frame).
-    let actual = checked.data_crc.unwrap_or_else(|| crc32c(&data));
-    if actual != req.value_crc {
+    // Computed while the data arrived and checked against the CRC32C the client computed as it
+    // sent the value (the frame's trailer); the store keeps it with the value.
+    let crc = checked.data_crc.unwrap_or_else(|| crc32c(&data));
+    if crc != checked.sent_crc {
         shared.metrics.checksum_failure(ChecksumStage::Put);
         return Err(Response::error(
             Status::ChecksumMismatch,
             "value bytes do not match the CRC32C sent with them: damaged before or in transit",
         ));
     }
-    let value = Value {
-        data,
-        crc: req.value_crc,
-    };
+    let value = Value { data, crc };
     if let Some(staged) = shared.store.put_staged(req.key, &value) {
         let durable = staged.map_err(store_error)?;
         if durable.is_done() {
@@ -331,10 +330,9 @@ async fn exists<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {
 }
 
 async fn batch_put<S: Store>(
-    header: &Header,
     ctrl: &[u8],
     data: Bytes,
-    crc_deferred: bool,
+    sent_crc: u32,
     shared: &Shared<S>,
 ) -> Handled {
     let req: msg::BatchPutReq = msg::decode(ctrl)?;
@@ -348,7 +346,7 @@ async fn batch_put<S: Store>(
             ),
         ));
     }
-    // One pass computes every value's CRC32C; in checksum mode they also rebuild the frame CRC.
+    // One pass computes every value's CRC32C; together they rebuild the frame's CRC.
     let mut offset = 0usize;
     let mut frame_crc = 0u32;
     let mut values = Vec::with_capacity(req.items.len());
@@ -362,7 +360,7 @@ async fn batch_put<S: Store>(
         frame_crc = crc32c_combine(frame_crc, crc, len);
         values.push((bytes, crc));
     }
-    if crc_deferred && frame_crc != header.data_crc {
+    if frame_crc != sent_crc {
         shared.metrics.checksum_failure(ChecksumStage::Put);
         return Err(Response::error(
             Status::ChecksumMismatch,
