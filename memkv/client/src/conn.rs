@@ -674,18 +674,28 @@ async fn write_frame(
             .chain(trailer.as_ref().map(|t| &t[..]));
         return write_all_vectored(w, pieces).await;
     }
-    // The header and control section go out with the first piece of data.
-    let mut head: Option<[&[u8]; 2]> = Some([raw, req.ctrl]);
+    // Pieces are sealed as they are gathered, and written (with the header and control section
+    // in front of the first) each time SEND_CHUNK bytes are gathered, so that many small
+    // values (a batch) still leave in one write.
+    let mut gathered: Vec<&[u8]> = vec![raw, req.ctrl];
+    let mut gathered_len = 0;
     for piece in req.data {
         for chunk in piece.chunks(SEND_CHUNK) {
             sealer.update(chunk);
-            let before = head.take().into_iter().flatten();
-            write_all_vectored(w, before.chain(std::iter::once(chunk))).await?;
+            gathered.push(chunk);
+            gathered_len += chunk.len();
+            if gathered_len >= SEND_CHUNK {
+                write_all_vectored(w, gathered.drain(..)).await?;
+                gathered_len = 0;
+            }
         }
     }
     let (trailer, _) = sealer.finish();
-    let before = head.take().into_iter().flatten();
-    write_all_vectored(w, before.chain(trailer.as_ref().map(|t| &t[..]))).await
+    write_all_vectored(
+        w,
+        gathered.into_iter().chain(trailer.as_ref().map(|t| &t[..])),
+    )
+    .await
 }
 
 /// Bytes of data sealed, then written, at a time (see [`write_frame`]).
