@@ -18,6 +18,11 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 pub use bufpool::BufPool;
 
+/// Most bytes of data read from the socket at a time: small enough that the bytes the kernel
+/// has just copied are still in the CPU's L2 cache when the verifier sums them (a read of
+/// several MiB at once made the CRC32C pass read them back from L3 or memory).
+const READ_PIECE: usize = 256 * 1024;
+
 /// Reads exactly `len` bytes into one fresh buffer without zero-filling it first.
 pub async fn read_body<R: AsyncRead + Unpin>(rd: &mut R, len: usize) -> std::io::Result<Bytes> {
     let mut body = BytesMut::with_capacity(len);
@@ -40,10 +45,10 @@ pub async fn read_data<R: AsyncRead + Unpin>(
     pool: &std::sync::Arc<BufPool>,
 ) -> std::io::Result<Bytes> {
     let mut buf = pool.take(len);
-    let mut limited = rd.take(len as u64);
     while buf.len() < len {
         let start = buf.len();
-        match limited.read_buf(&mut buf).await {
+        let piece = (len - start).min(READ_PIECE) as u64;
+        match (&mut *rd).take(piece).read_buf(&mut buf).await {
             Ok(0) => {
                 pool.give_back(buf);
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
@@ -75,7 +80,8 @@ pub async fn read_data_into<R: AsyncRead + Unpin>(
     filled: &mut usize,
 ) -> std::io::Result<()> {
     while *filled < dest.len() {
-        let n = rd.read(&mut dest[*filled..]).await?;
+        let end = dest.len().min(*filled + READ_PIECE);
+        let n = rd.read(&mut dest[*filled..end]).await?;
         if n == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
