@@ -12,12 +12,11 @@
 //! connection and fails every waiter.
 
 use std::collections::HashMap;
-use std::io::IoSlice;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use memkv_frameio::{BufPool, read_body, read_data};
+use memkv_frameio::{BufPool, read_body, read_data, write_all_vectored};
 use memkv_proto::msg::{self, Message};
 use memkv_proto::{
     DataCrc, DataSealer, DataSums, FrameError, HEADER_LEN, Header, Limits, Nonce, Opcode, Session,
@@ -700,23 +699,6 @@ async fn write_frame(
 
 /// Bytes of data sealed, then written, at a time (see [`write_frame`]).
 const SEND_CHUNK: usize = 256 * 1024;
-
-/// Writes every byte of `pieces` with vectored writes.
-async fn write_all_vectored<'a>(
-    w: &mut OwnedWriteHalf,
-    pieces: impl Iterator<Item = &'a [u8]>,
-) -> std::io::Result<()> {
-    let mut slices: Vec<IoSlice<'_>> = pieces.filter(|p| !p.is_empty()).map(IoSlice::new).collect();
-    let mut bufs: &mut [IoSlice<'_>] = &mut slices;
-    while !bufs.is_empty() {
-        let n = w.write_vectored(bufs).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        IoSlice::advance_slices(&mut bufs, n);
-    }
-    Ok(())
-}
 
 /// Most bytes of idle receive buffers kept by all clients of this process together.
 const RECV_POOL_MAX_IDLE: usize = 64 << 20;

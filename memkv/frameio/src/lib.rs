@@ -1,5 +1,9 @@
-//! Reading frame bodies from a tokio stream, the one I/O step the server and the client share
-//! after decoding a header with `memkv-proto`:
+//! Frame I/O on a tokio stream that the server and the client share around `memkv-proto`:
+//!
+//! - [`write_all_vectored`]: a frame's parts (header, control section, data pieces, trailer)
+//!   written from where they live, with as few calls as the kernel allows;
+//!
+//! and, after decoding a header:
 //!
 //! - [`read_body`]: a control section (or any small body) into a fresh buffer;
 //! - [`read_data`]: a data section into a buffer from a [`BufPool`] (or, [`read_data_into`],
@@ -14,9 +18,30 @@ pub mod bufpool;
 
 use bytes::{Bytes, BytesMut};
 use memkv_proto::FrameVerifier;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 pub use bufpool::BufPool;
+
+/// Writes every byte of `pieces`, in order, with vectored writes. Through a tokio `BufWriter`,
+/// pieces that fit its free space are buffered and larger sets go to the socket directly.
+pub async fn write_all_vectored<'a, W: AsyncWrite + Unpin>(
+    w: &mut W,
+    pieces: impl Iterator<Item = &'a [u8]>,
+) -> std::io::Result<()> {
+    let mut slices: Vec<std::io::IoSlice<'_>> = pieces
+        .filter(|p| !p.is_empty())
+        .map(std::io::IoSlice::new)
+        .collect();
+    let mut bufs: &mut [std::io::IoSlice<'_>] = &mut slices;
+    while !bufs.is_empty() {
+        let n = w.write_vectored(bufs).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        std::io::IoSlice::advance_slices(&mut bufs, n);
+    }
+    Ok(())
+}
 
 /// Most bytes of data read from the socket at a time: small enough that the bytes the kernel
 /// has just copied are still in the CPU's L2 cache when the verifier sums them (a read of

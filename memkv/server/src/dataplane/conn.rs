@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
-use memkv_frameio::read_body;
+use memkv_frameio::{read_body, write_all_vectored};
 
 use super::handler::{self, Reply, Response};
 use super::streams::Streams;
@@ -454,32 +454,49 @@ async fn write_one<W: AsyncWrite + Unpin>(
         (Some(crc), Some(_)) => SendCrc::KnownUnchecked(crc),
     };
     let (raw, mut sealer) = session.seal(&mut header, &response.ctrl, data_len, crc);
+    let pieces = || response.data.iter().map(|b| &b[..]);
+    if !sealer.reads_data() || data_len <= SEND_CHUNK {
+        // Small data (a batch of small values) is sealed first, all of it in cache; then the
+        // whole frame goes in one vectored write, which the BufWriter buffers if it is small
+        // and passes straight to the socket if not (instead of copying each value into it).
+        for piece in pieces() {
+            sealer.update(piece);
+        }
+        let (trailer, summed) = sealer.finish();
+        let head = [&raw[..], &response.ctrl[..]];
+        let tail = trailer.as_ref().map(|t| &t[..]);
+        write_all_vectored(wr, head.into_iter().chain(pieces()).chain(tail)).await?;
+        on_sent(response.unchecked, summed, crc);
+        return Ok(());
+    }
     wr.write_all(&raw).await?;
     wr.write_all(&response.ctrl).await?;
     for piece in &response.data {
-        if sealer.reads_data() {
-            // Tagged or summed a piece at a time, just before the piece is written: it is
-            // still in the CPU's cache when the kernel copies it into the socket.
-            for chunk in piece.chunks(SEND_CHUNK) {
-                sealer.update(chunk);
-                wr.write_all(chunk).await?;
-            }
-        } else {
-            wr.write_all(piece).await?;
+        // Tagged or summed a piece at a time, just before the piece is written: it is still
+        // in the CPU's cache when the kernel copies it into the socket.
+        for chunk in piece.chunks(SEND_CHUNK) {
+            sealer.update(chunk);
+            wr.write_all(chunk).await?;
         }
     }
     let (trailer, summed) = sealer.finish();
     if let Some(trailer) = trailer {
         wr.write_all(&trailer).await?;
     }
+    on_sent(response.unchecked, summed, crc);
+    Ok(())
+}
+
+/// After a value sent unchecked: drops it from the store if the sum taken while sending does
+/// not match its stored CRC32C (the client, which got the stored CRC in the trailer, reports a
+/// miss).
+fn on_sent(unchecked: Option<handler::Unchecked>, summed: Option<u32>, crc: SendCrc) {
     if let (Some(unchecked), Some(summed), SendCrc::KnownUnchecked(stored)) =
-        (response.unchecked, summed, crc)
+        (unchecked, summed, crc)
         && summed != stored
     {
-        // Sent: the client reports a miss; the server drops the value.
         (unchecked.on_damage)();
     }
-    Ok(())
 }
 
 /// Bytes of data tagged or summed, then written, at a time: they are still in the CPU's cache
