@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use memkv_frameio::{BufPool, read_body, read_data, write_all_vectored};
+use memkv_frameio::{BufPool, read_body, read_data, write_sealed};
 use memkv_proto::msg::{self, Message};
 use memkv_proto::{
     DataCrc, DataSealer, DataSums, FrameError, HEADER_LEN, Header, Limits, Nonce, Opcode, Session,
@@ -641,9 +641,8 @@ async fn handshake(
     Ok((session, info))
 }
 
-/// Writes one frame: small frames as one buffer; large ones from the caller's slices, each
-/// piece fed to `sealer` just before it is written (still in the CPU's cache when the kernel
-/// copies it), then the trailer.
+/// Writes one frame: small frames as one buffer, larger ones from the caller's slices
+/// (`memkv_frameio::write_sealed`).
 async fn write_frame(
     w: &mut OwnedWriteHalf,
     raw: &[u8; HEADER_LEN],
@@ -664,41 +663,10 @@ async fn write_frame(
         }
         return w.write_all(&buf).await;
     }
-    if !sealer.reads_data() {
-        // Nothing to compute over the data: one vectored write of the whole frame.
-        let (trailer, _) = sealer.finish();
-        let pieces = std::iter::once(&raw[..])
-            .chain(std::iter::once(req.ctrl))
-            .chain(req.data.iter().copied())
-            .chain(trailer.as_ref().map(|t| &t[..]));
-        return write_all_vectored(w, pieces).await;
-    }
-    // Pieces are sealed as they are gathered, and written (with the header and control section
-    // in front of the first) each time SEND_CHUNK bytes are gathered, so that many small
-    // values (a batch) still leave in one write.
-    let mut gathered: Vec<&[u8]> = vec![raw, req.ctrl];
-    let mut gathered_len = 0;
-    for piece in req.data {
-        for chunk in piece.chunks(SEND_CHUNK) {
-            sealer.update(chunk);
-            gathered.push(chunk);
-            gathered_len += chunk.len();
-            if gathered_len >= SEND_CHUNK {
-                write_all_vectored(w, gathered.drain(..)).await?;
-                gathered_len = 0;
-            }
-        }
-    }
-    let (trailer, _) = sealer.finish();
-    write_all_vectored(
-        w,
-        gathered.into_iter().chain(trailer.as_ref().map(|t| &t[..])),
-    )
-    .await
+    write_sealed(w, [raw, req.ctrl], req.data, sealer)
+        .await
+        .map(drop)
 }
-
-/// Bytes of data sealed, then written, at a time (see [`write_frame`]).
-const SEND_CHUNK: usize = 256 * 1024;
 
 /// Most bytes of idle receive buffers kept by all clients of this process together.
 const RECV_POOL_MAX_IDLE: usize = 64 << 20;

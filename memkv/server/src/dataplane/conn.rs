@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
-use memkv_frameio::{read_body, write_all_vectored};
+use memkv_frameio::{read_body, write_sealed};
 
 use super::handler::{self, Reply, Response};
 use super::streams::Streams;
@@ -453,36 +453,12 @@ async fn write_one<W: AsyncWrite + Unpin>(
         (Some(crc), None) => SendCrc::Known(crc),
         (Some(crc), Some(_)) => SendCrc::KnownUnchecked(crc),
     };
-    let (raw, mut sealer) = session.seal(&mut header, &response.ctrl, data_len, crc);
-    let pieces = || response.data.iter().map(|b| &b[..]);
-    if !sealer.reads_data() || data_len <= SEND_CHUNK {
-        // Small data (a batch of small values) is sealed first, all of it in cache; then the
-        // whole frame goes in one vectored write, which the BufWriter buffers if it is small
-        // and passes straight to the socket if not (instead of copying each value into it).
-        for piece in pieces() {
-            sealer.update(piece);
-        }
-        let (trailer, summed) = sealer.finish();
-        let head = [&raw[..], &response.ctrl[..]];
-        let tail = trailer.as_ref().map(|t| &t[..]);
-        write_all_vectored(wr, head.into_iter().chain(pieces()).chain(tail)).await?;
-        on_sent(response.unchecked, summed, crc);
-        return Ok(());
-    }
-    wr.write_all(&raw).await?;
-    wr.write_all(&response.ctrl).await?;
-    for piece in &response.data {
-        // Tagged or summed a piece at a time, just before the piece is written: it is still
-        // in the CPU's cache when the kernel copies it into the socket.
-        for chunk in piece.chunks(SEND_CHUNK) {
-            sealer.update(chunk);
-            wr.write_all(chunk).await?;
-        }
-    }
-    let (trailer, summed) = sealer.finish();
-    if let Some(trailer) = trailer {
-        wr.write_all(&trailer).await?;
-    }
+    let (raw, sealer) = session.seal(&mut header, &response.ctrl, data_len, crc);
+    let head = [&raw[..], &response.ctrl[..]];
+    // A frame of up to SEND_CHUNK bytes of data (a batch of small values) goes in one vectored
+    // write, which the BufWriter passes straight to the socket when it is larger than its free
+    // space, instead of copying each value into its buffer.
+    let summed = write_sealed(wr, head, &response.data, sealer).await?;
     on_sent(response.unchecked, summed, crc);
     Ok(())
 }
@@ -498,10 +474,6 @@ fn on_sent(unchecked: Option<handler::Unchecked>, summed: Option<u32>, crc: Send
         (unchecked.on_damage)();
     }
 }
-
-/// Bytes of data tagged or summed, then written, at a time: they are still in the CPU's cache
-/// when the kernel copies them into the socket.
-const SEND_CHUNK: usize = 256 * 1024;
 
 /// Why a handshake failed (logged at debug: a client that fails to authenticate is the client's
 /// problem, and it is counted in metrics).
