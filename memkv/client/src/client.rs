@@ -74,19 +74,11 @@ impl Inner {
     ) -> Result<Reply, ClientError> {
         let pool = &self.pools[s];
         let timeout = self.config.op_timeout();
-        let conn = pool.conn().await?;
-        match conn.call(req, op, timeout).await {
-            Err(e @ ClientError::ConnectionLost { .. }) => {
-                tracing::debug!(
-                    server = pool.id(),
-                    op,
-                    "retrying on another connection: {e}"
-                );
-                let conn = pool.conn().await?;
-                conn.call(req, op, timeout).await
-            }
-            r => r,
+        let r = pool.conn().await?.call(req, op, timeout).await;
+        if !self.retry(s, op, &r) {
+            return r;
         }
+        pool.conn().await?.call(req, op, timeout).await
     }
 
     /// [`request`](Self::request) whose reply's data is read straight into `dest` when it
@@ -100,19 +92,22 @@ impl Inner {
     ) -> Result<Landed, ClientError> {
         let pool = &self.pools[s];
         let timeout = self.config.op_timeout();
-        let conn = pool.conn().await?;
-        match conn.call_into(req, op, timeout, dest).await {
-            Err(e @ ClientError::ConnectionLost { .. }) => {
-                tracing::debug!(
-                    server = pool.id(),
-                    op,
-                    "retrying on another connection: {e}"
-                );
-                let conn = pool.conn().await?;
-                conn.call_into(req, op, timeout, dest).await
-            }
-            r => r,
+        let r = pool.conn().await?.call_into(req, op, timeout, dest).await;
+        if !self.retry(s, op, &r) {
+            return r;
         }
+        pool.conn().await?.call_into(req, op, timeout, dest).await
+    }
+
+    /// Whether a request to server `s` that ended in `r` is retried once on another
+    /// connection: only when its connection was lost.
+    fn retry<T>(&self, s: usize, op: &'static str, r: &Result<T, ClientError>) -> bool {
+        let Err(e @ ClientError::ConnectionLost { .. }) = r else {
+            return false;
+        };
+        let server = self.pools[s].id();
+        tracing::debug!(server, op, "retrying on another connection: {e}");
+        true
     }
 
     /// Applies the `unreachable` policy to a lookup's result.
