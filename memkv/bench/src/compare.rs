@@ -11,12 +11,14 @@ use memkv_client::{AsyncClient, AuthKey, ClientConfig, Integrity};
 use serde::Serialize;
 
 use crate::limits::{FioResult, IperfResult, fio, iperf3, memcpy_gib_per_s};
+use crate::loopdev::LoopDevice;
 use crate::pattern::ValueSet;
 use crate::plot::{Panel, Series};
 use crate::pump::{PumpCheck, pump};
 use crate::results::{Machine, command_line, now_rfc3339, size_name};
 use crate::servers::{
-    MemkvStorage, ServerError, ServerProc, require_tools, start_memcached, start_memkv, start_redis,
+    DiskEngine, MemkvStorage, ServerError, ServerProc, require_tools, start_memcached, start_memkv,
+    start_redis,
 };
 use crate::summary::{
     CellKey, Goal, GoalResult, PumpRun, Run, SummaryRow, evaluate, issue_goals, pump_streams,
@@ -59,6 +61,8 @@ pub struct CompareOptions {
     pub iperf: bool,
     /// Whether to run fio.
     pub fio: bool,
+    /// Time per fio job.
+    pub fio_duration: Duration,
     /// Where config files and the fio file go.
     pub work_dir: PathBuf,
     /// memkv gets API.
@@ -208,27 +212,48 @@ async fn measure_limits(opts: &CompareOptions) -> Limits {
         }
     }
     if opts.fio {
-        let file = opts.work_dir.join("fio.dat");
-        let _ = std::fs::create_dir_all(&opts.work_dir);
-        'jobs: for rw in ["write", "read"] {
-            for qd in [1, 32] {
-                let f = file.clone();
-                match blocking(move || fio(&f, 1 << 30, rw, qd, 4 << 20, 4)).await {
-                    Ok(r) => {
-                        eprintln!("fio {rw} 4M QD{qd}: {:.2} GiB/s", r.gib_per_s);
-                        limits.fio.push(r);
-                    }
-                    Err(e) => {
-                        eprintln!("fio: {e}");
-                        limits.fio_error = Some(e.to_string());
-                        break 'jobs;
-                    }
-                }
-            }
+        if let Err(e) = measure_fio(opts, &mut limits).await {
+            eprintln!("fio: {e}");
+            limits.fio_error = Some(e.to_string());
         }
-        let _ = std::fs::remove_file(&file);
     }
     limits
+}
+
+/// fio's sequential 4 MiB O_DIRECT write then read, at queue depth 1 and 32, on a 1 GiB file
+/// in the work directory (file mode's medium) and, when a `direct` server is in the run, on a
+/// loop device made like its drive.
+async fn measure_fio(opts: &CompareOptions, limits: &mut Limits) -> Result<(), ServerError> {
+    const REGION: u64 = 1 << 30;
+    std::fs::create_dir_all(&opts.work_dir)?;
+    let direct = opts.storage.iter().any(|s| {
+        matches!(
+            s,
+            MemkvStorage::Disk {
+                engine: DiskEngine::Direct,
+                ..
+            }
+        )
+    });
+    let file = opts.work_dir.join("fio.dat");
+    let mut media: Vec<(&str, PathBuf, Option<LoopDevice>)> = vec![("file", file.clone(), None)];
+    if direct {
+        let dev = LoopDevice::attach(&opts.work_dir.join("fio-loop.img"), REGION)?;
+        media.push(("loop", dev.device().to_owned(), Some(dev)));
+    }
+    let secs = opts.fio_duration.as_secs().max(1);
+    for (medium, path, _dev) in media {
+        for rw in ["write", "read"] {
+            for qd in [1, 32] {
+                let p = path.clone();
+                let r = blocking(move || fio(medium, &p, REGION, rw, qd, 4 << 20, secs)).await?;
+                eprintln!("fio {medium} {rw} 4M QD{qd}: {:.2} GiB/s", r.gib_per_s);
+                limits.fio.push(r);
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&file);
+    Ok(())
 }
 
 /// Runs the harness.
@@ -243,6 +268,9 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
     }
     if opts.fio {
         tools.push("fio");
+    }
+    for s in &opts.storage {
+        tools.extend(s.tools());
     }
     require_tools(&tools)?;
     let machine = Machine::detect();
@@ -418,61 +446,69 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
     })
 }
 
-/// The issue's storage targets: sustained 4 MiB puts to a `file` server (default durability)
-/// against fio's sequential O_DIRECT write at memkv's queue depth (32), and 4 MiB gets from a
-/// `file-cold` server (1 MiB read cache, O_DIRECT data file: every get reads the drive) against
-/// fio's read at the same depth. A target whose server was not run is `n/a`.
+/// The issue's storage targets, per disk engine that ran: sustained 4 MiB puts to its warm
+/// server (default durability) against fio's sequential O_DIRECT write at memkv's queue depth
+/// (32) on the same kind of medium, and 4 MiB gets from its cold server (1 MiB read cache,
+/// O_DIRECT drive: every get reads the drive) against fio's read at the same depth. A target
+/// whose server was not run is `n/a`.
 fn storage_goals(
     opts: &CompareOptions,
     summary: &[SummaryRow],
     limits: &Limits,
     clients: usize,
 ) -> Vec<GoalResult> {
-    let has = |cold: bool| {
+    let ran = |engine: DiskEngine| {
         opts.storage
             .iter()
-            .any(|s| matches!(s, MemkvStorage::File { cold: c, .. } if *c == cold))
+            .any(|s| matches!(s, MemkvStorage::Disk { engine: e, .. } if *e == engine))
     };
-    if !has(false) && !has(true) {
-        return Vec::new();
-    }
-    let fio = |rw: &str| {
+    let fio = |medium: &str, rw: &str| {
         limits
             .fio
             .iter()
-            .find(|f| f.rw == rw && f.iodepth == 32)
+            .find(|f| f.medium == medium && f.rw == rw && f.iodepth == 32)
             .map(|f| f.gib_per_s)
     };
     let mut out = Vec::new();
-    for mode in &opts.modes {
-        for (op, rw, engine, what) in [
-            (Op::Put, "write", "file", "put 4M"),
-            (Op::Get, "read", "file-cold", "get 4M cold"),
-        ] {
-            let target = format!("memkv-{engine}-{mode}");
-            let cell = CellKey {
-                op,
-                size: 4 << 20,
-                tasks: clients,
-                batch: 1,
-            };
-            let measured = summary
-                .iter()
-                .find(|r| r.cell == cell)
-                .and_then(|r| r.figures.get(&target))
-                .zip(fio(rw))
-                .map(|(f, x)| f.gib_per_s / x);
-            out.push(GoalResult {
-                goal: Goal {
-                    name: format!("{engine} {mode} {what} x{clients} vs fio {rw} QD32"),
-                    target,
-                    cell,
-                    reference: format!("fio-{rw}-qd32"),
-                    min: 0.90,
-                },
-                pass: measured.map(|m| m >= 0.90),
-                measured,
-            });
+    for (engine, warm, medium) in [
+        (DiskEngine::File, "file", "file"),
+        (DiskEngine::Direct, "direct", "loop"),
+    ] {
+        if !ran(engine) {
+            continue;
+        }
+        for mode in &opts.modes {
+            for (op, rw, name, what) in [
+                (Op::Put, "write", warm.to_owned(), "put 4M"),
+                (Op::Get, "read", format!("{warm}-cold"), "get 4M cold"),
+            ] {
+                let target = format!("memkv-{name}-{mode}");
+                let cell = CellKey {
+                    op,
+                    size: 4 << 20,
+                    tasks: clients,
+                    batch: 1,
+                };
+                let measured = summary
+                    .iter()
+                    .find(|r| r.cell == cell)
+                    .and_then(|r| r.figures.get(&target))
+                    .zip(fio(medium, rw))
+                    .map(|(f, x)| f.gib_per_s / x);
+                out.push(GoalResult {
+                    goal: Goal {
+                        name: format!(
+                            "{name} {mode} {what} x{clients} vs fio {rw} QD32 on a {medium}"
+                        ),
+                        target,
+                        cell,
+                        reference: format!("fio-{medium}-{rw}-qd32"),
+                        min: 0.90,
+                    },
+                    pass: measured.map(|m| m >= 0.90),
+                    measured,
+                });
+            }
         }
     }
     out

@@ -14,6 +14,7 @@
 
 pub mod compare;
 pub mod limits;
+pub mod loopdev;
 pub mod memcache;
 pub mod memory;
 pub mod pattern;

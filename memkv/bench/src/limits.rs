@@ -22,6 +22,9 @@ pub struct IperfResult {
 /// One `fio` job.
 #[derive(Debug, Clone, Serialize)]
 pub struct FioResult {
+    /// What it ran on: `file` (a file in the work directory, as file mode's data file) or
+    /// `loop` (a loop device made like direct mode's drives).
+    pub medium: String,
     /// `write` or `read` (sequential).
     pub rw: String,
     /// Queue depth.
@@ -109,9 +112,11 @@ pub fn iperf3(streams: usize, secs: u64) -> Result<IperfResult, ServerError> {
     })
 }
 
-/// Runs one sequential O_DIRECT `fio` job (`rw` = `write` or `read`) on `file` at `iodepth`
-/// with `block_size` blocks for `secs` seconds. The file is laid out to `file_size` first.
+/// Runs one sequential O_DIRECT `fio` job (`rw` = `write` or `read`) on `file` (a file or a
+/// block device, named `medium` in the result) at `iodepth` with `block_size` blocks for `secs`
+/// seconds, over its first `file_size` bytes (a file is laid out to that size first).
 pub fn fio(
+    medium: &str,
     file: &Path,
     file_size: u64,
     rw: &str,
@@ -158,6 +163,7 @@ pub fn fio(
         .and_then(serde_json::Value::as_f64)
         .ok_or_else(|| ServerError::Failed(format!("fio result has no {rw}.bw_bytes")))?;
     Ok(FioResult {
+        medium: medium.to_owned(),
         rw: rw.to_owned(),
         iodepth,
         block_size,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use memkv_bench::compare::{CompareOptions, compare, compare_panels};
 use memkv_bench::memory::{MemoryOptions, memory, render_memory};
@@ -170,14 +170,16 @@ struct CompareArgs {
     /// memkv integrity modes.
     #[arg(long, value_delimiter = ',', default_value = "mac,checksum")]
     modes: Vec<String>,
-    /// memkv storage engines, each run in every integrity mode: memory, file, file-cold (file
-    /// mode with a 1 MiB read cache, so that gets read the drive).
+    /// memkv storage engines, each run in every integrity mode: memory, file, direct (on a loop
+    /// device; needs root), and file-cold, direct-cold (a 1 MiB read cache, so that gets read
+    /// the drive).
     #[arg(long, value_delimiter = ',', default_value = "memory")]
     storage: Vec<String>,
-    /// Size of each memkv data file in file mode (in --work-dir).
+    /// Size of each memkv drive in file and direct mode: a data file, or a loop device's
+    /// preallocated backing file (in --work-dir).
     #[arg(long, default_value = "8 GiB")]
     file_size: String,
-    /// storage.block_size in file mode. Values larger than one extent (minus its 4 KiB part
+    /// storage.block_size in file and direct mode. Values larger than one extent (minus its 4 KiB part
     /// header) are striped over several; the default keeps the sweep's values in one extent.
     #[arg(long, default_value = "32 MiB")]
     block_size: String,
@@ -190,6 +192,9 @@ struct CompareArgs {
     /// Skip fio.
     #[arg(long)]
     no_fio: bool,
+    /// Time per fio job (write and read, QD1 and QD32, per medium).
+    #[arg(long, default_value = "4s", value_parser = duration_arg)]
+    fio_duration: Duration,
     /// Directory for server configs and the fio file.
     #[arg(long, default_value = "target/memkv-bench")]
     work_dir: PathBuf,
@@ -355,17 +360,17 @@ async fn cmd_run(a: RunArgs) -> Result<bool> {
 }
 
 async fn cmd_compare(a: CompareArgs) -> Result<bool> {
+    let drive_size = parse_size(&a.file_size).map_err(|e| anyhow!("--file-size: {e}"))? as u64;
+    let block_size = parse_size(&a.block_size).map_err(|e| anyhow!("--block-size: {e}"))? as u64;
     let storage = a
         .storage
         .iter()
-        .map(|s| match s.as_str() {
-            "memory" => Ok(MemkvStorage::Memory),
-            "file" | "file-cold" => Ok(MemkvStorage::File {
-                size: a.file_size.clone(),
-                block_size: a.block_size.clone(),
-                cold: s == "file-cold",
-            }),
-            other => bail!("unknown --storage `{other}`: use memory, file or file-cold"),
+        .map(|s| {
+            MemkvStorage::parse(s, drive_size, block_size).ok_or_else(|| {
+                anyhow!(
+                    "unknown --storage `{s}`: use memory, file, file-cold, direct or direct-cold"
+                )
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     let opts = CompareOptions {
@@ -384,6 +389,7 @@ async fn cmd_compare(a: CompareArgs) -> Result<bool> {
         peers: !a.no_peers,
         iperf: !a.no_iperf,
         fio: !a.no_fio,
+        fio_duration: a.fio_duration,
         work_dir: a.work_dir,
         get_api: a.get_api,
         memkv_max_size: a.memkv_max_size,
@@ -410,7 +416,8 @@ async fn cmd_compare(a: CompareArgs) -> Result<bool> {
     }
     for f in &report.limits.fio {
         text.push_str(&format!(
-            "; fio {} {} QD{} {:.2} GiB/s",
+            "; fio {} {} {} QD{} {:.2} GiB/s",
+            f.medium,
             f.rw,
             size_name(f.block_size),
             f.iodepth,

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use memkv_client::Integrity;
 
+use crate::loopdev::LoopDevice;
+
 /// How long a server may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -138,18 +140,23 @@ pub struct ServerProc {
     pub key_hex: Option<String>,
     guard: ChildGuard,
     log: Log,
-    /// A data file to remove once the server is stopped (file mode).
-    data_file: Option<PathBuf>,
+    /// The drive to remove once the server is stopped (file and direct modes).
+    drive: Option<Drive>,
 }
 
 impl Drop for ServerProc {
     fn drop(&mut self) {
-        if let Some(f) = self.data_file.take() {
-            // Stop the server before its file goes.
+        if let Some(drive) = self.drive.take() {
+            // Stop the server before its drive goes.
             let _ = self.guard.child.kill();
             let _ = self.guard.child.wait();
-            if let Err(e) = std::fs::remove_file(&f) {
-                tracing::debug!("removing {}: {e}", f.display());
+            match drive {
+                Drive::File(f) => {
+                    if let Err(e) = std::fs::remove_file(&f) {
+                        tracing::debug!("removing {}: {e}", f.display());
+                    }
+                }
+                Drive::Loop(dev) => drop(dev),
             }
         }
     }
@@ -235,32 +242,87 @@ fn spawn_logged(
 pub enum MemkvStorage {
     /// `storage.mode: memory`.
     Memory,
-    /// `storage.mode: file`, one fresh data file of `size` (a config size, e.g. `8 GiB`) in the
-    /// work directory, with extents of `block_size` (a value must be a little smaller than
-    /// one extent).
-    File {
-        /// The data file's size.
-        size: String,
-        /// `storage.block_size`.
-        block_size: String,
+    /// `storage.mode: file` or `direct` on one fresh drive in the work directory: a data file
+    /// that the server creates (file), or a loop device over a preallocated file, formatted
+    /// with `memkv setup` (direct).
+    Disk {
+        /// Which engine.
+        engine: DiskEngine,
+        /// The drive's size in bytes.
+        size: u64,
+        /// `storage.block_size` in bytes (a value must be a little smaller than one extent
+        /// to stay in one).
+        block_size: u64,
         /// Run with a read cache of [`COLD_CACHE`] instead of `memory.max_size`, so that gets
-        /// read the drive (the data file is opened with O_DIRECT: no page cache either).
+        /// read the drive (both engines open it with O_DIRECT: no page cache either).
         cold: bool,
     },
 }
 
-/// `memory.max_size` of a cold-cache file server: the smallest the server accepts.
+/// The engine of a [`MemkvStorage::Disk`] server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiskEngine {
+    /// `storage.mode: file`: a data file on the work directory's filesystem.
+    File,
+    /// `storage.mode: direct`: a raw block device (here a loop device).
+    Direct,
+}
+
+/// `memory.max_size` of a cold-cache server: the smallest the server accepts.
 pub const COLD_CACHE: &str = "1 MiB";
 
 impl MemkvStorage {
-    /// `memory`, `file` or `file-cold`.
+    /// `memory`, `file`, `file-cold`, `direct` or `direct-cold`.
     pub fn name(&self) -> &'static str {
         match self {
             MemkvStorage::Memory => "memory",
-            MemkvStorage::File { cold: false, .. } => "file",
-            MemkvStorage::File { cold: true, .. } => "file-cold",
+            MemkvStorage::Disk { engine, cold, .. } => match (engine, cold) {
+                (DiskEngine::File, false) => "file",
+                (DiskEngine::File, true) => "file-cold",
+                (DiskEngine::Direct, false) => "direct",
+                (DiskEngine::Direct, true) => "direct-cold",
+            },
         }
     }
+
+    /// Parses a `--storage` name; drives get `size` bytes and extents of `block_size`.
+    pub fn parse(name: &str, size: u64, block_size: u64) -> Option<MemkvStorage> {
+        let (engine, cold) = match name {
+            "memory" => return Some(MemkvStorage::Memory),
+            "file" => (DiskEngine::File, false),
+            "file-cold" => (DiskEngine::File, true),
+            "direct" => (DiskEngine::Direct, false),
+            "direct-cold" => (DiskEngine::Direct, true),
+            _ => return None,
+        };
+        Some(MemkvStorage::Disk {
+            engine,
+            size,
+            block_size,
+            cold,
+        })
+    }
+
+    /// The tools starting this engine needs, beyond `memkv`.
+    pub fn tools(&self) -> &'static [&'static str] {
+        match self {
+            MemkvStorage::Disk {
+                engine: DiskEngine::Direct,
+                ..
+            } => &crate::loopdev::LOOP_TOOLS,
+            _ => &[],
+        }
+    }
+}
+
+/// The drive under a disk-mode server, removed once the server is stopped.
+#[derive(Debug)]
+enum Drive {
+    /// A data file (file mode).
+    File(PathBuf),
+    /// A loop device and its backing file (direct mode).
+    Loop(LoopDevice),
 }
 
 /// Starts `memkv start` with `storage` and `integrity`, on an ephemeral loopback port, and
@@ -276,20 +338,39 @@ pub fn start_memkv(
     std::fs::create_dir_all(work_dir)?;
     let name = format!("{}-{}", storage.name(), integrity.name());
     let config = work_dir.join(format!("memkv-{name}.yaml"));
-    let mut data_file = None;
+    let mut drive = None;
     let storage_yaml = match storage {
         MemkvStorage::Memory => "storage:\n  mode: memory\n".to_owned(),
-        MemkvStorage::File {
-            size, block_size, ..
+        MemkvStorage::Disk {
+            engine: DiskEngine::File,
+            size,
+            block_size,
+            ..
         } => {
             let data = work_dir.join(format!("memkv-{name}.data"));
-            data_file = Some(data.clone());
             // A fresh data file per run: the server creates and formats it.
             let _ = std::fs::remove_file(&data);
-            format!(
+            let yaml = format!(
                 "storage:\n  mode: file\n  block_size: {block_size}\n  drives:\n    - media: {}\n      size: {size}\n",
                 data.display()
-            )
+            );
+            drive = Some(Drive::File(data));
+            yaml
+        }
+        MemkvStorage::Disk {
+            engine: DiskEngine::Direct,
+            size,
+            block_size,
+            ..
+        } => {
+            let dev = LoopDevice::attach(&work_dir.join(format!("memkv-{name}.img")), *size)?;
+            format_drive(bin, dev.device(), *block_size)?;
+            let yaml = format!(
+                "storage:\n  mode: direct\n  block_size: {block_size}\n  drives:\n    - media: {}\n",
+                dev.device().display()
+            );
+            drive = Some(Drive::Loop(dev));
+            yaml
         }
     };
     std::fs::write(
@@ -298,7 +379,7 @@ pub fn start_memkv(
             "network:\n  address: 127.0.0.1:0\n  auth_key: \"{key_hex}\"\n  integrity: {}\n{storage_yaml}memory:\n  max_size: {}\n",
             integrity.name(),
             match storage {
-                MemkvStorage::File { cold: true, .. } => COLD_CACHE,
+                MemkvStorage::Disk { cold: true, .. } => COLD_CACHE,
                 _ => max_size,
             }
         ),
@@ -312,7 +393,7 @@ pub fn start_memkv(
     let tx = Mutex::new(Some(tx));
     let label = match storage {
         MemkvStorage::Memory => format!("memkv-{}", integrity.name()),
-        MemkvStorage::File { .. } => format!("memkv-{}-{}", storage.name(), integrity.name()),
+        MemkvStorage::Disk { .. } => format!("memkv-{}-{}", storage.name(), integrity.name()),
     };
     let (mut guard, log) = spawn_logged(&label, cmd, move |line| {
         if line.starts_with("memkv: listening on") {
@@ -355,8 +436,32 @@ pub fn start_memkv(
         key_hex: Some(key_hex),
         guard,
         log,
-        data_file,
+        drive,
     })
+}
+
+/// Formats `device` as a one-drive memkv set with extents of `block_size` bytes, with `memkv
+/// setup`: the command an operator runs.
+fn format_drive(bin: &Path, device: &Path, block_size: u64) -> Result<(), ServerError> {
+    let out = Command::new(bin)
+        .arg("setup")
+        .arg("--drives")
+        .arg(device)
+        .arg("--shard-size")
+        .arg((block_size / 1024).to_string())
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| ServerError::spawn(&bin.display().to_string(), e))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(ServerError::Failed(format!(
+            "`memkv setup --drives {}` failed ({}): {}",
+            device.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
 }
 
 /// Waits until `addr` accepts connections, or the process exits, or the start timeout passes.
@@ -410,7 +515,7 @@ pub fn start_redis(io_threads: usize) -> Result<ServerProc, ServerError> {
         key_hex: None,
         guard,
         log,
-        data_file: None,
+        drive: None,
     })
 }
 
@@ -438,11 +543,11 @@ pub fn start_memcached(threads: usize, mem_mib: u64) -> Result<ServerProc, Serve
         key_hex: None,
         guard,
         log,
-        data_file: None,
+        drive: None,
     })
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -490,15 +490,21 @@ pub fn render_cpu(rows: &[SummaryRow], memkv_targets: &[String], peers: &[String
 /// The targets table.
 pub fn render_goals(goals: &[GoalResult]) -> String {
     let mut out = String::new();
+    let width = goals
+        .iter()
+        .map(|g| g.goal.name.len())
+        .chain([52])
+        .max()
+        .unwrap_or(52);
     let _ = writeln!(
         out,
-        "{:<52} {:>8} {:>7} {:>6}",
+        "{:<width$} {:>8} {:>7} {:>6}",
         "target", "measured", "goal", "result"
     );
     for g in goals {
         let _ = writeln!(
             out,
-            "{:<52} {:>8} {:>7} {:>6}",
+            "{:<width$} {:>8} {:>7} {:>6}",
             g.goal.name,
             cell_or_dash(g.measured, 2),
             format!(">={:.2}", g.goal.min),

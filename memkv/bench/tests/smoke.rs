@@ -336,3 +336,87 @@ fn compare_runs_a_cold_cache_file_server_and_names_its_target() {
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(doc["ok"], true, "{stdout}");
 }
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|v| v.split_whitespace().next().map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn compare_runs_direct_mode_on_loop_devices_with_fio_on_the_same_kind_of_device() {
+    // `--storage direct,direct-cold`: each server gets a loop device over a preallocated file,
+    // formatted by `memkv setup`; fio measures a loop device made the same way. A tiny run
+    // checks that both servers serve checked bytes, that fio ran on both media, that the
+    // direct targets are evaluated against the loop device's fio figures, and that every loop
+    // device is detached afterwards.
+    if !is_root() {
+        println!("skipped: direct mode needs root to attach loop devices");
+        return;
+    }
+    let loops_before = Command::new("losetup").arg("--list").output().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let json = work.path().join("compare.json");
+    let out = Command::new(bench_bin())
+        .args(["compare", "--repeats", "1", "--sizes", "4M"])
+        .args(["--concurrency", "2", "--batch-sizes", "64K", "--batch", "4"])
+        .args(["--batch-tasks", "2", "--duration", "300ms"])
+        .args(["--pump-duration", "100ms", "--fio-duration", "1s"])
+        .args(["--storage", "direct,direct-cold", "--modes", "checksum"])
+        .args(["--file-size", "256 MiB", "--block-size", "8 MiB"])
+        .args(["--no-peers", "--no-iperf"])
+        .arg("--memkv-bin")
+        .arg(memkv_bin())
+        .arg("--work-dir")
+        .arg(work.path())
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exit {:?}; stderr:\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("direct-cold-checksum"), "{stdout}");
+    for medium in ["file", "loop"] {
+        for job in [
+            "write 4M QD1",
+            "write 4M QD32",
+            "read 4M QD1",
+            "read 4M QD32",
+        ] {
+            assert!(stdout.contains(&format!("fio {medium} {job}")), "{stdout}");
+        }
+    }
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(doc["ok"], true, "{stdout}");
+    let goals = doc["goals"].as_array().unwrap();
+    for (target, reference) in [
+        ("memkv-direct-checksum", "fio-loop-write-qd32"),
+        ("memkv-direct-cold-checksum", "fio-loop-read-qd32"),
+    ] {
+        let g = goals
+            .iter()
+            .find(|g| g["goal"]["target"] == target)
+            .unwrap_or_else(|| panic!("no goal for {target}: {stdout}"));
+        assert_eq!(g["goal"]["reference"], reference, "{g}");
+        assert!(g["measured"].as_f64().unwrap() > 0.0, "{g}");
+    }
+    // Every loop device the run attached is gone, and so are their backing files.
+    let loops_after = Command::new("losetup").arg("--list").output().unwrap();
+    assert_eq!(text(&loops_after.stdout), text(&loops_before.stdout));
+    let left: Vec<_> = std::fs::read_dir(work.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "img"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

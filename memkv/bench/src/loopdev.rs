@@ -1,0 +1,94 @@
+//! Loop devices for the harness's `direct` storage mode and its fio reference: a block device
+//! backed by a preallocated file in the work directory, attached with `losetup --direct-io=on`
+//! (so neither memkv nor fio goes through the backing file's page cache), detached and removed
+//! when its guard drops.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::servers::{ServerError, is_root};
+
+/// The tools a loop device needs (both from Debian's `util-linux`).
+pub const LOOP_TOOLS: [&str; 2] = ["losetup", "fallocate"];
+
+/// An attached loop device; detached, and its backing file removed, on drop.
+#[derive(Debug)]
+pub struct LoopDevice {
+    device: PathBuf,
+    backing: PathBuf,
+}
+
+impl LoopDevice {
+    /// Preallocates `backing` to `size` bytes (every block exists, as on a drive) and attaches
+    /// it to a free loop device.
+    pub fn attach(backing: &Path, size: u64) -> Result<LoopDevice, ServerError> {
+        if !is_root() {
+            return Err(ServerError::Failed(
+                "the direct storage mode runs on loop devices, and attaching one needs root: run as root, or leave `direct` out of --storage".into(),
+            ));
+        }
+        if let Some(dir) = backing.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let _ = std::fs::remove_file(backing);
+        run(Command::new("fallocate")
+            .arg("--length")
+            .arg(size.to_string())
+            .arg(backing))
+        .map_err(|e| {
+            ServerError::Failed(format!(
+                "preallocating {} bytes for {}: {e} (is there room in the work directory?)",
+                size,
+                backing.display()
+            ))
+        })?;
+        let out = run(Command::new("losetup")
+            .args(["--find", "--show", "--direct-io=on"])
+            .arg(backing));
+        let device = match out {
+            Ok(stdout) => PathBuf::from(stdout.trim()),
+            Err(e) => {
+                let _ = std::fs::remove_file(backing);
+                return Err(ServerError::Failed(format!(
+                    "attaching {} to a loop device: {e}",
+                    backing.display()
+                )));
+            }
+        };
+        Ok(LoopDevice {
+            device,
+            backing: backing.to_owned(),
+        })
+    }
+
+    /// `/dev/loopN`.
+    pub fn device(&self) -> &Path {
+        &self.device
+    }
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        if let Err(e) = run(Command::new("losetup").arg("--detach").arg(&self.device)) {
+            tracing::warn!("detaching {}: {e}", self.device.display());
+        }
+        if let Err(e) = std::fs::remove_file(&self.backing) {
+            tracing::debug!("removing {}: {e}", self.backing.display());
+        }
+    }
+}
+
+/// Runs `cmd`; its stdout on success, else what it printed on stderr.
+fn run(cmd: &mut Command) -> Result<String, ServerError> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let out = cmd.output().map_err(|e| ServerError::spawn(&program, e))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(ServerError::Failed(format!(
+            "`{program}` failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
