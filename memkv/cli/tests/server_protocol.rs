@@ -240,6 +240,32 @@ fn a_value_whose_checksum_does_not_match_is_refused() {
 }
 
 #[test]
+fn a_damage_report_makes_the_server_look_and_never_drops_an_intact_value() {
+    // `ReportDamaged` is what a client sends when the bytes it received did not match the
+    // value's CRC32C. The server checks its own copy: an intact value stays, an absent key is
+    // fine, and an oversized key is refused like everywhere else.
+    let server = Server::start();
+    let mut c = RawConn::open(server.data, &server.key(), Integrity::Mac).unwrap();
+    assert_eq!(c.put(b"k", b"value").status(), Status::Ok);
+    for key in [b"k".as_slice(), b"absent"] {
+        let ctrl = msg::KeyReq { key }.encode();
+        assert_eq!(
+            c.call(Opcode::ReportDamaged, &ctrl, &[]).status(),
+            Status::Ok
+        );
+    }
+    let r = c.get(b"k");
+    assert_eq!(r.status(), Status::Ok);
+    assert_eq!(r.data, b"value");
+    assert_eq!(server.metric("memkv_corrupt_reads_total"), 0.0);
+    let long = msg::KeyReq { key: &[b'k'; 513] }.encode();
+    assert_eq!(
+        c.call(Opcode::ReportDamaged, &long, &[]).status(),
+        Status::KeyTooLong
+    );
+}
+
+#[test]
 fn garbage_on_one_connection_does_not_disturb_another() {
     let server = Server::start();
     let mut good = RawConn::open(server.data, &server.key(), Integrity::Mac).unwrap();

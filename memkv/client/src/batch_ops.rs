@@ -293,7 +293,8 @@ impl Inner {
         let mut offset = 0usize;
         let mut out = Vec::with_capacity(idx.len());
         let mut crcs = Vec::new();
-        for item in &resp.items {
+        let mut damaged = Vec::new();
+        for (item, &i) in resp.items.iter().zip(idx) {
             match Status::from_code(item.status) {
                 Some(Status::Ok) => {
                     let end = usize::try_from(item.len)
@@ -313,6 +314,7 @@ impl Inner {
                         out.push(Fetched::Found(value));
                     } else {
                         self.checksum_failure(s);
+                        damaged.push(keys[i]);
                         out.push(Fetched::Miss);
                     }
                 }
@@ -346,6 +348,9 @@ impl Inner {
         if all_intact && combine_crcs(crcs) != reply.sent_crc {
             self.checksum_failure(s);
             return Ok(idx.iter().map(|_| Fetched::Miss).collect());
+        }
+        if !damaged.is_empty() {
+            self.report_damaged(s, &damaged).await;
         }
         Ok(out)
     }

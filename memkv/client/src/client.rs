@@ -145,6 +145,29 @@ impl Inner {
         ok
     }
 
+    /// Tells server `s` that values it sent for `keys` did not match their CRC32C, so that it
+    /// checks its copies and drops the damaged ones (it sends values held in RAM without
+    /// re-reading them; the damage may also have happened on the way). Best effort: the caller
+    /// reports a miss whatever happens here, and a failed report is only logged.
+    pub(crate) async fn report_damaged(&self, s: usize, keys: &[&[u8]]) {
+        for key in keys {
+            let ctrl = msg::KeyReq { key }.encode();
+            let req = Request::ctrl_only(Opcode::ReportDamaged, &ctrl);
+            match self.request(s, &req, "report_damaged").await {
+                Ok(reply) if reply.is_ok() => {}
+                Ok(reply) => tracing::debug!(
+                    server = self.server_name(s),
+                    "damage report refused: {}",
+                    self.error(s, &reply)
+                ),
+                Err(e) => tracing::debug!(
+                    server = self.server_name(s),
+                    "damage report not delivered: {e}"
+                ),
+            }
+        }
+    }
+
     pub(crate) fn checksum_failure(&self, s: usize) {
         Counters::bump(&self.counters.checksum_failures);
         tracing::warn!(
@@ -198,7 +221,11 @@ impl Inner {
         match reply.status() {
             Some(Status::Ok) => {
                 let meta: msg::ValueMeta = reply.decode(self.server_name(s))?;
-                Ok(self.value_intact(s, &reply, &meta).then(|| reply.data()))
+                if !self.value_intact(s, &reply, &meta) {
+                    self.report_damaged(s, &[key]).await;
+                    return Ok(None);
+                }
+                Ok(Some(reply.data()))
             }
             Some(Status::NotFound) => Ok(None),
             Some(Status::PayloadTooLarge) => match self.get_chunked(s, key, Sink::Owned).await? {
@@ -233,6 +260,7 @@ impl Inner {
                     return Ok(GetInto::Miss);
                 };
                 if !self.bytes_intact(s, &reply, &buf[..n], &meta) {
+                    self.report_damaged(s, &[key]).await;
                     return Ok(GetInto::Miss);
                 }
                 Ok(GetInto::Hit(n))

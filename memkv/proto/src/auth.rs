@@ -382,11 +382,9 @@ pub enum SendCrc {
     /// Computed over the data as it is fed to the [`DataSealer`].
     Compute,
     /// Known already (a stored value's, or combined from per-value CRCs): nothing is summed.
+    /// When the bytes may have changed since (a value held in RAM), the receiver finds that
+    /// from the trailer.
     Known(u32),
-    /// Known (a stored value's), but the bytes have not been checked against it since: the
-    /// trailer carries the known CRC and the data is summed too, so that the sender can compare
-    /// the two after sending. The receiver finds damaged bytes from the trailer either way.
-    KnownUnchecked(u32),
 }
 
 /// A sealed frame whose data was at hand (see [`Session::seal_whole`]).
@@ -442,7 +440,7 @@ impl DataSealer {
         }
         let crc = match self.crc {
             SendCrc::Compute => self.summed.unwrap_or(0),
-            SendCrc::Known(crc) | SendCrc::KnownUnchecked(crc) => crc,
+            SendCrc::Known(crc) => crc,
         };
         let crc_le = crc.to_le_bytes();
         self.tagger.update(&crc_le);

@@ -93,6 +93,9 @@ byte_enum! {
         GetChunk = 0x2d => "get_chunk",
         /// Release a chunked download's pin.
         GetEnd = 0x2e => "get_end",
+        /// The client received a value whose bytes did not match its CRC32C: the server checks
+        /// its own copy and drops it if it is damaged.
+        ReportDamaged = 0x2f => "report_damaged",
     }
 }
 

@@ -248,8 +248,9 @@ impl std::fmt::Debug for Durable {
 pub struct Fetched {
     /// The value.
     pub value: Value,
-    /// `false` for a value served from RAM without re-reading it: the caller must check the
-    /// bytes as it reads them, and call [`Store::drop_damaged`] on a mismatch.
+    /// `false` for a value served from RAM without re-reading it: the caller must make sure
+    /// its bytes are checked against its CRC32C before anyone uses them (see
+    /// [`Store::get_unchecked`]).
     pub checked: bool,
 }
 
@@ -288,12 +289,13 @@ pub trait Store: Send + Sync + 'static {
     /// damaged value is dropped, counted in `corrupt_reads`, and reported as `None` (a miss).
     fn get(&self, key: &[u8]) -> impl Future<Output = Result<Option<Value>, StoreError>> + Send;
 
-    /// Like [`get`](Store::get), for a caller that reads every byte of the value anyway (the
-    /// server, to send it): a value held in RAM may be returned before its bytes are re-read
-    /// for their CRC32C, with [`Fetched::checked`] `false`. The caller then computes the
-    /// CRC32C as it reads the bytes (while they are in the CPU's cache), never passes them on
-    /// as good unless it matches, and on a mismatch calls [`drop_damaged`](Store::drop_damaged).
-    /// Values read from a drive are always checked first. The default is `get`.
+    /// Like [`get`](Store::get), for a caller whose receiver checks every byte anyway (the
+    /// server, sending a value with its CRC32C to a client that checks it): a value held in
+    /// RAM may be returned without its bytes being re-read for their CRC32C, with
+    /// [`Fetched::checked`] `false`. The caller never passes such bytes on as good unless they
+    /// are checked somewhere; when a mismatch is found, [`get`](Store::get) on the key (which
+    /// checks, and drops a damaged value) or [`drop_damaged`](Store::drop_damaged) removes
+    /// it. Values read from a drive are always checked first. The default is `get`.
     fn get_unchecked(
         &self,
         key: &[u8],

@@ -445,34 +445,19 @@ async fn write_one<W: AsyncWrite + Unpin>(
     } = out;
     header.timestamp_ns = now_ns();
     let data_len = response.data.iter().map(|b| b.len()).sum();
-    // A value sent without re-reading it first (`Response::unchecked`) is summed in the pass
-    // that sends it; the trailer carries its stored CRC32C, so a client that receives damaged
-    // bytes finds the mismatch itself and reports a miss.
-    let crc = match (response.data_crc, &response.unchecked) {
-        (None, _) => SendCrc::Compute,
-        (Some(crc), None) => SendCrc::Known(crc),
-        (Some(crc), Some(_)) => SendCrc::KnownUnchecked(crc),
+    // A value held in RAM is sent with its stored CRC32C without re-reading it here: the
+    // client checks every value's bytes against it, and reports a mismatch (`ReportDamaged`).
+    let crc = match response.data_crc {
+        None => SendCrc::Compute,
+        Some(crc) => SendCrc::Known(crc),
     };
     let (raw, sealer) = session.seal(&mut header, &response.ctrl, data_len, crc);
     let head = [&raw[..], &response.ctrl[..]];
     // A frame of up to SEND_CHUNK bytes of data (a batch of small values) goes in one vectored
     // write, which the BufWriter passes straight to the socket when it is larger than its free
     // space, instead of copying each value into its buffer.
-    let summed = write_sealed(wr, head, &response.data, sealer).await?;
-    on_sent(response.unchecked, summed, crc);
+    write_sealed(wr, head, &response.data, sealer).await?;
     Ok(())
-}
-
-/// After a value sent unchecked: drops it from the store if the sum taken while sending does
-/// not match its stored CRC32C (the client, which got the stored CRC in the trailer, reports a
-/// miss).
-fn on_sent(unchecked: Option<handler::Unchecked>, summed: Option<u32>, crc: SendCrc) {
-    if let (Some(unchecked), Some(summed), SendCrc::KnownUnchecked(stored)) =
-        (unchecked, summed, crc)
-        && summed != stored
-    {
-        (unchecked.on_damage)();
-    }
 }
 
 /// Why a handshake failed (logged at debug: a client that fails to authenticate is the client's

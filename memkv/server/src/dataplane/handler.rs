@@ -3,7 +3,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use memkv_proto::msg::{self, Message};
@@ -23,27 +22,7 @@ pub(super) struct Response {
     pub(super) data: Vec<Bytes>,
     /// CRC32C of the data when already known (values carry theirs).
     pub(super) data_crc: Option<u32>,
-    /// Set for a value sent without re-reading it for its CRC32C first: the writer sums the
-    /// bytes as it sends them and compares the sum with `data_crc`.
-    pub(super) unchecked: Option<Unchecked>,
 }
-
-/// What the writer does with a value whose bytes it finds damaged (`Store::get_unchecked`).
-pub(super) struct Unchecked {
-    /// Drops the value from the store (counted, logged).
-    pub(super) on_damage: Box<dyn FnOnce() + Send>,
-}
-
-impl std::fmt::Debug for Unchecked {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Unchecked")
-    }
-}
-
-/// Values at least this large are sent unchecked and checked on the way out (one pass over
-/// their bytes instead of two); smaller ones are checked here, where it costs less than
-/// arranging for it.
-const CHECK_ON_SEND_MIN: usize = 64 * 1024;
 
 impl Response {
     fn ok() -> Self {
@@ -56,7 +35,6 @@ impl Response {
             ctrl,
             data: Vec::new(),
             data_crc: None,
-            unchecked: None,
         }
     }
 
@@ -178,6 +156,7 @@ pub(super) async fn handle<S: Store>(
         Opcode::PutAbort | Opcode::GetEnd => stream_end(&ctrl, state),
         Opcode::GetBegin => get_begin(&ctrl, state, shared).await,
         Opcode::GetChunk => get_chunk(&ctrl, state, shared),
+        Opcode::ReportDamaged => report_damaged(&ctrl, shared).await,
         Opcode::Connect
         | Opcode::Allocate
         | Opcode::Commit
@@ -263,28 +242,24 @@ async fn get<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {
         // The client switches to a chunked download (whose chunks come from `get`, checked).
         return Err(Response::with_ctrl(Status::PayloadTooLarge, meta));
     }
-    let mut unchecked = None;
-    if !fetched.checked {
-        if value.data.len() < CHECK_ON_SEND_MIN {
-            if crc32c(&value.data) != value.crc {
-                shared.store.drop_damaged(req.key, &value);
-                return Err(not_found());
-            }
-        } else {
-            let (store, key, damaged) =
-                (Arc::clone(&shared.store), req.key.to_vec(), value.clone());
-            unchecked = Some(Unchecked {
-                on_damage: Box::new(move || store.drop_damaged(&key, &damaged)),
-            });
-        }
-    }
     Ok(Response {
         status: Status::Ok,
         ctrl: meta,
         data_crc: Some(value.crc),
         data: vec![value.data],
-        unchecked,
     })
+}
+
+/// A client received bytes of `key` that did not match the value's CRC32C: check the stored
+/// copy (a checked `get` drops a damaged value and counts it) and answer `Ok` either way. A
+/// report can only make the server look; it never drops a value whose bytes are intact.
+async fn report_damaged<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {
+    let req: msg::KeyReq = msg::decode(ctrl)?;
+    if let Some(e) = key_too_long(req.key) {
+        return Err(e);
+    }
+    shared.store.get(req.key).await.map_err(store_error)?;
+    Ok(Response::ok())
 }
 
 async fn delete<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {
@@ -403,7 +378,8 @@ async fn batch_get<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {
     let mut data = Vec::new();
     let mut frame_crc = 0u32;
     for key in &req.keys {
-        let item = match shared.store.get(key).await.map_err(store_error)? {
+        let fetched = shared.store.get_unchecked(key).await.map_err(store_error)?;
+        let item = match fetched.map(|f| f.value) {
             None => msg::BatchGetItem {
                 status: Status::NotFound.code(),
                 len: 0,
@@ -433,7 +409,6 @@ async fn batch_get<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {
         ctrl: msg::BatchGetResp { items }.encode(),
         data,
         data_crc: Some(frame_crc),
-        unchecked: None,
     })
 }
 
@@ -598,6 +573,5 @@ fn get_chunk<S>(ctrl: &[u8], state: &mut ConnState, shared: &Shared<S>) -> Handl
         ctrl: Vec::new(),
         data: vec![chunk],
         data_crc: None,
-        unchecked: None,
     })
 }
