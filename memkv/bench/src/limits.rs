@@ -33,6 +33,8 @@ pub struct FioResult {
     pub block_size: usize,
     /// GiB/s.
     pub gib_per_s: f64,
+    /// The harness repeat it was measured in (`None`: once, before the sweep).
+    pub repeat: Option<usize>,
 }
 
 const GIB: f64 = (1u64 << 30) as f64;
@@ -168,6 +170,7 @@ pub fn fio(
         iodepth,
         block_size,
         gib_per_s: bw / GIB,
+        repeat: None,
     })
 }
 

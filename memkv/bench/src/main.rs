@@ -14,7 +14,7 @@ use memkv_bench::compare::{CompareOptions, compare, compare_panels};
 use memkv_bench::memory::{MemoryOptions, memory, render_memory};
 use memkv_bench::plot::write_svg;
 use memkv_bench::pump::{PumpCheck, pump};
-use memkv_bench::results::{Machine, parse_size, render_table, size_name};
+use memkv_bench::results::{Machine, median, parse_size, render_table, size_name};
 use memkv_bench::servers::{MemkvStorage, locate_memkv};
 use memkv_bench::summary::{render_cpu, render_goals, render_summary};
 use memkv_bench::sweep::{DEFAULT_SIZES, RunOptions, StoreKind, run, run_panels};
@@ -414,15 +414,30 @@ async fn cmd_compare(a: CompareArgs) -> Result<bool> {
             i.streams, i.gib_per_s
         ));
     }
+    // One figure per fio job: the median when fio ran in every repeat.
+    let mut jobs: Vec<(&str, &str, usize, usize)> = Vec::new();
     for f in &report.limits.fio {
+        let job = (f.medium.as_str(), f.rw.as_str(), f.iodepth, f.block_size);
+        if !jobs.contains(&job) {
+            jobs.push(job);
+        }
+    }
+    for (medium, rw, qd, bs) in jobs {
+        let runs: Vec<f64> = report
+            .limits
+            .fio
+            .iter()
+            .filter(|f| (f.medium.as_str(), f.rw.as_str(), f.iodepth) == (medium, rw, qd))
+            .map(|f| f.gib_per_s)
+            .collect();
         text.push_str(&format!(
-            "; fio {} {} {} QD{} {:.2} GiB/s",
-            f.medium,
-            f.rw,
-            size_name(f.block_size),
-            f.iodepth,
-            f.gib_per_s
+            "; fio {medium} {rw} {} QD{qd} {:.2} GiB/s",
+            size_name(bs),
+            median(&runs).unwrap_or(0.0)
         ));
+        if runs.len() > 1 {
+            text.push_str(&format!(" (median of {})", runs.len()));
+        }
     }
     if let Some(e) = &report.limits.fio_error {
         text.push_str(&format!("; fio unavailable: {e}"));

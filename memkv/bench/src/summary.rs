@@ -43,7 +43,7 @@ pub struct CellKey {
 }
 
 impl CellKey {
-    fn of(r: &CellResult) -> CellKey {
+    pub(crate) fn of(r: &CellResult) -> CellKey {
         CellKey {
             op: r.op,
             size: r.size,

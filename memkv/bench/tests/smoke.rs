@@ -398,6 +398,11 @@ fn compare_runs_direct_mode_on_loop_devices_with_fio_on_the_same_kind_of_device(
     }
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(doc["ok"], true, "{stdout}");
+    // With a disk engine and 4 MiB values, fio runs in the repeat, next to the cells it is the
+    // limit of: 2 media x (write, read) x (QD1, QD32).
+    let fio = doc["limits"]["fio"].as_array().unwrap();
+    assert_eq!(fio.len(), 8, "{fio:?}");
+    assert!(fio.iter().all(|f| f["repeat"] == 0), "{fio:?}");
     let goals = doc["goals"].as_array().unwrap();
     for (target, reference) in [
         ("memkv-direct-checksum", "fio-loop-write-qd32"),
