@@ -10,8 +10,8 @@ use std::time::Duration;
 use memkv_client::{AsyncClient, AuthKey, ClientConfig, Integrity};
 use serde::Serialize;
 
+use crate::drives::LoopDevice;
 use crate::limits::{FioResult, IperfResult, fio, iperf3, memcpy_gib_per_s};
-use crate::loopdev::LoopDevice;
 use crate::pattern::ValueSet;
 use crate::plot::{Panel, Series};
 use crate::pump::{PumpCheck, pump};

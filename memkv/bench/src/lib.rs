@@ -13,8 +13,8 @@
 //! See `docs/benchmarks.md` for how to run it and read its output.
 
 pub mod compare;
+pub mod drives;
 pub mod limits;
-pub mod loopdev;
 pub mod memcache;
 pub mod memory;
 pub mod pattern;

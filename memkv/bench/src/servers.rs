@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use memkv_client::Integrity;
 
-use crate::loopdev::LoopDevice;
+use crate::drives::{LoopDevice, write_zeros};
 
 /// How long a server may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -242,9 +242,9 @@ fn spawn_logged(
 pub enum MemkvStorage {
     /// `storage.mode: memory`.
     Memory,
-    /// `storage.mode: file` or `direct` on one fresh drive in the work directory: a data file
-    /// that the server creates (file), or a loop device over a preallocated file, formatted
-    /// with `memkv setup` (direct).
+    /// `storage.mode: file` or `direct` on one fresh drive in the work directory, written in
+    /// full and formatted with `memkv setup`: a data file (file), or a loop device over one
+    /// (direct).
     Disk {
         /// Which engine.
         engine: DiskEngine,
@@ -307,11 +307,15 @@ impl MemkvStorage {
     /// The tools starting this engine needs, beyond `memkv`.
     pub fn tools(&self) -> &'static [&'static str] {
         match self {
+            MemkvStorage::Memory => &[],
+            MemkvStorage::Disk {
+                engine: DiskEngine::File,
+                ..
+            } => &["dd"],
             MemkvStorage::Disk {
                 engine: DiskEngine::Direct,
                 ..
-            } => &crate::loopdev::LOOP_TOOLS,
-            _ => &[],
+            } => &crate::drives::LOOP_TOOLS,
         }
     }
 }
@@ -348,13 +352,15 @@ pub fn start_memkv(
             ..
         } => {
             let data = work_dir.join(format!("memkv-{name}.data"));
-            // A fresh data file per run: the server creates and formats it.
-            let _ = std::fs::remove_file(&data);
+            // A fresh data file per run, written in full like fio's and formatted by `memkv
+            // setup` (a server left to create it would preallocate it instead).
+            drive = Some(Drive::File(data.clone()));
+            write_zeros(&data, *size)?;
+            format_drive(bin, &data, *block_size)?;
             let yaml = format!(
                 "storage:\n  mode: file\n  block_size: {block_size}\n  drives:\n    - media: {}\n      size: {size}\n",
                 data.display()
             );
-            drive = Some(Drive::File(data));
             yaml
         }
         MemkvStorage::Disk {
@@ -440,7 +446,7 @@ pub fn start_memkv(
     })
 }
 
-/// Formats `device` as a one-drive memkv set with extents of `block_size` bytes, with `memkv
+/// Formats `device` (a block device or a data file) as a one-drive memkv set with extents of `block_size` bytes, with `memkv
 /// setup`: the command an operator runs.
 fn format_drive(bin: &Path, device: &Path, block_size: u64) -> Result<(), ServerError> {
     let out = Command::new(bin)

@@ -1,15 +1,39 @@
-//! Loop devices for the harness's `direct` storage mode and its fio reference: a block device
-//! backed by a preallocated file in the work directory, attached with `losetup --direct-io=on`
-//! (so neither memkv nor fio goes through the backing file's page cache), detached and removed
-//! when its guard drops.
+//! The drives of the harness's disk servers and of its fio reference, made like a real drive:
+//! every block written once before use ([`write_zeros`]), so that neither memkv nor fio pays
+//! for the filesystem allocating blocks or converting preallocated ones on a first write (fio
+//! lays out its own file the same way). `direct` mode runs on a [`LoopDevice`] over such a
+//! file, attached with `losetup --direct-io=on` (so neither memkv nor fio goes through the
+//! backing file's page cache), detached and removed when its guard drops.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::servers::{ServerError, is_root};
 
-/// The tools a loop device needs (both from Debian's `util-linux`).
-pub const LOOP_TOOLS: [&str; 2] = ["losetup", "fallocate"];
+/// The tools a loop device needs (`losetup` from Debian's `mount`, `dd` from `coreutils`).
+pub const LOOP_TOOLS: [&str; 2] = ["losetup", "dd"];
+
+/// Writes `size` bytes of zeros to `path` (created or overwritten), with O_DIRECT so that the
+/// page cache is left alone. `size` is rounded up to whole MiB.
+pub fn write_zeros(path: &Path, size: u64) -> Result<(), ServerError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _ = std::fs::remove_file(path);
+    run(Command::new("dd")
+        .arg("if=/dev/zero")
+        .arg(format!("of={}", path.display()))
+        .arg("bs=1M")
+        .arg(format!("count={}", size.div_ceil(1 << 20)))
+        .args(["oflag=direct", "status=none"]))
+    .map(drop)
+    .map_err(|e| {
+        ServerError::Failed(format!(
+            "writing {size} bytes to {}: {e} (is there room in the work directory?)",
+            path.display()
+        ))
+    })
+}
 
 /// An attached loop device; detached, and its backing file removed, on drop.
 #[derive(Debug)]
@@ -19,29 +43,15 @@ pub struct LoopDevice {
 }
 
 impl LoopDevice {
-    /// Preallocates `backing` to `size` bytes (every block exists, as on a drive) and attaches
-    /// it to a free loop device.
+    /// Writes `backing` in full ([`write_zeros`], `size` bytes) and attaches it to a free loop
+    /// device.
     pub fn attach(backing: &Path, size: u64) -> Result<LoopDevice, ServerError> {
         if !is_root() {
             return Err(ServerError::Failed(
                 "the direct storage mode runs on loop devices, and attaching one needs root: run as root, or leave `direct` out of --storage".into(),
             ));
         }
-        if let Some(dir) = backing.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let _ = std::fs::remove_file(backing);
-        run(Command::new("fallocate")
-            .arg("--length")
-            .arg(size.to_string())
-            .arg(backing))
-        .map_err(|e| {
-            ServerError::Failed(format!(
-                "preallocating {} bytes for {}: {e} (is there room in the work directory?)",
-                size,
-                backing.display()
-            ))
-        })?;
+        write_zeros(backing, size)?;
         let out = run(Command::new("losetup")
             .args(["--find", "--show", "--direct-io=on"])
             .arg(backing));
