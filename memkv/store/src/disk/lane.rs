@@ -331,7 +331,7 @@ pub(crate) fn append(
                 };
                 inner.charge(&loc);
                 // Under the index lock, so the cache never holds an older value than the index.
-                let _ = inner.cache.put_now(key, v.clone());
+                inner.cache_value(key, v);
                 shard.insert(Arc::clone(&key_arc), loc)
             }
             None => {

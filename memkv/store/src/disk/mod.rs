@@ -275,6 +275,15 @@ impl Inner {
         drive.live_total.fetch_sub(bytes, Relaxed);
     }
 
+    /// Caches `value` as the current value of `key` (the caller holds the key's index shard
+    /// lock). A value the cache cannot hold (larger than all of it) removes the key's cached
+    /// value instead, which is older: left there, it would be served in place of this one.
+    fn cache_value(&self, key: &[u8], value: &Value) {
+        if self.cache.put_now(key, value.clone()).is_err() {
+            self.cache.delete_now(key);
+        }
+    }
+
     /// Whether every drive a value needs is online.
     fn servable(&self, loc: &Loc) -> bool {
         self.drives[loc.drive as usize].online.load(Relaxed)
@@ -392,7 +401,7 @@ impl DiskStore {
         if let Some(v) = &value {
             let shard = inner.shard(key).lock();
             if shard.get(key).is_some_and(|cur| cur.same_record(&loc)) {
-                let _ = inner.cache.put_now(key, v.clone());
+                inner.cache_value(key, v);
             }
         }
         Ok(value.map(|value| Fetched {
