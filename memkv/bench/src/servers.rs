@@ -553,7 +553,8 @@ pub fn start_memcached(threads: usize, mem_mib: u64) -> Result<ServerProc, Serve
     })
 }
 
-pub(crate) fn is_root() -> bool {
+/// Whether this process runs as root (real uid 0), from `/proc/self/status`.
+pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -292,31 +292,18 @@ fn version_prints_the_build_tag_like_memkv() {
     );
 }
 
-#[test]
-fn compare_runs_a_cold_cache_file_server_and_names_its_target() {
-    // `--storage file-cold`: a file-mode server with the smallest read cache, so gets read the
-    // data file. A tiny run (no peers, iperf3 or fio) checks that the engine starts, serves
-    // checked bytes and gets its own column and its storage target line.
-    let work = tempfile::tempdir().unwrap();
-    let json = work.path().join("compare.json");
+/// Runs a one-repeat `memkv-bench compare` in `work` with `args` (no peers, no iperf3), checks
+/// that it succeeded, and returns its stdout and its JSON result.
+fn tiny_compare(work: &std::path::Path, args: &[&str]) -> (String, serde_json::Value) {
+    let json = work.join("compare.json");
     let out = Command::new(bench_bin())
-        .args([
-            "compare",
-            "--repeats",
-            "1",
-            "--sizes",
-            "64K",
-            "--concurrency",
-            "2",
-        ])
-        .args(["--duration", "200ms", "--pump-duration", "100ms"])
-        .args(["--storage", "file-cold", "--modes", "checksum"])
-        .args(["--file-size", "256 MiB", "--block-size", "4 MiB"])
-        .args(["--no-peers", "--no-iperf", "--no-fio"])
+        .args(["compare", "--repeats", "1", "--pump-duration", "100ms"])
+        .args(["--no-peers", "--no-iperf"])
+        .args(args)
         .arg("--memkv-bin")
         .arg(memkv_bin())
         .arg("--work-dir")
-        .arg(work.path())
+        .arg(work)
         .arg("--json")
         .arg(&json)
         .output()
@@ -328,24 +315,42 @@ fn compare_runs_a_cold_cache_file_server_and_names_its_target() {
         out.status,
         text(&out.stderr)
     );
+    let doc = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    (stdout, doc)
+}
+
+#[test]
+fn compare_runs_a_cold_cache_file_server_and_names_its_target() {
+    // `--storage file-cold`: a file-mode server with the smallest read cache, so gets read the
+    // data file. A tiny run (no peers, iperf3 or fio) checks that the engine starts, serves
+    // checked bytes and gets its own column and its storage target line.
+    let work = tempfile::tempdir().unwrap();
+    let (stdout, doc) = tiny_compare(
+        work.path(),
+        &[
+            "--sizes",
+            "64K",
+            "--concurrency",
+            "2",
+            "--duration",
+            "200ms",
+            "--storage",
+            "file-cold",
+            "--modes",
+            "checksum",
+            "--file-size",
+            "256 MiB",
+            "--block-size",
+            "4 MiB",
+            "--no-fio",
+        ],
+    );
     assert!(stdout.contains("file-cold-checksum"), "{stdout}");
     assert!(
         stdout.contains("file-cold checksum get 4M cold x2 vs fio read QD32"),
         "{stdout}"
     );
-    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(doc["ok"], true, "{stdout}");
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|v| v.split_whitespace().next().map(|u| u == "0"))
-        })
-        .unwrap_or(false)
 }
 
 #[test]
@@ -355,35 +360,38 @@ fn compare_runs_direct_mode_on_loop_devices_with_fio_on_the_same_kind_of_device(
     // checks that both servers serve checked bytes, that fio ran on both media, that the
     // direct targets are evaluated against the loop device's fio figures, and that every loop
     // device is detached afterwards.
-    if !is_root() {
+    if !memkv_bench::servers::is_root() {
         println!("skipped: direct mode needs root to attach loop devices");
         return;
     }
     let loops_before = Command::new("losetup").arg("--list").output().unwrap();
     let work = tempfile::tempdir().unwrap();
-    let json = work.path().join("compare.json");
-    let out = Command::new(bench_bin())
-        .args(["compare", "--repeats", "1", "--sizes", "4M"])
-        .args(["--concurrency", "2", "--batch-sizes", "64K", "--batch", "4"])
-        .args(["--batch-tasks", "2", "--duration", "300ms"])
-        .args(["--pump-duration", "100ms", "--fio-duration", "1s"])
-        .args(["--storage", "direct,direct-cold", "--modes", "checksum"])
-        .args(["--file-size", "256 MiB", "--block-size", "8 MiB"])
-        .args(["--no-peers", "--no-iperf"])
-        .arg("--memkv-bin")
-        .arg(memkv_bin())
-        .arg("--work-dir")
-        .arg(work.path())
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .unwrap();
-    let stdout = text(&out.stdout);
-    assert!(
-        out.status.success(),
-        "exit {:?}; stderr:\n{}",
-        out.status,
-        text(&out.stderr)
+    let (stdout, doc) = tiny_compare(
+        work.path(),
+        &[
+            "--sizes",
+            "4M",
+            "--concurrency",
+            "2",
+            "--batch-sizes",
+            "64K",
+            "--batch",
+            "4",
+            "--batch-tasks",
+            "2",
+            "--duration",
+            "300ms",
+            "--fio-duration",
+            "1s",
+            "--storage",
+            "direct,direct-cold",
+            "--modes",
+            "checksum",
+            "--file-size",
+            "256 MiB",
+            "--block-size",
+            "8 MiB",
+        ],
     );
     assert!(stdout.contains("direct-cold-checksum"), "{stdout}");
     for medium in ["file", "loop"] {
@@ -396,7 +404,6 @@ fn compare_runs_direct_mode_on_loop_devices_with_fio_on_the_same_kind_of_device(
             assert!(stdout.contains(&format!("fio {medium} {job}")), "{stdout}");
         }
     }
-    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(doc["ok"], true, "{stdout}");
     // With a disk engine and 4 MiB values, fio runs in the repeat, next to the cells it is the
     // limit of: 2 media x (write, read) x (QD1, QD32).
