@@ -15,7 +15,8 @@
 //!   chunks. Unhealthy connections are replaced; a down server is retried with backoff and its
 //!   keys read as misses (or errors, with `unreachable: error`).
 //! - **Integrity**: every value carries the CRC32C its writer computed once; every read checks
-//!   it, and a mismatch is a miss ([`ClientStats::checksum_failures`]).
+//!   it, and a mismatch is a miss ([`ClientStats::checksum_failures`]) that the client reports
+//!   to the server, which drops its copy if that is damaged (docs/protocol.md).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), memkv_client::ClientError> {
