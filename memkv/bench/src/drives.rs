@@ -14,7 +14,7 @@ use crate::servers::{ServerError, is_root};
 pub const LOOP_TOOLS: [&str; 2] = ["losetup", "dd"];
 
 /// Writes `size` bytes of zeros to `path` (created or overwritten), with O_DIRECT so that the
-/// page cache is left alone. `size` is rounded up to whole MiB.
+/// page cache is left alone. `size` is rounded up to whole MiB. On failure the file is removed.
 pub fn write_zeros(path: &Path, size: u64) -> Result<(), ServerError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -28,6 +28,8 @@ pub fn write_zeros(path: &Path, size: u64) -> Result<(), ServerError> {
         .args(["oflag=direct", "status=none"]))
     .map(drop)
     .map_err(|e| {
+        // A partly written file is of no use and may be large.
+        let _ = std::fs::remove_file(path);
         ServerError::Failed(format!(
             "writing {size} bytes to {}: {e} (is there room in the work directory?)",
             path.display()

@@ -150,14 +150,7 @@ impl Drop for ServerProc {
             // Stop the server before its drive goes.
             let _ = self.guard.child.kill();
             let _ = self.guard.child.wait();
-            match drive {
-                Drive::File(f) => {
-                    if let Err(e) = std::fs::remove_file(&f) {
-                        tracing::debug!("removing {}: {e}", f.display());
-                    }
-                }
-                Drive::Loop(dev) => drop(dev),
-            }
+            drop(drive);
         }
     }
 }
@@ -320,13 +313,28 @@ impl MemkvStorage {
     }
 }
 
-/// The drive under a disk-mode server, removed once the server is stopped.
+/// The drive under a disk-mode server, removed when dropped (its server stopped first), also
+/// when the server failed to start.
 #[derive(Debug)]
 enum Drive {
     /// A data file (file mode).
     File(PathBuf),
-    /// A loop device and its backing file (direct mode).
-    Loop(LoopDevice),
+    /// A loop device and its backing file (direct mode), detached and removed when the guard
+    /// drops.
+    Loop {
+        /// Held for its `Drop`.
+        _device: LoopDevice,
+    },
+}
+
+impl Drop for Drive {
+    fn drop(&mut self) {
+        if let Drive::File(f) = self {
+            if let Err(e) = std::fs::remove_file(&*f) {
+                tracing::debug!("removing {}: {e}", f.display());
+            }
+        }
+    }
 }
 
 /// Starts `memkv start` with `storage` and `integrity`, on an ephemeral loopback port, and
@@ -375,7 +383,7 @@ pub fn start_memkv(
                 "storage:\n  mode: direct\n  block_size: {block_size}\n  drives:\n    - media: {}\n",
                 dev.device().display()
             );
-            drive = Some(Drive::Loop(dev));
+            drive = Some(Drive::Loop { _device: dev });
             yaml
         }
     };
