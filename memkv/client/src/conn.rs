@@ -658,14 +658,12 @@ async fn write_frame(
             sealer.update(d);
             buf.extend_from_slice(d);
         }
-        if let (Some(trailer), _) = sealer.finish() {
+        if let Some(trailer) = sealer.finish() {
             buf.extend_from_slice(&trailer);
         }
         return w.write_all(&buf).await;
     }
-    write_sealed(w, [raw, req.ctrl], req.data, sealer)
-        .await
-        .map(drop)
+    write_sealed(w, [raw, req.ctrl], req.data, sealer).await
 }
 
 /// Most bytes of idle receive buffers kept by all clients of this process together.

@@ -201,7 +201,7 @@ mod tests {
         for piece in req.data {
             sealer.update(piece);
         }
-        (raw, sealer.finish().0)
+        (raw, sealer.finish())
     }
 
     #[test]

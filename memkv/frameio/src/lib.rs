@@ -32,13 +32,13 @@ pub const SEND_CHUNK: usize = 256 * 1024;
 /// first) each time [`SEND_CHUNK`] bytes are gathered, each batch fed to `sealer` just before
 /// it is written, so a value is tagged or summed while in cache and many small values (a
 /// batch) still leave in one write. Data the sealer does not read goes in one write with the
-/// rest. Returns the CRC32C the sealer summed (see [`DataSealer::finish`]).
+/// rest.
 pub async fn write_sealed<W: AsyncWrite + Unpin>(
     w: &mut W,
     head: [&[u8]; 2],
     data: &[impl AsRef<[u8]>],
     mut sealer: DataSealer,
-) -> std::io::Result<Option<u32>> {
+) -> std::io::Result<()> {
     let mut gathered: Vec<&[u8]> = head.to_vec();
     let mut gathered_len = 0;
     for piece in data {
@@ -52,10 +52,9 @@ pub async fn write_sealed<W: AsyncWrite + Unpin>(
             }
         }
     }
-    let (trailer, summed) = sealer.finish();
+    let trailer = sealer.finish();
     let tail = trailer.as_ref().map(|t| &t[..]);
-    write_all_vectored(w, gathered.into_iter().chain(tail)).await?;
-    Ok(summed)
+    write_all_vectored(w, gathered.into_iter().chain(tail)).await
 }
 
 /// Writes every byte of `pieces`, in order, with vectored writes. Through a tokio `BufWriter`,

@@ -308,9 +308,8 @@ impl Session {
         self.seal(header, ctrl, 0, SendCrc::Known(0)).0
     }
 
-    /// [`seal`](Session::seal) for a frame whose data is at hand in pieces: returns the header,
-    /// the trailer (`None` without data) and the CRC32C computed over the data (`None` for
-    /// [`SendCrc::Known`]).
+    /// [`seal`](Session::seal) for a frame whose data is at hand in pieces: returns the header
+    /// and the trailer (`None` without data).
     pub fn seal_whole(
         &self,
         header: &mut Header,
@@ -323,11 +322,9 @@ impl Session {
         for piece in data {
             sealer.update(piece);
         }
-        let (trailer, summed) = sealer.finish();
         Sealed {
             header: raw,
-            trailer,
-            summed,
+            trailer: sealer.finish(),
         }
     }
 
@@ -394,8 +391,6 @@ pub struct Sealed {
     pub header: [u8; HEADER_LEN],
     /// The trailer to send after the data; `None` when there is no data.
     pub trailer: Option<[u8; TRAILER_LEN]>,
-    /// The CRC32C summed over the data, unless it was [`SendCrc::Known`].
-    pub summed: Option<u32>,
 }
 
 /// The data half of sealing one frame: fed the data as it is written, it computes the trailer.
@@ -432,11 +427,10 @@ impl DataSealer {
         }
     }
 
-    /// The trailer (`None` for a frame without data) and the CRC32C summed over the data
-    /// (`None` for [`SendCrc::Known`]).
-    pub fn finish(mut self) -> (Option<[u8; TRAILER_LEN]>, Option<u32>) {
+    /// The trailer (`None` for a frame without data).
+    pub fn finish(mut self) -> Option<[u8; TRAILER_LEN]> {
         if !self.has_data {
-            return (None, None);
+            return None;
         }
         let crc = match self.crc {
             SendCrc::Compute => self.summed.unwrap_or(0),
@@ -447,7 +441,7 @@ impl DataSealer {
         let mut trailer = [0u8; TRAILER_LEN];
         trailer[..4].copy_from_slice(&crc_le);
         trailer[4..].copy_from_slice(&self.tagger.finish());
-        (Some(trailer), self.summed)
+        Some(trailer)
     }
 }
 

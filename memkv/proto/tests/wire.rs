@@ -239,7 +239,6 @@ fn seal_accepts_split_data_and_a_known_crc() {
         let combined = crc32c_combine(crc32c(a), crc32c(b), b.len());
         assert_eq!(combined, crc32c(b"hello world"));
         let sealed = s.seal_whole(&mut h, b"c", &[a, b], SendCrc::Known(combined));
-        assert_eq!(sealed.summed, None, "a known CRC is not summed");
         s.verify(
             &h,
             &sealed.header,
@@ -263,7 +262,6 @@ fn bytes_that_no_longer_match_a_known_crc_are_found_by_the_receiver() {
         let mut damaged = value.clone();
         damaged[65_544] ^= 0x10;
         let sent = s.seal_whole(&mut h, b"meta", &[&damaged], SendCrc::Known(crc));
-        assert_eq!(sent.summed, None, "{mode}");
         let mut v = s.verifier(&h, &sent.header, b"meta", DataCrc::Report);
         v.update(&damaged);
         *v.trailer_mut() = sent.trailer.unwrap();

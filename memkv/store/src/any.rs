@@ -5,8 +5,8 @@
 //! and direct engines adds variants here and nothing in the data plane.
 
 use crate::{
-    DiskStore, DiskStoreConfig, Durable, Fetched, MemoryStore, MemoryStoreConfig, Store,
-    StoreError, StoreStats, Value, ValueMeta,
+    DiskStore, DiskStoreConfig, Durable, MemoryStore, MemoryStoreConfig, Store, StoreError,
+    StoreStats, Value, ValueMeta,
 };
 
 /// Which engine to open, with its settings (`storage.mode` in the server config).
@@ -72,17 +72,10 @@ impl Store for AnyStore {
         }
     }
 
-    async fn get_unchecked(&self, key: &[u8]) -> Result<Option<Fetched>, StoreError> {
+    async fn get_unchecked(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
         match self {
             Self::Memory(s) => s.get_unchecked(key).await,
             Self::Disk(s) => s.get_unchecked(key).await,
-        }
-    }
-
-    fn drop_damaged(&self, key: &[u8], value: &Value) {
-        match self {
-            Self::Memory(s) => s.drop_damaged(key, value),
-            Self::Disk(s) => s.drop_damaged(key, value),
         }
     }
 

@@ -242,18 +242,6 @@ impl std::fmt::Debug for Durable {
     }
 }
 
-/// A value from [`Store::get_unchecked`], with whether its bytes were checked against its
-/// CRC32C already.
-#[derive(Debug, Clone)]
-pub struct Fetched {
-    /// The value.
-    pub value: Value,
-    /// `false` for a value served from RAM without re-reading it: the caller must make sure
-    /// its bytes are checked against its CRC32C before anyone uses them (see
-    /// [`Store::get_unchecked`]).
-    pub checked: bool,
-}
-
 /// A key-value storage engine.
 ///
 /// Contract every engine keeps:
@@ -291,30 +279,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Like [`get`](Store::get), for a caller whose receiver checks every byte anyway (the
     /// server, sending a value with its CRC32C to a client that checks it): a value held in
-    /// RAM may be returned without its bytes being re-read for their CRC32C, with
-    /// [`Fetched::checked`] `false`. The caller never passes such bytes on as good unless they
-    /// are checked somewhere; when a mismatch is found, [`get`](Store::get) on the key (which
-    /// checks, and drops a damaged value) or [`drop_damaged`](Store::drop_damaged) removes
-    /// it. Values read from a drive are always checked first. The default is `get`.
+    /// RAM may be returned without its bytes being re-read for their CRC32C. The caller never
+    /// passes such bytes on as good unless they are checked somewhere; when a mismatch is
+    /// found, [`get`](Store::get) on the key checks the stored copy and drops it if it is
+    /// damaged. Values read from a drive are always checked first. The default is `get`.
     fn get_unchecked(
         &self,
         key: &[u8],
-    ) -> impl Future<Output = Result<Option<Fetched>, StoreError>> + Send {
-        let get = self.get(key);
-        async move {
-            Ok(get.await?.map(|value| Fetched {
-                value,
-                checked: true,
-            }))
-        }
-    }
-
-    /// Drops `value`, returned by [`get_unchecked`](Store::get_unchecked) for `key`, whose
-    /// bytes turned out not to match its CRC32C: it is counted in `corrupt_reads`, logged, and
-    /// the key misses from now on (unless it was replaced meanwhile: a newer value stays). The
-    /// default does nothing (the default `get_unchecked` checks every value).
-    fn drop_damaged(&self, key: &[u8], value: &Value) {
-        let _ = (key, value);
+    ) -> impl Future<Output = Result<Option<Value>, StoreError>> + Send {
+        self.get(key)
     }
 
     /// Removes `key`; returns whether it existed.

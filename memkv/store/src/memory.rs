@@ -57,7 +57,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use foldhash::fast::SeedableRandomState;
 use parking_lot::Mutex;
 
-use crate::{Durable, Fetched, MAX_KEY_LEN, Store, StoreError, StoreStats, Value, ValueMeta};
+use crate::{Durable, MAX_KEY_LEN, Store, StoreError, StoreStats, Value, ValueMeta};
 
 mod key;
 mod shard;
@@ -383,15 +383,8 @@ impl Store for MemoryStore {
         Ok(self.get_now(key))
     }
 
-    async fn get_unchecked(&self, key: &[u8]) -> Result<Option<Fetched>, StoreError> {
-        Ok(self.get_unchecked_now(key).map(|value| Fetched {
-            value,
-            checked: false,
-        }))
-    }
-
-    fn drop_damaged(&self, key: &[u8], value: &Value) {
-        self.drop_damaged_now(key, value);
+    async fn get_unchecked(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
+        Ok(self.get_unchecked_now(key))
     }
 
     async fn delete(&self, key: &[u8]) -> Result<bool, StoreError> {

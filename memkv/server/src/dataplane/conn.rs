@@ -456,8 +456,7 @@ async fn write_one<W: AsyncWrite + Unpin>(
     // A frame of up to SEND_CHUNK bytes of data (a batch of small values) goes in one vectored
     // write, which the BufWriter passes straight to the socket when it is larger than its free
     // space, instead of copying each value into its buffer.
-    write_sealed(wr, head, &response.data, sealer).await?;
-    Ok(())
+    write_sealed(wr, head, &response.data, sealer).await
 }
 
 /// Why a handshake failed (logged at debug: a client that fails to authenticate is the client's

@@ -223,16 +223,14 @@ async fn get<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {
     if let Some(e) = key_too_long(req.key) {
         return Err(e);
     }
-    let not_found = || Response::error(Status::NotFound, "key not found");
-    let Some(fetched) = shared
+    let Some(value) = shared
         .store
         .get_unchecked(req.key)
         .await
         .map_err(store_error)?
     else {
-        return Err(not_found());
+        return Err(Response::error(Status::NotFound, "key not found"));
     };
-    let value = fetched.value;
     let meta = msg::ValueMeta {
         len: value.data.len() as u64,
         crc: value.crc,
@@ -378,8 +376,7 @@ async fn batch_get<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {
     let mut data = Vec::new();
     let mut frame_crc = 0u32;
     for key in &req.keys {
-        let fetched = shared.store.get_unchecked(key).await.map_err(store_error)?;
-        let item = match fetched.map(|f| f.value) {
+        let item = match shared.store.get_unchecked(key).await.map_err(store_error)? {
             None => msg::BatchGetItem {
                 status: Status::NotFound.code(),
                 len: 0,

@@ -38,7 +38,7 @@ use memkv_ioengine::{AlignedBuf, BufPool, Device, EngineKind, IoEngine};
 use parking_lot::Mutex;
 
 use crate::{
-    DriveStats, Durable, Fetched, MAX_KEY_LEN, MemoryStore, MemoryStoreConfig, Store, StoreError,
+    DriveStats, Durable, MAX_KEY_LEN, MemoryStore, MemoryStoreConfig, Store, StoreError,
     StoreStats, Value, ValueMeta,
 };
 use format::{RECORD_HEADER_LEN, RecordHeader, RecordKind, Superblock};
@@ -368,7 +368,7 @@ impl Inner {
 impl DiskStore {
     /// A get: from the RAM cache (re-checking the bytes' CRC32C there if `check`), else from
     /// the drive (always checked), caching what it read.
-    async fn lookup(&self, key: &[u8], check: bool) -> Result<Option<Fetched>, StoreError> {
+    async fn lookup(&self, key: &[u8], check: bool) -> Result<Option<Value>, StoreError> {
         let inner = &self.inner;
         let cached = if check {
             inner.cache.get_now(key)
@@ -386,10 +386,7 @@ impl DiskStore {
                     .is_some_and(|l| inner.servable(l));
             if servable {
                 inner.counters.hits.fetch_add(1, Relaxed);
-                return Ok(Some(Fetched {
-                    value,
-                    checked: check,
-                }));
+                return Ok(Some(value));
             }
             return Ok(None);
         }
@@ -404,11 +401,9 @@ impl DiskStore {
                 inner.cache_value(key, v);
             }
         }
-        Ok(value.map(|value| Fetched {
-            value,
-            checked: true,
-        }))
+        Ok(value)
     }
+
     /// Opens the drives, checks that they form one set matching `cfg`, rebuilds the index and
     /// starts one flusher task per drive (so it must run inside a tokio runtime). In file
     /// mode, when none of the files exists yet, they are created and formatted as a new set.
@@ -556,17 +551,11 @@ impl Store for DiskStore {
     }
 
     async fn get(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
-        Ok(self.lookup(key, true).await?.map(|f| f.value))
+        self.lookup(key, true).await
     }
 
-    async fn get_unchecked(&self, key: &[u8]) -> Result<Option<Fetched>, StoreError> {
+    async fn get_unchecked(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
         self.lookup(key, false).await
-    }
-
-    fn drop_damaged(&self, key: &[u8], value: &Value) {
-        // Only cached values are handed out unchecked; the drive's copy is read (and checked)
-        // by the next get.
-        self.inner.cache.drop_damaged_now(key, value);
     }
 
     async fn delete(&self, key: &[u8]) -> Result<bool, StoreError> {

@@ -424,20 +424,17 @@ fn corrupted_value_is_dropped_counted_and_missed() {
 }
 
 #[test]
-fn unchecked_gets_leave_the_check_to_the_reader_who_reports_damage() {
+fn unchecked_gets_leave_the_check_to_the_reader_and_a_checked_get_drops_damage() {
     let s = store(1 << 20);
     put(&s, b"victim", &[9; 4096]);
     assert!(s.corrupt_for_test(b"victim"));
-    // Handed out as it is, marked unchecked; nothing is counted yet.
+    // Handed out as it is; nothing is counted yet.
     let fetched = now(s.get_unchecked(b"victim")).unwrap().unwrap();
-    assert!(!fetched.checked);
-    assert_ne!(
-        crate::checksum::crc32c(&fetched.value.data),
-        fetched.value.crc
-    );
+    assert_ne!(crate::checksum::crc32c(&fetched.data), fetched.crc);
     assert_eq!(s.stats().corrupt_reads, 0);
-    // The reader found the mismatch: dropped, counted, a miss from now on.
-    s.drop_damaged(b"victim", &fetched.value);
+    // The reader found the mismatch and asked for a checked get (what the server does on
+    // `ReportDamaged`): dropped, counted, a miss from now on.
+    assert_eq!(now(s.get(b"victim")).unwrap(), None);
     assert_eq!(s.stats().corrupt_reads, 1);
     assert!(!present(&s, b"victim"));
     assert!(now(s.get_unchecked(b"victim")).unwrap().is_none());
