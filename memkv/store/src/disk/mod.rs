@@ -25,6 +25,7 @@
 pub mod format;
 pub mod inspect;
 mod lane;
+mod readbuf;
 mod recover;
 mod segbuf;
 mod setup;
@@ -34,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
-use memkv_ioengine::{AlignedBuf, BufPool, Device, EngineKind, IoEngine};
+use memkv_ioengine::{BufPool, Device, EngineKind, IoEngine};
 use parking_lot::Mutex;
 
 use crate::{
@@ -171,6 +172,8 @@ struct Inner {
     /// Aligned buffers of one extent for writing the parts of striped values, recycled so
     /// that a large put does not map, fault in and zero fresh memory for every part.
     part_bufs: BufPool,
+    /// Aligned buffers for reading records, recycled for the same reason.
+    read_bufs: readbuf::ReadBufs,
 }
 
 /// The persistent engine. See the [module documentation](self).
@@ -305,7 +308,7 @@ impl Inner {
         }
         let start = format::align_down(u64::from(loc.offset), drive.align);
         let end = format::align_up(u64::from(loc.offset) + loc.record_len(), drive.align);
-        let buf = AlignedBuf::with_len((end - start) as usize);
+        let buf = self.read_bufs.get((end - start) as usize);
         let at = drive.sb.extent_offset(loc.extent) + start;
         let (buf, res) = drive.engine.read_at(&drive.dev, buf, at).await;
         match res {
@@ -462,6 +465,7 @@ impl DiskStore {
             stop: AtomicBool::new(false),
             offline_drives: AtomicU64::new(0),
             part_bufs: stripe::part_buf_pool(cfg.extent_size, cfg.queue_depth),
+            read_bufs: readbuf::ReadBufs::new(cfg.extent_size, cfg.queue_depth),
         });
         let flushers = (0..inner.drives.len())
             .map(|d| tokio::spawn(lane::flusher(Arc::clone(&inner), d)))

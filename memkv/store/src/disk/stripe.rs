@@ -299,7 +299,7 @@ pub(crate) async fn read(inner: &Inner, key: &[u8], loc: Loc) -> Result<Option<V
         let end = align_up(u64::from(loc.offset) + loc.record_len(), drive.align);
         let total = (end - start) as usize;
         let at = drive.sb.extent_offset(loc.extent) + start;
-        let fut = batch.read_at(&drive.dev, AlignedBuf::with_len(total), at);
+        let fut = batch.read_at(&drive.dev, inner.read_bufs.get(total), at);
         ((u64::from(loc.offset) - start) as usize, total, fut)
     });
     let futs: Vec<_> = parts
@@ -308,7 +308,7 @@ pub(crate) async fn read(inner: &Inner, key: &[u8], loc: Loc) -> Result<Option<V
             let drive = &inner.drives[p.drive as usize];
             let batch = batches[p.drive as usize].get_or_insert_with(|| drive.engine.batch());
             let total = (META_BLOCK + align_up(p.len, drive.align)) as usize;
-            let buf = AlignedBuf::with_len(total);
+            let buf = inner.read_bufs.get(total);
             (
                 total,
                 batch.read_at(&drive.dev, buf, drive.sb.extent_offset(p.extent)),

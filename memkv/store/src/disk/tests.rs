@@ -509,6 +509,36 @@ fn parts_of(store: &DiskStore, k: &[u8]) -> Option<Vec<format::PartRef>> {
 }
 
 #[tokio::test]
+async fn reads_from_a_drive_recycle_their_buffers() {
+    // A read of 256 KiB or more into a fresh buffer maps, faults in and zeroes new memory;
+    // reads reuse pooled buffers, which return when the value is dropped.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 1, 64 * MIB, 8 * MIB, SyncPolicy::Always);
+    cfg.cache_size = 0; // every read goes to the drive
+    let store = DiskStore::open(cfg).await.unwrap();
+    let values: Vec<Value> = (0..4).map(|i| value_for(i, 4 * MIB as usize)).collect();
+    for (i, v) in values.iter().enumerate() {
+        store.put(&key(i as u64), v.clone()).await.unwrap();
+    }
+    for round in 0..3 {
+        for (i, v) in values.iter().enumerate() {
+            assert_eq!(store.get(&key(i as u64)).await.unwrap().as_ref(), Some(v));
+            assert_eq!(
+                store.get_unchecked(&key(i as u64)).await.unwrap().as_ref(),
+                Some(v)
+            );
+        }
+        assert_eq!(store.inner.read_bufs.outstanding(), 0, "round {round}");
+    }
+    assert_eq!(
+        store.inner.read_bufs.allocations(),
+        1,
+        "24 reads of 4 MiB, one at a time, share one buffer"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
 async fn values_larger_than_an_extent_stripe_and_survive_a_restart() {
     for drives in [1, 2] {
         let dir = tempfile::tempdir().unwrap();
