@@ -739,6 +739,9 @@ async fn read_loop(shared: Arc<Shared>, rd: OwnedReadHalf, limits: Limits) {
             header.data_len as usize,
             &mut verifier,
             recv_pool(),
+            // The client leaves its sockets' low-water mark alone (it does not link the I/O
+            // engine, where the call lives).
+            |_, _| {},
         )
         .await
         {

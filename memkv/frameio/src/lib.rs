@@ -99,18 +99,44 @@ pub async fn read_body<R: AsyncRead + Unpin>(rd: &mut R, len: usize) -> std::io:
     Ok(body.freeze())
 }
 
+/// The receive low-water mark [`read_data`] asks for while data is outstanding: a sender's
+/// whole [`SEND_CHUNK`]. The kernel then wakes the reader once per chunk instead of for each
+/// piece the sender's copy produces; on loopback each wake-up is an inter-processor interrupt
+/// on the sender's core. 4 MiB `checksum` puts with one client: 2.64-2.77 -> 3.07-3.26 GiB/s
+/// (2-core VM, same session, alternating).
+pub const LOW_WATER: usize = SEND_CHUNK;
+
 /// Reads exactly `len` bytes of frame data into a buffer from `pool`, feeding each piece to
 /// `verifier` as it arrives, then the trailer that follows data. On an error the buffer goes
 /// back to the pool.
+///
+/// `low_water(rd, n)` sets the stream's receive low-water mark to `n` bytes (see
+/// [`LOW_WATER`]); it may do nothing (a stream that is not a socket). The mark never exceeds
+/// the data still to come, so the read cannot wait for bytes that will not be sent, and it is
+/// 1 again when this returns `Ok` (a caller that gets an error closes the stream).
 pub async fn read_data<R: AsyncRead + Unpin>(
     rd: &mut R,
     len: usize,
     verifier: &mut FrameVerifier,
     pool: &std::sync::Arc<BufPool>,
+    mut low_water: impl FnMut(&mut R, usize),
 ) -> std::io::Result<Bytes> {
     let mut buf = pool.take(len);
+    let mut mark = 1;
     while buf.len() < len {
         let start = buf.len();
+        // Raised once for a large frame; lowered before the read that might wait whenever
+        // less than the mark is left, so a wake-up is never held back for bytes that will
+        // not come (lowering to a mark already met wakes the reader). At most four calls per
+        // frame: raise, lower to a read piece, lower to the rest, reset.
+        let left = len - start;
+        if mark == 1 && left > READ_PIECE {
+            mark = left.min(LOW_WATER);
+            low_water(rd, mark);
+        } else if left < mark {
+            mark = left.min(READ_PIECE);
+            low_water(rd, mark);
+        }
         let piece = (len - start).min(READ_PIECE) as u64;
         match (&mut *rd).take(piece).read_buf(&mut buf).await {
             Ok(0) => {
@@ -123,6 +149,9 @@ pub async fn read_data<R: AsyncRead + Unpin>(
                 return Err(e);
             }
         }
+    }
+    if mark != 1 {
+        low_water(rd, 1);
     }
     if len > 0
         && let Err(e) = rd.read_exact(verifier.trailer_mut()).await
@@ -206,7 +235,9 @@ mod tests {
         let data: Vec<u8> = (0..POOLED_MIN * 3 + 5).map(|i| i as u8).collect();
         let (mut v, wire) = frame_for(&data);
         let mut rd = &wire[..];
-        let got = read_data(&mut rd, data.len(), &mut v, &pool).await.unwrap();
+        let got = read_data(&mut rd, data.len(), &mut v, &pool, |_, _| {})
+            .await
+            .unwrap();
         assert!(rd.is_empty(), "the trailer was read too");
         assert_eq!(&got[..], &data[..]);
         assert_eq!(v.finish(), Ok(sums(&data)));
@@ -215,7 +246,7 @@ mod tests {
         assert!(pool.idle_bytes() >= data.len());
 
         let (mut v, wire) = frame_for(&data);
-        let again = read_data(&mut &wire[..], data.len(), &mut v, &pool)
+        let again = read_data(&mut &wire[..], data.len(), &mut v, &pool, |_, _| {})
             .await
             .unwrap();
         assert_eq!(again.as_ptr(), first, "the idle buffer was reused");
@@ -256,7 +287,7 @@ mod tests {
         for at in [POOLED_MIN, data.len() + 1, data.len() + TRAILER_LEN - 1] {
             let (mut v, mut wire) = frame_for(&data);
             wire[at] ^= 1;
-            read_data(&mut &wire[..], data.len(), &mut v, &pool)
+            read_data(&mut &wire[..], data.len(), &mut v, &pool, |_, _| {})
                 .await
                 .unwrap();
             assert!(v.finish().is_err(), "damage at {at}");
@@ -269,7 +300,7 @@ mod tests {
         let big = vec![2u8; POOLED_MIN];
         let (mut v, wire) = frame_for(&big);
         for cut in [POOLED_MIN - 1, POOLED_MIN + 3] {
-            let err = read_data(&mut &wire[..cut], POOLED_MIN, &mut v, &pool)
+            let err = read_data(&mut &wire[..cut], POOLED_MIN, &mut v, &pool, |_, _| {})
                 .await
                 .unwrap_err();
             assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
@@ -279,5 +310,50 @@ mod tests {
         let err = read_body(&mut &b"abc"[..], 4).await.unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
         assert_eq!(&read_body(&mut &b"abcd"[..], 4).await.unwrap()[..], b"abcd");
+    }
+
+    /// A large frame over a real loopback socket, sent in odd pieces: the low-water mark is
+    /// raised once, only ever lowered while data is outstanding, back to 1 at the end, and
+    /// the read never waits for bytes that do not come.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_frame_read_with_a_low_water_mark_over_a_socket() {
+        use std::os::fd::AsFd;
+        use tokio::net::{TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut tx = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut rx, _) = listener.accept().await.unwrap();
+        let pool = Arc::new(BufPool::new(64 << 20));
+        for len in [100 << 10, (1 << 20) + (300 << 10) + 7, 3 << 20] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+            let (mut v, wire) = frame_for(&data);
+            let sender = async {
+                for piece in wire.chunks(100_003) {
+                    tx.write_all(piece).await.unwrap();
+                    tokio::task::yield_now().await;
+                }
+            };
+            let mut marks = Vec::new();
+            let reader = read_data(&mut rx, len, &mut v, &pool, |s: &mut TcpStream, n| {
+                memkv_ioengine::set_recv_low_water(s.as_fd(), n).unwrap();
+                marks.push(n);
+            });
+            // A mark left above the bytes still to come would wait forever: fail instead.
+            let limit = std::time::Duration::from_secs(60);
+            let ((), got) = tokio::time::timeout(limit, async { tokio::join!(sender, reader) })
+                .await
+                .expect("the read waited for bytes that were never sent");
+            assert_eq!(&got.unwrap()[..], &data[..], "{len}");
+            assert_eq!(v.finish().unwrap(), sums(&data), "{len}");
+            if len <= READ_PIECE {
+                assert!(marks.is_empty(), "{len}: {marks:?}");
+                continue;
+            }
+            assert_eq!(marks[0], len.min(LOW_WATER), "{len}: {marks:?}");
+            assert!(marks.windows(2).all(|w| w[1] < w[0]), "{len}: {marks:?}");
+            assert_eq!(marks.last(), Some(&1), "{len}: {marks:?}");
+            assert!(marks.len() <= 4, "{len}: {marks:?}");
+        }
     }
 }

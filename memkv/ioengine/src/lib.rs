@@ -42,7 +42,7 @@
 //! aligned allocation and raw syscall of the project lives here, behind a safe API, so no
 //! other crate needs `unsafe`. It is kept to three files: `aligned.rs` (allocation),
 //! `uring.rs` (SQE submission, with the ownership argument) and `sys.rs` (ioctls, fallocate,
-//! eventfd). Every block carries a `// SAFETY:` comment (enforced by
+//! eventfd, flock, the socket receive low-water mark). Every block carries a `// SAFETY:` comment (enforced by
 //! `clippy::undocumented_unsafe_blocks`) and `unsafe_op_in_unsafe_fn` stays denied.
 // This crate exists to contain the project's unsafe code; see "Unsafe code" above.
 #![allow(unsafe_code)]
@@ -68,7 +68,7 @@ pub use error::{DeviceError, EngineError, RequestError};
 pub use fault::FaultPlan;
 pub use kind::{ENV_VAR, EngineChoice, EngineKind};
 pub use metrics::{MetricsHandle, MetricsSnapshot, OpCounts};
-pub use sys::try_lock_exclusive;
+pub use sys::{set_recv_low_water, try_lock_exclusive};
 
 #[cfg(test)]
 mod tests {

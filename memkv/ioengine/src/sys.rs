@@ -1,5 +1,7 @@
 //! The raw Linux calls the engine needs that std does not wrap: block-device ioctls,
-//! `fallocate`, `eventfd`, and `flock` (for the storage engine's drive claims).
+//! `fallocate`, `eventfd`, `flock` (for the storage engine's drive claims), and the receive
+//! low-water mark of the data plane's sockets (this crate holds all of the project's
+//! `unsafe`).
 //!
 //! Every function here takes a borrowed fd, so the descriptor is open for the whole call, and
 //! passes only pointers to locals that live across the call.
@@ -112,6 +114,27 @@ pub fn try_lock_exclusive(file: &std::fs::File) -> io::Result<()> {
     check(unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) }).map(|_| ())
 }
 
+/// Sets a socket's receive low-water mark (`SO_RCVLOWAT`, at least 1, the default): the
+/// kernel reports the socket readable, and wakes a reader waiting on it, only once `bytes`
+/// bytes are queued, or at end of stream or on an error. A non-blocking read still returns
+/// whatever is queued. Lowering it wakes a reader whose mark is now met.
+pub fn set_recv_low_water(sock: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
+    let value = bytes.clamp(1, libc::c_int::MAX as usize) as libc::c_int;
+    // SAFETY: `sock` is borrowed, so the descriptor is open for the call; the option value
+    // points at a local c_int that outlives the call, with its exact size, and setsockopt
+    // does not keep the pointer.
+    check(unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            (&raw const value).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })
+    .map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +152,54 @@ mod tests {
         let fd = std::os::fd::AsFd::as_fd(&file);
         let err = block_device_size(fd).expect_err("BLKGETSIZE64 on a file");
         assert_eq!(err.raw_os_error(), Some(libc::ENOTTY));
+    }
+
+    /// Whether `sock` is reported readable right now.
+    fn readable(sock: &std::net::TcpStream) -> bool {
+        let mut pfd = libc::pollfd {
+            fd: sock.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd, a local that outlives the call, for a descriptor `sock` keeps
+        // open; timeout 0 returns at once.
+        let n = check(unsafe { libc::poll(&raw mut pfd, 1, 0) }).expect("poll");
+        n == 1 && pfd.revents & libc::POLLIN != 0
+    }
+
+    #[test]
+    fn a_socket_is_readable_only_once_its_low_water_mark_is_queued() {
+        use std::io::Write;
+        use std::os::fd::AsFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut tx = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (rx, _) = listener.accept().unwrap();
+        set_recv_low_water(rx.as_fd(), 1000).expect("SO_RCVLOWAT on a TCP socket");
+        tx.write_all(&[7; 600]).unwrap();
+        // A blocking read waits for the low-water mark, so this read (of the 600 bytes and
+        // the next 400) returns only once all 1000 are there; it also proves they arrived.
+        let mut peek = [0u8; 1000];
+        tx.write_all(&[8; 400]).unwrap();
+        assert_eq!(rx.peek(&mut peek).unwrap(), 1000);
+        let mut rx_read = &rx;
+        let mut got = [0u8; 1000];
+        std::io::Read::read_exact(&mut rx_read, &mut got).unwrap();
+        assert!(!readable(&rx), "nothing queued");
+        tx.write_all(&[9; 10]).unwrap();
+        // 10 bytes queued: below the mark of 1000, not readable; lowering it makes it so.
+        let mut ten = [0u8; 10];
+        rx.set_nonblocking(true).unwrap();
+        while rx.peek(&mut ten).unwrap_or(0) < 10 {
+            std::thread::yield_now();
+        }
+        assert!(!readable(&rx), "10 bytes are below the mark");
+        set_recv_low_water(rx.as_fd(), 10).unwrap();
+        assert!(readable(&rx), "10 bytes meet the lowered mark");
+        set_recv_low_water(rx.as_fd(), 1).unwrap();
+        assert!(readable(&rx));
+
+        let file = tempfile::tempfile().expect("create temp file");
+        let err = set_recv_low_water(file.as_fd(), 10).expect_err("not a socket");
+        assert_eq!(err.raw_os_error(), Some(libc::ENOTSOCK));
     }
 }

@@ -76,7 +76,7 @@ impl Handoff {
                 .await
                 .map(|()| Some(len))
         } else {
-            let got = read_data(rd, len, &mut verifier, recv_pool()).await;
+            let got = read_data(rd, len, &mut verifier, recv_pool(), |_, _| {}).await;
             got.map(|d| {
                 data = d;
                 self.read = rest_len(len);

@@ -1,6 +1,7 @@
 //! One client connection: handshake, frame reading and authentication, and the writer task.
 
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -202,6 +203,15 @@ pub(super) async fn serve<S: Store>(
 /// pipelined requests). Closing a socket with unread input makes the kernel answer with a reset,
 /// which can destroy the error response before the client reads it; so read and discard input
 /// for a bounded time first, as HTTP servers do.
+/// Sets the connection's receive low-water mark for `memkv_frameio::read_data`. A socket that
+/// refuses it keeps its mark, and the value is read with more wake-ups, as without one.
+fn set_low_water(rd: &mut BufReader<OwnedReadHalf>, bytes: usize) {
+    let stream: &tokio::net::TcpStream = rd.get_ref().as_ref();
+    if let Err(e) = memkv_ioengine::set_recv_low_water(stream.as_fd(), bytes) {
+        tracing::debug!("SO_RCVLOWAT {bytes} refused: {e}");
+    }
+}
+
 async fn linger(rd: &mut BufReader<OwnedReadHalf>) {
     let mut sink = vec![0u8; IO_BUFFER];
     let drain = async {
@@ -292,6 +302,7 @@ async fn frame<S: Store>(
             header.data_len as usize,
             &mut verifier,
             &shared.recv_pool,
+            set_low_water,
         )
         .await?;
         Ok::<_, std::io::Error>((ctrl, data, verifier))
