@@ -113,7 +113,8 @@ pub const LOW_WATER: usize = SEND_CHUNK;
 /// `low_water(rd, n)` sets the stream's receive low-water mark to `n` bytes (see
 /// [`LOW_WATER`]); it may do nothing (a stream that is not a socket). The mark never exceeds
 /// the data still to come, so the read cannot wait for bytes that will not be sent, and it is
-/// 1 again when this returns `Ok` (a caller that gets an error closes the stream).
+/// 1 again when this returns `Ok` (a caller that gets an error closes the stream). Frames of
+/// at most one read piece leave it alone.
 pub async fn read_data<R: AsyncRead + Unpin>(
     rd: &mut R,
     len: usize,
@@ -125,17 +126,21 @@ pub async fn read_data<R: AsyncRead + Unpin>(
     let mut mark = 1;
     while buf.len() < len {
         let start = buf.len();
-        // Raised once for a large frame; lowered before the read that might wait whenever
-        // less than the mark is left, so a wake-up is never held back for bytes that will
-        // not come (lowering to a mark already met wakes the reader). At most four calls per
-        // frame: raise, lower to a read piece, lower to the rest, reset.
+        // A whole chunk while one is left, then a read piece, then 1 for the last bytes: never
+        // more than what is left, so no wake-up waits for bytes that will not come, and set
+        // before the read that might wait (lowering to a mark already met wakes the reader).
+        // Raised only at the start of a frame: at most three calls per frame.
         let left = len - start;
-        if mark == 1 && left > READ_PIECE {
-            mark = left.min(LOW_WATER);
-            low_water(rd, mark);
-        } else if left < mark {
-            mark = left.min(READ_PIECE);
-            low_water(rd, mark);
+        let want = if left >= LOW_WATER {
+            LOW_WATER
+        } else if left >= READ_PIECE {
+            READ_PIECE
+        } else {
+            1
+        };
+        if want < mark || (start == 0 && want > mark) {
+            low_water(rd, want);
+            mark = want;
         }
         let piece = (len - start).min(READ_PIECE) as u64;
         match (&mut *rd).take(piece).read_buf(&mut buf).await {
@@ -350,10 +355,16 @@ mod tests {
                 assert!(marks.is_empty(), "{len}: {marks:?}");
                 continue;
             }
-            assert_eq!(marks[0], len.min(LOW_WATER), "{len}: {marks:?}");
+            // The reads return what has arrived, in pieces the test does not control, so the
+            // marks are checked for their order and bounds, not for exact positions.
+            assert_eq!(marks[0], LOW_WATER, "{len}: {marks:?}");
             assert!(marks.windows(2).all(|w| w[1] < w[0]), "{len}: {marks:?}");
+            assert!(
+                marks.iter().all(|m| [LOW_WATER, READ_PIECE, 1].contains(m)),
+                "{len}: {marks:?}"
+            );
             assert_eq!(marks.last(), Some(&1), "{len}: {marks:?}");
-            assert!(marks.len() <= 4, "{len}: {marks:?}");
+            assert!(marks.len() <= 3, "{len}: {marks:?}");
         }
     }
 }
