@@ -1,0 +1,111 @@
+//! The committed format fixtures: drive images written by earlier format versions still load
+//! (and version 1 is upgraded in place).
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+/// The fixture's content: keys 0..40 with values of 1000 + 97 * i bytes, then key 3
+/// overwritten, key 4 deleted.
+async fn fill_fixture(store: &DiskStore) {
+    for i in 0..40 {
+        store
+            .put(&key(i), value_for(i, 1000 + 97 * i as usize))
+            .await
+            .unwrap();
+    }
+    store.put(&key(3), value_for(333, 77)).await.unwrap();
+    store.delete(&key(4)).await.unwrap();
+}
+
+/// Loads the committed fixture images of format `version` (copies in `dir`), checks their
+/// superblocks say `version`, and opens them.
+async fn open_fixture(cfg: &DiskStoreConfig, version: u32) -> DiskStore {
+    for (i, p) in cfg.drives.iter().enumerate() {
+        std::fs::copy(fixture(&format!("v{version}-drive{i}.img")), p).unwrap();
+        let sb =
+            format::Superblock::decode(&std::fs::read(p).unwrap()[..META_BLOCK as usize]).unwrap();
+        assert_eq!(sb.version, version);
+    }
+    DiskStore::open(cfg.clone()).await.unwrap()
+}
+
+async fn check_fixture_content(store: &DiskStore) {
+    for i in 0..40 {
+        let want = match i {
+            3 => Some(value_for(333, 77)),
+            4 => None,
+            _ => Some(value_for(i, 1000 + 97 * i as usize)),
+        };
+        assert_eq!(store.get(&key(i)).await.unwrap(), want, "key {i}");
+    }
+}
+
+/// The v2 fixture's striped value: 150 KiB, two full parts of 60 KiB (one per drive) and a
+/// 30 KiB tail in its stripe record.
+fn fixture_big_value() -> Value {
+    value_for(4242, 150 * 1024)
+}
+
+fn fixture_config(dir: &Path) -> DiskStoreConfig {
+    // 64 KiB extents, 512 KiB files, two drives: sealed and open segments on disk.
+    config(dir, 2, 512 * KIB, 64 * KIB, SyncPolicy::Always)
+}
+
+#[tokio::test]
+async fn format_version_1_fixtures_still_load_and_are_upgraded() {
+    // Version 1 images were written by the version 1 build and are never regenerated.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = fixture_config(dir.path());
+    let store = open_fixture(&cfg, 1).await;
+    assert_eq!(store.stats().keys, 39);
+    check_fixture_content(&store).await;
+    // This build writes version 2 structures from now on, and says so in the superblocks.
+    store
+        .put(b"big", fixture_big_value())
+        .await
+        .expect("a striped value on an upgraded drive");
+    store.close().await;
+    drop(store);
+    for p in &cfg.drives {
+        let sb =
+            format::Superblock::decode(&std::fs::read(p).unwrap()[..META_BLOCK as usize]).unwrap();
+        assert_eq!(sb.version, FORMAT_VERSION);
+    }
+    let store = DiskStore::open(cfg).await.unwrap();
+    check_fixture_content(&store).await;
+    assert_eq!(store.get(b"big").await.unwrap(), Some(fixture_big_value()));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn format_version_2_fixtures_still_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = fixture_config(dir.path());
+    if std::env::var_os("MEMKV_UPDATE_FIXTURES").is_some() {
+        let store = DiskStore::open(cfg.clone()).await.unwrap();
+        fill_fixture(&store).await;
+        store.put(b"big", fixture_big_value()).await.unwrap();
+        store.close().await;
+        drop(store);
+        for (i, p) in cfg.drives.iter().enumerate() {
+            std::fs::copy(p, fixture(&format!("v2-drive{i}.img"))).unwrap();
+        }
+    }
+    let store = open_fixture(&cfg, 2).await;
+    assert_eq!(store.stats().keys, 40);
+    check_fixture_content(&store).await;
+    assert_eq!(store.get(b"big").await.unwrap(), Some(fixture_big_value()));
+    let parts = parts_of(&store, b"big").unwrap();
+    assert_eq!(
+        parts.iter().map(|p| p.len).collect::<Vec<_>>(),
+        [60 * KIB; 2]
+    );
+    store.close().await;
+}
