@@ -193,18 +193,36 @@ fn verify(got: &Got, buf: &[u8], data: &ValueSet, i: usize, out: &mut TaskOut) {
 /// get left the connection idle for the whole check (for 4 MiB values about a quarter of a
 /// get's time on the reference machine, more than the store's own work on the value). The
 /// reads are held in the task's second set of buffers and checked while the next call waits
-/// for its answer; every read is still checked, before the task's timed part ends.
+/// for its answer (see [`overlapped`]); every read is still checked, before the task's timed
+/// part ends.
+#[derive(Default)]
 struct Unchecked {
     got: Vec<Got>,
     keys: Vec<usize>,
 }
 
 impl Unchecked {
-    fn verify(self, bufs: &[Vec<u8>], data: &ValueSet, out: &mut TaskOut) {
+    /// Checks every held read (in `bufs`, the same index as its key) and lets them go.
+    fn verify(&mut self, bufs: &[Vec<u8>], data: &ValueSet, out: &mut TaskOut) {
         for (j, (g, &i)) in self.got.iter().zip(&self.keys).enumerate() {
             verify(g, &bufs[j], data, i, out);
         }
+        self.got.clear();
+        self.keys.clear();
     }
+}
+
+/// Runs `call` while checking the previous call's reads, held in `pending` (their bytes in
+/// `checking`). `call` is polled first, so its request is on its way before the check starts.
+async fn overlapped<T>(
+    call: impl Future<Output = T>,
+    pending: &mut Unchecked,
+    checking: &[Vec<u8>],
+    data: &ValueSet,
+    out: &mut TaskOut,
+) -> T {
+    let (r, ()) = tokio::join!(biased; call, async { pending.verify(checking, data, out) });
+    r
 }
 
 /// Runs one task of a cell.
@@ -268,7 +286,7 @@ async fn task(
     };
     let mut bufs: Vec<Vec<u8>> = (0..sets).map(|_| vec![0u8; data.size]).collect();
     let mut checking: Vec<Vec<u8>> = bufs.clone();
-    let mut pending: Option<Unchecked> = None;
+    let mut pending = Unchecked::default();
     let mut rng = XorShift(0x2545_F491_4F6C_DD1D ^ (t as u64 + 1));
     out.start = Instant::now();
     let deadline = match spec.stop {
@@ -292,23 +310,12 @@ async fn task(
             }
             Op::Get => {
                 let i = slot % keys;
-                let prev = pending.take();
-                let (r, ()) = tokio::join!(
-                    biased;
-                    session.get(&data.keys[i], &mut bufs[0]),
-                    async {
-                        if let Some(p) = prev {
-                            p.verify(&checking, &data, &mut out);
-                        }
-                    }
-                );
-                match r {
+                let call = session.get(&data.keys[i], &mut bufs[0]);
+                match overlapped(call, &mut pending, &checking, &data, &mut out).await {
                     Ok(g) => {
                         let bytes = count(&g, &bufs[0], &mut out);
-                        pending = Some(Unchecked {
-                            got: vec![g],
-                            keys: vec![i],
-                        });
+                        pending.got.push(g);
+                        pending.keys.push(i);
                         std::mem::swap(&mut bufs, &mut checking);
                         Ok(bytes)
                     }
@@ -349,23 +356,14 @@ async fn task(
                             .map(|()| (data.size * batch) as u64)
                     }
                     Op::BatchGet => {
-                        let prev = pending.take();
-                        let (r, ()) = tokio::join!(
-                            biased;
-                            session.batch_get(&ks, &mut bufs),
-                            async {
-                                if let Some(p) = prev {
-                                    p.verify(&checking, &data, &mut out);
-                                }
-                            }
-                        );
-                        match r {
+                        let call = session.batch_get(&ks, &mut bufs);
+                        match overlapped(call, &mut pending, &checking, &data, &mut out).await {
                             Ok(got) => {
                                 let mut bytes = 0;
                                 for (j, g) in got.iter().enumerate() {
                                     bytes += count(g, &bufs[j], &mut out);
                                 }
-                                pending = Some(Unchecked { got, keys: idx });
+                                pending = Unchecked { got, keys: idx };
                                 std::mem::swap(&mut bufs, &mut checking);
                                 Ok(bytes)
                             }
@@ -403,9 +401,7 @@ async fn task(
             break;
         }
     }
-    if let Some(p) = pending.take() {
-        p.verify(&checking, &data, &mut out);
-    }
+    pending.verify(&checking, &data, &mut out);
     out.end = Instant::now();
     out
 }

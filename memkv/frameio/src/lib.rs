@@ -142,7 +142,7 @@ pub async fn read_data<R: AsyncRead + Unpin>(
             low_water(rd, want);
             mark = want;
         }
-        let piece = (len - start).min(READ_PIECE) as u64;
+        let piece = left.min(READ_PIECE) as u64;
         match (&mut *rd).take(piece).read_buf(&mut buf).await {
             Ok(0) => {
                 pool.give_back(buf);

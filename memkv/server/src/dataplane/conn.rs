@@ -199,10 +199,6 @@ pub(super) async fn serve<S: Store>(
     }
 }
 
-/// After refusing a frame, the client may still be sending (the rest of an oversized body, or
-/// pipelined requests). Closing a socket with unread input makes the kernel answer with a reset,
-/// which can destroy the error response before the client reads it; so read and discard input
-/// for a bounded time first, as HTTP servers do.
 /// Sets the connection's receive low-water mark for `memkv_frameio::read_data`. A socket that
 /// refuses it keeps its mark, and the value is read with more wake-ups, as without one.
 fn set_low_water(rd: &mut BufReader<OwnedReadHalf>, bytes: usize) {
@@ -212,6 +208,10 @@ fn set_low_water(rd: &mut BufReader<OwnedReadHalf>, bytes: usize) {
     }
 }
 
+/// After refusing a frame, the client may still be sending (the rest of an oversized body, or
+/// pipelined requests). Closing a socket with unread input makes the kernel answer with a reset,
+/// which can destroy the error response before the client reads it; so read and discard input
+/// for a bounded time first, as HTTP servers do.
 async fn linger(rd: &mut BufReader<OwnedReadHalf>) {
     let mut sink = vec![0u8; IO_BUFFER];
     let drain = async {
