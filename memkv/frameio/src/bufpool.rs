@@ -7,6 +7,11 @@
 //! wraps a filled buffer in a `Bytes` that returns it to the pool when its last reference
 //! drops, and [`BufPool::take`] hands it out again. Idle buffers are bounded by the pool's
 //! `max_idle` bytes; beyond that they are freed.
+//!
+//! The data of a pooled buffer starts on a page boundary ([`PAGE`]): a disk store can then
+//! hand a received value's bytes to `O_DIRECT` I/O as they are, without copying them into an
+//! aligned buffer first. The alignment is had without `unsafe`: the buffer is a `Vec` one page
+//! longer than needed, and the data starts at the first page boundary inside it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -17,6 +22,9 @@ use bytes::Bytes;
 pub const POOLED_MIN: usize = 64 * 1024;
 /// Pooled buffer sizes are rounded up to this, so values of nearly equal size share buffers.
 const GRANULE: usize = 4096;
+/// The alignment of a pooled buffer's data: a page, a multiple of every logical block size
+/// that direct I/O asks memory to be aligned to.
+pub const PAGE: usize = 4096;
 
 /// Idle receive buffers by capacity (see the module documentation).
 #[derive(Debug)]
@@ -27,8 +35,42 @@ pub struct BufPool {
 
 #[derive(Debug, Default)]
 struct Idle {
-    by_capacity: HashMap<usize, Vec<Vec<u8>>>,
+    /// By size class (the data capacity, a multiple of [`GRANULE`]).
+    by_class: HashMap<usize, Vec<Vec<u8>>>,
     bytes: usize,
+}
+
+/// A buffer being filled: a `Vec` whose bytes from `start` on are the data. For pooled sizes
+/// `start` puts the data on a [`PAGE`] boundary; below [`POOLED_MIN`] it is 0.
+#[derive(Debug)]
+pub struct RecvBuf {
+    buf: Vec<u8>,
+    start: usize,
+    /// The pool's size class (0: not pooled).
+    class: usize,
+}
+
+impl RecvBuf {
+    /// Bytes of data so far.
+    pub fn len(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// Whether no data has been added.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The data so far.
+    pub fn data(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    /// The vector to append data to (with `read_buf`, `extend_from_slice`, ...): bytes
+    /// appended to it are data. Its first `start` bytes are not, and must be left alone.
+    pub fn appender(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
 }
 
 impl BufPool {
@@ -45,44 +87,56 @@ impl BufPool {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// An empty buffer with room for `len` bytes: a recycled one when there is one. Below
-    /// [`POOLED_MIN`] always a fresh one.
-    pub fn take(&self, len: usize) -> Vec<u8> {
+    /// An empty buffer with room for `len` bytes of data: a recycled one when there is one,
+    /// its data starting on a page boundary. Below [`POOLED_MIN`] always a fresh one.
+    pub fn take(&self, len: usize) -> RecvBuf {
         if len < POOLED_MIN {
-            return Vec::with_capacity(len);
+            return RecvBuf {
+                buf: Vec::with_capacity(len),
+                start: 0,
+                class: 0,
+            };
         }
-        let capacity = len.div_ceil(GRANULE) * GRANULE;
-        let mut idle = self.idle();
-        if let Some(buf) = idle.by_capacity.get_mut(&capacity).and_then(Vec::pop) {
-            idle.bytes -= buf.capacity();
-            return buf;
-        }
-        drop(idle);
-        Vec::with_capacity(capacity)
+        let class = len.div_ceil(GRANULE) * GRANULE;
+        let recycled = {
+            let mut idle = self.idle();
+            let buf = idle.by_class.get_mut(&class).and_then(Vec::pop);
+            if let Some(buf) = &buf {
+                idle.bytes -= buf.capacity();
+            }
+            buf
+        };
+        let mut buf = recycled.unwrap_or_else(|| Vec::with_capacity(class + PAGE));
+        // The first page boundary in the buffer; the page of slack leaves `class` bytes
+        // after it.
+        let start = (PAGE - buf.as_ptr().addr() % PAGE) % PAGE;
+        buf.resize(start, 0);
+        RecvBuf { buf, start, class }
     }
 
     /// Returns a buffer that is no longer needed (its contents are discarded).
-    pub fn give_back(&self, mut buf: Vec<u8>) {
-        let capacity = buf.capacity();
-        if capacity < POOLED_MIN || capacity % GRANULE != 0 {
+    pub fn give_back(&self, buf: RecvBuf) {
+        let RecvBuf { mut buf, class, .. } = buf;
+        if class == 0 {
             return;
         }
         buf.clear();
+        let capacity = buf.capacity();
         let mut idle = self.idle();
         if idle.bytes + capacity <= self.max_idle {
             idle.bytes += capacity;
-            idle.by_capacity.entry(capacity).or_default().push(buf);
+            idle.by_class.entry(class).or_default().push(buf);
         }
     }
 
     /// Freezes a filled buffer; a pooled one returns to `pool` when the last reference to the
     /// returned `Bytes` (or any slice of it) drops.
-    pub fn freeze(pool: &Arc<BufPool>, buf: Vec<u8>) -> Bytes {
-        if buf.capacity() < POOLED_MIN {
-            return Bytes::from(buf);
+    pub fn freeze(pool: &Arc<BufPool>, buf: RecvBuf) -> Bytes {
+        if buf.class == 0 {
+            return Bytes::from(buf.buf);
         }
         Bytes::from_owner(Pooled {
-            buf,
+            buf: Some(buf),
             pool: Arc::clone(pool),
         })
     }
@@ -95,19 +149,22 @@ impl BufPool {
 
 /// A pooled buffer inside a [`Bytes`].
 struct Pooled {
-    buf: Vec<u8>,
+    /// Always `Some` until dropped.
+    buf: Option<RecvBuf>,
     pool: Arc<BufPool>,
 }
 
 impl AsRef<[u8]> for Pooled {
     fn as_ref(&self) -> &[u8] {
-        &self.buf
+        self.buf.as_ref().map_or(&[], RecvBuf::data)
     }
 }
 
 impl Drop for Pooled {
     fn drop(&mut self) {
-        self.pool.give_back(std::mem::take(&mut self.buf));
+        if let Some(buf) = self.buf.take() {
+            self.pool.give_back(buf);
+        }
     }
 }
 
@@ -120,18 +177,22 @@ mod tests {
         let pool = Arc::new(BufPool::new(64 << 20));
         let len = POOLED_MIN * 3 + 5;
         let mut buf = pool.take(len);
-        buf.resize(len, 7);
-        let first = buf.as_ptr();
+        assert!(buf.is_empty());
+        buf.appender().extend(std::iter::repeat_n(7, len));
+        assert_eq!(buf.len(), len);
+        let first = buf.data().as_ptr();
         let value = BufPool::freeze(&pool, buf);
+        assert_eq!(value.len(), len);
         let slice = value.slice(10..20);
         drop(value);
         assert_eq!(pool.idle_bytes(), 0, "a slice still holds the buffer");
         assert_eq!(&slice[..], &[7; 10]);
         drop(slice);
-        assert_eq!(pool.idle_bytes(), len.div_ceil(GRANULE) * GRANULE);
+        let class = len.div_ceil(GRANULE) * GRANULE;
+        assert_eq!(pool.idle_bytes(), class + PAGE);
         let again = pool.take(len);
         assert_eq!(
-            again.as_ptr(),
+            again.data().as_ptr(),
             first,
             "the idle buffer was handed out again"
         );
@@ -140,10 +201,35 @@ mod tests {
     }
 
     #[test]
+    fn pooled_data_starts_on_a_page_boundary_with_room_for_the_whole_class() {
+        let pool = Arc::new(BufPool::new(64 << 20));
+        for len in [POOLED_MIN, POOLED_MIN + 1, 1 << 20, (4 << 20) + 100] {
+            let mut buf = pool.take(len);
+            assert_eq!(buf.data().as_ptr().addr() % PAGE, 0, "{len}");
+            let before = buf.appender().as_ptr();
+            let at = buf.appender().len();
+            buf.appender().resize(at + len, 1);
+            assert_eq!(
+                buf.appender().as_ptr(),
+                before,
+                "filling {len} bytes did not move the buffer"
+            );
+            let value = BufPool::freeze(&pool, buf);
+            assert_eq!(
+                value.as_ptr().addr() % PAGE,
+                0,
+                "{len}: the frozen bytes too"
+            );
+            assert_eq!(value.len(), len);
+            assert!(value.iter().all(|&b| b == 1));
+        }
+    }
+
+    #[test]
     fn small_buffers_are_not_pooled() {
         let pool = Arc::new(BufPool::new(64 << 20));
         let mut buf = pool.take(100);
-        buf.resize(100, 1);
+        buf.appender().resize(100, 1);
         drop(BufPool::freeze(&pool, buf));
         assert_eq!(pool.idle_bytes(), 0);
     }
@@ -151,10 +237,10 @@ mod tests {
     #[test]
     fn idle_buffers_are_bounded() {
         let pool = BufPool::new(40 << 20);
-        let bufs: Vec<Vec<u8>> = (0..5).map(|_| pool.take(16 << 20)).collect();
+        let bufs: Vec<RecvBuf> = (0..5).map(|_| pool.take(16 << 20)).collect();
         for b in bufs {
             pool.give_back(b);
         }
-        assert_eq!(pool.idle_bytes(), 32 << 20);
+        assert_eq!(pool.idle_bytes(), 2 * ((16 << 20) + PAGE));
     }
 }

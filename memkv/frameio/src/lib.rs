@@ -143,12 +143,12 @@ pub async fn read_data<R: AsyncRead + Unpin>(
             mark = want;
         }
         let piece = left.min(READ_PIECE) as u64;
-        match (&mut *rd).take(piece).read_buf(&mut buf).await {
+        match (&mut *rd).take(piece).read_buf(buf.appender()).await {
             Ok(0) => {
                 pool.give_back(buf);
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
-            Ok(_) => verifier.update(&buf[start..]),
+            Ok(_) => verifier.update(&buf.data()[start..]),
             Err(e) => {
                 pool.give_back(buf);
                 return Err(e);
@@ -247,6 +247,11 @@ mod tests {
         assert_eq!(&got[..], &data[..]);
         assert_eq!(v.finish(), Ok(sums(&data)));
         let first = got.as_ptr();
+        assert_eq!(
+            first.addr() % bufpool::PAGE,
+            0,
+            "a large value lands on a page boundary, ready for direct I/O"
+        );
         drop(got);
         assert!(pool.idle_bytes() >= data.len());
 
@@ -309,7 +314,7 @@ mod tests {
                 .await
                 .unwrap_err();
             assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
-            assert_eq!(pool.idle_bytes(), POOLED_MIN);
+            assert_eq!(pool.idle_bytes(), POOLED_MIN + bufpool::PAGE);
         }
 
         let err = read_body(&mut &b"abc"[..], 4).await.unwrap_err();

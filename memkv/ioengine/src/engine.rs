@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
+use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use crate::aligned::ALIGN;
@@ -120,6 +121,14 @@ impl IoEngine {
     /// (even with `O_DIRECT`, the drive may cache it).
     pub fn write_at(&self, dev: &Arc<Device>, buf: AlignedBuf, offset: u64) -> BufFuture {
         self.start_one(dev, Op::Write { buf, offset })
+    }
+
+    /// Writes the bytes of `data` at `offset` without copying them: the engine keeps a
+    /// reference until the kernel is done. Its start address, its length and `offset` must
+    /// all be multiples of the device's logical block size (else the write is refused with
+    /// [`RequestError::UnalignedMemory`] or [`RequestError::Unaligned`]). Yields an empty buffer and the bytes written.
+    pub fn write_shared_at(&self, dev: &Arc<Device>, data: Bytes, offset: u64) -> BufFuture {
+        self.start_one(dev, Op::WriteShared { data, offset })
     }
 
     /// Flushes the device's written data (and the metadata needed to read it) to stable
@@ -255,14 +264,16 @@ impl fmt::Debug for IoEngine {
 
 fn validate(dev: &Device, op: &Op) -> Result<(), RequestError> {
     let (offset, len) = match op {
-        Op::Read { buf, offset } | Op::Write { buf, offset } => {
-            if buf.len() > MAX_IO_LEN {
-                return Err(RequestError::TooLarge {
-                    len: buf.len() as u64,
-                    max: MAX_IO_LEN as u64,
-                });
+        Op::Read { buf, offset } | Op::Write { buf, offset } => (*offset, io_len(buf.len())?),
+        Op::WriteShared { data, offset } => {
+            // What `O_DIRECT` asks of memory: the logical block size (an `AlignedBuf` is
+            // aligned to every block size the engine accepts).
+            let addr = data.as_ptr().addr();
+            let align = dev.logical_block_size() as usize;
+            if addr % align != 0 {
+                return Err(RequestError::UnalignedMemory { addr, align });
             }
-            (*offset, buf.len() as u64)
+            (*offset, io_len(data.len())?)
         }
         Op::Discard { offset, len } => (*offset, *len),
         Op::Fdatasync => return Ok(()),
@@ -285,6 +296,17 @@ fn validate(dev: &Device, op: &Op) -> Result<(), RequestError> {
     Ok(())
 }
 
+/// The length of a read or write, refused past [`MAX_IO_LEN`].
+fn io_len(len: usize) -> Result<u64, RequestError> {
+    if len > MAX_IO_LEN {
+        return Err(RequestError::TooLarge {
+            len: len as u64,
+            max: MAX_IO_LEN as u64,
+        });
+    }
+    Ok(len as u64)
+}
+
 /// Operations queued together; see [`IoEngine::batch`]. They are handed to the engine when
 /// [`submit`](Self::submit) is called or the batch is dropped, so a future from a batch never
 /// waits forever.
@@ -302,6 +324,11 @@ impl Batch<'_> {
     /// Queues a write; see [`IoEngine::write_at`].
     pub fn write_at(&mut self, dev: &Arc<Device>, buf: AlignedBuf, offset: u64) -> BufFuture {
         self.queue(dev, Op::Write { buf, offset })
+    }
+
+    /// Queues a write from shared bytes; see [`IoEngine::write_shared_at`].
+    pub fn write_shared_at(&mut self, dev: &Arc<Device>, data: Bytes, offset: u64) -> BufFuture {
+        self.queue(dev, Op::WriteShared { data, offset })
     }
 
     /// Operations queued and not yet submitted (refused or fault-injected ones are not

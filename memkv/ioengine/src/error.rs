@@ -138,6 +138,17 @@ pub enum RequestError {
         /// The device's logical block size.
         block_size: u32,
     },
+    /// A write from shared bytes whose start address is not aligned for direct I/O.
+    #[error(
+        "refused a write from a buffer at address {addr:#x}: direct I/O needs buffers aligned to \
+         {align} bytes; write from an AlignedBuf, or copy the bytes into one"
+    )]
+    UnalignedMemory {
+        /// The buffer's start address.
+        addr: usize,
+        /// The alignment required.
+        align: usize,
+    },
     /// A single operation is larger than the kernel transfers in one call.
     #[error("refused an I/O of {len} bytes; split it into operations of at most {max} bytes")]
     TooLarge {

@@ -7,6 +7,7 @@
 use std::io;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use crate::buf::AlignedBuf;
@@ -26,17 +27,32 @@ pub(crate) enum OpClass {
 
 /// What to do.
 pub(crate) enum Op {
-    Read { buf: AlignedBuf, offset: u64 },
-    Write { buf: AlignedBuf, offset: u64 },
+    Read {
+        buf: AlignedBuf,
+        offset: u64,
+    },
+    Write {
+        buf: AlignedBuf,
+        offset: u64,
+    },
+    /// A write from shared, immutable bytes (checked to be aligned in memory when queued);
+    /// the request holds a reference to them until the kernel is done.
+    WriteShared {
+        data: Bytes,
+        offset: u64,
+    },
     Fdatasync,
-    Discard { offset: u64, len: u64 },
+    Discard {
+        offset: u64,
+        len: u64,
+    },
 }
 
 impl Op {
     pub(crate) fn class(&self) -> OpClass {
         match self {
             Op::Read { .. } => OpClass::Read,
-            Op::Write { .. } => OpClass::Write,
+            Op::Write { .. } | Op::WriteShared { .. } => OpClass::Write,
             Op::Fdatasync => OpClass::Sync,
             Op::Discard { .. } => OpClass::Discard,
         }
@@ -46,7 +62,7 @@ impl Op {
     pub(crate) fn take_buf(&mut self) -> AlignedBuf {
         match self {
             Op::Read { buf, .. } | Op::Write { buf, .. } => std::mem::take(buf),
-            Op::Fdatasync | Op::Discard { .. } => AlignedBuf::new(),
+            Op::WriteShared { .. } | Op::Fdatasync | Op::Discard { .. } => AlignedBuf::new(),
         }
     }
 }

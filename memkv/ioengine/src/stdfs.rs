@@ -86,6 +86,7 @@ fn execute(request: &mut Request) -> io::Result<u64> {
     let n = match &mut request.op {
         Op::Read { buf, offset } => retry(|| file.read_at(buf.as_mut_slice(), *offset))?,
         Op::Write { buf, offset } => retry(|| file.write_at(buf.as_slice(), *offset))?,
+        Op::WriteShared { data, offset } => retry(|| file.write_at(data, *offset))?,
         Op::Fdatasync => retry(|| file.sync_data().map(|()| 0))?,
         Op::Discard { offset, len } => {
             retry(|| request.dev.discard_blocking(*offset, *len).map(|()| 0))?

@@ -398,6 +398,11 @@ impl Driver {
                         .offset(*offset)
                         .build()
                 }
+                Op::WriteShared { data, offset } => {
+                    opcode::Write::new(fd, data.as_ptr(), io_len(data.len()))
+                        .offset(*offset)
+                        .build()
+                }
                 Op::Fdatasync => opcode::Fsync::new(fd)
                     .flags(types::FsyncFlags::DATASYNC)
                     .build(),
@@ -407,12 +412,13 @@ impl Driver {
                     .build(),
             };
             // SAFETY: the SQE points into the `AlignedBuf` (at most `buf.len() <= capacity`
-            // bytes) of the request in `slot`, and names the fd of that request's
-            // `Arc<Device>`. The request stays in `self.slots` untouched until `reap` removes
-            // it after this `user_data`'s CQE (or `Slots::drop` leaks it on a panic); moving
-            // the request does not move the buffer's heap memory. `slots` holds at most `depth`
-            // requests, so at most `depth` I/O SQEs are outstanding. Fsync and fallocate SQEs
-            // carry no pointers.
+            // bytes) or the `Bytes` (exactly its `len()` bytes, which the kernel only reads;
+            // the request's reference keeps them alive, and `Bytes` are immutable) of the
+            // request in `slot`, and names the fd of that request's `Arc<Device>`. The request
+            // stays in `self.slots` untouched until `reap` removes it after this `user_data`'s
+            // CQE (or `Slots::drop` leaks it on a panic); moving the request does not move the
+            // buffer's heap memory. `slots` holds at most `depth` requests, so at most `depth`
+            // I/O SQEs are outstanding. Fsync and fallocate SQEs carry no pointers.
             unsafe { self.push(&entry.user_data(slot as u64)) };
             self.unsubmitted_io += 1;
         }

@@ -487,3 +487,65 @@ async fn futures_can_be_awaited_on_other_tasks() {
         assert!(buf[..] == pattern(4096, 15)[..]);
     }
 }
+
+#[tokio::test]
+async fn shared_bytes_are_written_in_place_and_misaligned_ones_refused() {
+    for kind in engines() {
+        let dir = tempdir();
+        let dev = data_file(dir.path(), "drive.dat", MIB, true);
+        let engine = IoEngine::new(kind, 4).expect("start engine");
+        let pool = BufPool::new(256 * 1024, 1);
+        let mut buf = pool.get();
+        fill_pattern(&mut buf, 7);
+        let bytes = buf.into_bytes();
+        let expected = bytes.to_vec();
+
+        // Two aligned slices of one pooled buffer, written side by side in one batch.
+        let mut batch = engine.batch();
+        let first = batch.write_shared_at(&dev, bytes.slice(..64 * 1024), 0);
+        let second = batch.write_shared_at(&dev, bytes.slice(64 * 1024..), 64 * 1024);
+        batch.submit();
+        drop(bytes);
+        let (back, res) = first.await;
+        assert_eq!(res.expect("first write"), 64 * 1024, "{kind}");
+        assert!(back.is_empty(), "a shared write hands back no buffer");
+        assert_eq!(second.await.1.expect("second write"), 192 * 1024);
+        assert_eq!(
+            pool.outstanding(),
+            0,
+            "{kind}: the engine let go of the bytes once written, so the buffer is back"
+        );
+        let mut check = vec![0; 256 * 1024];
+        std::fs::File::open(dev.path())
+            .expect("open")
+            .read_exact_at(&mut check, 0)
+            .expect("pread");
+        assert!(check == expected, "{kind}: the bytes on the file");
+
+        // A slice that starts off the alignment is refused, whatever its length.
+        let shared = AlignedBuf::with_len(8192).into_bytes();
+        let (_, res) = engine
+            .write_shared_at(&dev, shared.slice(512..512 + 4096), 4096)
+            .await;
+        let err = res.expect_err("misaligned memory");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(
+            matches!(
+                RequestError::from_io(&err),
+                Some(RequestError::UnalignedMemory { align: 4096, .. })
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("aligned to 4096 bytes"), "{err}");
+        // An aligned start with a length off the block size is refused as before.
+        let (_, res) = engine.write_shared_at(&dev, shared.slice(..1000), 0).await;
+        assert!(matches!(
+            RequestError::from_io(&res.expect_err("short length")),
+            Some(RequestError::Unaligned { len: 1000, .. })
+        ));
+        let m = engine.metrics();
+        assert_eq!(m.rejected, 2);
+        assert_eq!(m.writes.completed, 2);
+        assert_eq!(m.bytes_written, 256 * 1024);
+    }
+}

@@ -12,9 +12,14 @@
 //! which list the parts, carry the value's *tail* (whatever follows the last part, often
 //! nothing) inline, and commit the value. Version 1 drives are read as they are; a version 2
 //! build upgrades their superblocks when it opens them.
+//!
+//! Version 3 adds *pad* records (kind 4): filler ahead of a large value's record, so that the
+//! value starts on a block boundary of the drive and can be written straight from the buffer
+//! it was received into (see [`value_gap`]). Readers skip them; nothing else changed, so
+//! version 2 drives are read as they are and upgraded the same way.
 
 /// The newest format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The first format version with stripe parts and stripe records.
 pub const STRIPE_VERSION: u32 = 2;
@@ -350,6 +355,9 @@ pub enum RecordKind {
     /// the value's tail (the bytes after the last part; see [`stripe_tail_len`]), and commits
     /// the value once written.
     Stripe,
+    /// Filler (format version 3): no key, `val_len` zero bytes, and the next record follows
+    /// right after them (not rounded to 8). Never listed in a summary.
+    Pad,
 }
 
 impl RecordKind {
@@ -358,6 +366,7 @@ impl RecordKind {
             RecordKind::Put => 1,
             RecordKind::Delete => 2,
             RecordKind::Stripe => 3,
+            RecordKind::Pad => 4,
         }
     }
     fn from_code(c: u8) -> Option<RecordKind> {
@@ -365,6 +374,7 @@ impl RecordKind {
             1 => Some(RecordKind::Put),
             2 => Some(RecordKind::Delete),
             3 => Some(RecordKind::Stripe),
+            4 => Some(RecordKind::Pad),
             _ => None,
         }
     }
@@ -399,15 +409,32 @@ impl RecordHeader {
     /// record's tail follows its part list, [`stripe_tail_len`] bytes.
     pub fn payload_len(&self) -> u64 {
         match self.kind {
-            RecordKind::Put => self.val_len,
+            RecordKind::Put | RecordKind::Pad => self.val_len,
             RecordKind::Delete => 0,
             RecordKind::Stripe => u64::from(self.parts) * PART_REF_LEN as u64,
         }
     }
 
-    /// Bytes the whole record (header, key, payload, padding to 8) takes.
+    /// Bytes the whole record (header, key, payload, padding to 8) takes; pad records take
+    /// exactly [`RecordHeader::pad`]'s `len`.
     pub fn record_len(key_len: usize, payload_len: u64) -> u64 {
         align_up((RECORD_HEADER_LEN + key_len) as u64 + payload_len, 8)
+    }
+
+    /// A pad record of `len` bytes in total (at least [`RECORD_HEADER_LEN`]): this header
+    /// followed by `len - RECORD_HEADER_LEN` zero bytes.
+    pub fn pad(seg_seq: u64, len: u64) -> RecordHeader {
+        debug_assert!(len >= RECORD_HEADER_LEN as u64);
+        RecordHeader {
+            kind: RecordKind::Pad,
+            key_len: 0,
+            val_len: len - RECORD_HEADER_LEN as u64,
+            value_crc: 0,
+            seq: 0,
+            seg_seq,
+            parts: 0,
+            parts_crc: 0,
+        }
     }
 
     /// Appends header and key to `out`; the caller appends the value and padding. The header
@@ -454,6 +481,9 @@ impl RecordHeader {
         }
         check_version(WHAT, u32::from(b[4]))?;
         let kind = RecordKind::from_code(b[5]).ok_or(FormatError::Damaged { what: WHAT })?;
+        if kind == RecordKind::Pad && key_len != 0 {
+            return Err(FormatError::Damaged { what: WHAT });
+        }
         Ok(RecordHeader {
             kind,
             key_len,
@@ -472,6 +502,30 @@ impl RecordHeader {
                 0
             },
         })
+    }
+}
+
+/// Values from this size on are laid out with [`value_gap`], so that they can be written
+/// from the buffers they arrived in; smaller ones are copied next to their header (the gap
+/// would cost more, relatively, than the copy saves).
+pub const ALIGNED_VALUE_MIN: u64 = 256 * 1024;
+
+/// The most bytes [`value_gap`] puts ahead of a record, for drive alignment `align`.
+pub fn max_value_gap(align: u64) -> u64 {
+    align + RECORD_HEADER_LEN as u64 - 1
+}
+
+/// Bytes of pad record to put at segment offset `pos` so that the value of a record with a
+/// `key_len`-byte key that follows starts on a multiple of `align` (a power of two): 0 when
+/// it does already, else at least [`RECORD_HEADER_LEN`] (a pad record's header) and at most
+/// [`max_value_gap`].
+pub fn value_gap(pos: u64, key_len: usize, align: u64) -> u64 {
+    let value_at = pos + (RECORD_HEADER_LEN + key_len) as u64;
+    let gap = align_up(value_at, align) - value_at;
+    if gap == 0 || gap >= RECORD_HEADER_LEN as u64 {
+        gap
+    } else {
+        gap + align
     }
 }
 
@@ -621,7 +675,9 @@ pub fn decode_summary(footer: &Footer, b: &[u8]) -> Result<Vec<SummaryEntry>, Fo
         if at + SUMMARY_ENTRY_LEN > b.len() {
             return Err(FormatError::Damaged { what: WHAT });
         }
-        let kind = RecordKind::from_code(b[at]).ok_or(FormatError::Damaged { what: WHAT })?;
+        let kind = RecordKind::from_code(b[at])
+            .filter(|&k| k != RecordKind::Pad)
+            .ok_or(FormatError::Damaged { what: WHAT })?;
         let key_len = usize::from(get_u16(b, at + 2));
         let key_at = at + SUMMARY_ENTRY_LEN;
         if key_at + key_len > b.len() {

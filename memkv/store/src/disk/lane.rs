@@ -5,12 +5,14 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
+use bytes::Bytes;
 use memkv_ioengine::AlignedBuf;
 use tokio::sync::oneshot;
 
 use super::format::{
-    META_BLOCK, PART_REF_LEN, PartRef, RECORD_HEADER_LEN, RecordHeader, RecordKind, SegmentHeader,
-    SegmentKind, SummaryEntry, align_up, encode_parts, encode_summary, summary_reserve,
+    ALIGNED_VALUE_MIN, META_BLOCK, PART_REF_LEN, PartRef, RECORD_HEADER_LEN, RecordHeader,
+    RecordKind, SegmentHeader, SegmentKind, SummaryEntry, align_down, align_up, encode_parts,
+    encode_summary, max_value_gap, summary_reserve, value_gap,
 };
 use super::segbuf::SegBuf;
 use super::{Inner, SyncPolicy};
@@ -93,6 +95,47 @@ impl OpenSeg {
     fn pos(&self) -> u64 {
         self.buf_base + self.buf.len() as u64
     }
+
+    /// Appends a pad record of `gap` bytes (nothing when 0; see [`put_gap`]).
+    fn pad(&mut self, gap: u64) {
+        if gap == 0 {
+            return;
+        }
+        RecordHeader::pad(self.seg_seq, gap)
+            .encode_into(&[], self.buf.append_slot(RECORD_HEADER_LEN));
+        self.buf
+            .zero_to(self.buf.len() + (gap as usize - RECORD_HEADER_LEN));
+    }
+
+    /// Appends a put's value after its header and key. A value whose record was placed with
+    /// [`put_gap`] starts on a block boundary; if its buffer does too (values received into
+    /// the server's page-aligned buffers), its whole blocks are written from that buffer and
+    /// only the rest is copied.
+    fn put_value(&mut self, data: &Bytes, align: u64) {
+        let at_boundary = self.pos() % align == 0;
+        let in_place = if data.len() as u64 >= ALIGNED_VALUE_MIN
+            && at_boundary
+            && data.as_ptr().addr() % align as usize == 0
+        {
+            align_down(data.len() as u64, align) as usize
+        } else {
+            0
+        };
+        if in_place > 0 {
+            self.buf.extend_shared(data.slice(..in_place));
+        }
+        self.buf.extend(&data[in_place..]);
+    }
+}
+
+/// Bytes of pad record ahead of a put record at segment offset `pos`: large values start on a
+/// block boundary of the drive (`align`), so that they can be written without a copy.
+fn put_gap(pos: u64, key_len: usize, val_len: u64, align: u64) -> u64 {
+    if val_len >= ALIGNED_VALUE_MIN {
+        value_gap(pos, key_len, align)
+    } else {
+        0
+    }
 }
 
 /// A write for the flusher.
@@ -100,7 +143,8 @@ impl OpenSeg {
 pub(crate) struct Job {
     pub(crate) extent: u32,
     pub(crate) offset: u64,
-    pub(crate) data: AlignedBuf,
+    /// Block-aligned in memory, offset and length.
+    pub(crate) data: Bytes,
     pub(crate) seal: bool,
 }
 
@@ -147,17 +191,18 @@ impl Lane {
         if open.buf.is_empty() {
             return;
         }
-        open.buf
-            .zero_to(align_up(open.buf.len() as u64, align) as usize);
-        let data = open.buf.take();
-        let offset = open.buf_base;
-        open.buf_base += data.len() as u64;
-        self.jobs.push(Job {
-            extent: open.extent,
-            offset,
-            data,
-            seal: false,
-        });
+        let len = align_up(open.buf.len() as u64, align);
+        open.buf.zero_to(len as usize);
+        let base = open.buf_base;
+        open.buf_base += len;
+        for (at, data) in open.buf.take() {
+            self.jobs.push(Job {
+                extent: open.extent,
+                offset: base + at as u64,
+                data,
+                seal: false,
+            });
+        }
     }
 
     /// Seals the open segment: its last bytes and its summary go to the flusher.
@@ -170,7 +215,7 @@ impl Lane {
         self.jobs.push(Job {
             extent: open.extent,
             offset: off,
-            data: AlignedBuf::from_slice(&tail),
+            data: AlignedBuf::from_slice(&tail).into_bytes(),
             seal: true,
         });
         self.fifo.push_back(open.extent);
@@ -178,10 +223,11 @@ impl Lane {
 }
 
 /// The largest value that fits in one segment next to a key of `key_len` bytes (larger ones
-/// are striped).
+/// are striped), with room for the pad record that may go ahead of it ([`put_gap`]).
 pub(crate) fn max_value_len(extent_size: u64, key_len: usize) -> u64 {
     let fixed = META_BLOCK
         + summary_reserve(SummaryEntry::encoded_len(key_len, 0))
+        + max_value_gap(META_BLOCK)
         + RecordHeader::record_len(key_len, 0)
         + 8;
     extent_size.saturating_sub(fixed)
@@ -254,17 +300,34 @@ pub(crate) fn append(
     );
     let entry_len = SummaryEntry::encoded_len(key.len(), nparts);
     let extent_size = inner.extent_size;
+    // Only inline values get a pad record ahead of them.
+    let inline = matches!(&what, Append::Put(_));
+    let gap_at = |pos: u64| {
+        if inline {
+            put_gap(pos, key.len(), val_len, drive.align)
+        } else {
+            0
+        }
+    };
     let mut guard = drive.lane.lock();
     let fits = |o: &OpenSeg| {
-        o.pos() + rec_len + summary_reserve(o.summary_body + entry_len) <= extent_size
+        o.pos() + gap_at(o.pos()) + rec_len + summary_reserve(o.summary_body + entry_len)
+            <= extent_size
     };
     if !guard.open.as_ref().is_some_and(fits) {
         guard.seal(drive.align, extent_size);
-        open_segment(inner, d, &mut guard, rec_len + entry_len)?;
+        // Hot values rewritten first move the record, and so its gap, anywhere.
+        let gap_room = if inline && val_len >= ALIGNED_VALUE_MIN {
+            max_value_gap(drive.align)
+        } else {
+            0
+        };
+        open_segment(inner, d, &mut guard, gap_room + rec_len + entry_len)?;
     }
     let seq = inner.seq.fetch_add(1, Relaxed);
     let lane = &mut *guard;
     let open = lane.open.as_mut().expect("opened above");
+    open.pad(gap_at(open.pos()));
     let offset = open.pos();
     let kind = match &what {
         Append::Put(_) => RecordKind::Put,
@@ -288,7 +351,7 @@ pub(crate) fn append(
     }
     .encode_into(key, open.buf.append_slot(RECORD_HEADER_LEN + key.len()));
     match &what {
-        Append::Put(v) => open.buf.extend(&v.data),
+        Append::Put(v) => open.put_value(&v.data, drive.align),
         Append::Delete => {}
         Append::Stripe(..) => {
             open.buf.extend(&payload);
@@ -468,8 +531,10 @@ fn rewrite_hot(inner: &Inner, d: usize, lane: &mut Lane, h: Hot) {
         return;
     }
     let seq = inner.seq.fetch_add(1, Relaxed);
-    let offset = open.pos();
     let val_len = h.value.data.len() as u64;
+    let align = inner.drives[d].align;
+    open.pad(put_gap(open.pos(), h.key.len(), val_len, align));
+    let offset = open.pos();
     let rec_len = RecordHeader::record_len(h.key.len(), val_len);
     RecordHeader {
         kind: RecordKind::Put,
@@ -485,7 +550,7 @@ fn rewrite_hot(inner: &Inner, d: usize, lane: &mut Lane, h: Hot) {
         &h.key,
         open.buf.append_slot(RECORD_HEADER_LEN + h.key.len()),
     );
-    open.buf.extend(&h.value.data);
+    open.put_value(&h.value.data, align);
     open.buf
         .zero_to((offset + rec_len - open.buf_base) as usize);
     open.entries.push(SummaryEntry {
@@ -613,7 +678,12 @@ fn evict(inner: &Inner, d: usize, lane: &mut Lane, e: u32, budget: u64) -> Vec<H
         let Some(cur) = shard.get(&*key).filter(|l| l.lives_in(d, e, meta.seg_seq)) else {
             continue;
         };
-        let cost = cur.record_len() + SummaryEntry::encoded_len(key.len(), 0);
+        let gap_room = if cur.len >= ALIGNED_VALUE_MIN {
+            max_value_gap(inner.drives[d].align)
+        } else {
+            0
+        };
+        let cost = gap_room + cur.record_len() + SummaryEntry::encoded_len(key.len(), 0);
         if cur.parts.is_none() && cost <= left {
             if let Some(value) = inner
                 .cache
@@ -747,7 +817,7 @@ async fn trim_dead(inner: &Inner, d: usize) {
         .map(|&e| Job {
             extent: e,
             offset: 0,
-            data: AlignedBuf::with_len(META_BLOCK as usize),
+            data: AlignedBuf::with_len(META_BLOCK as usize).into_bytes(),
             seal: false,
         })
         .collect();
@@ -799,8 +869,8 @@ async fn write_jobs(inner: &Inner, d: usize, jobs: &mut [Job]) -> std::io::Resul
     Ok(())
 }
 
-/// Writes the jobs' buffers (handed to the engine as they are, and freed or returned to their
-/// pool as each write completes).
+/// Writes the jobs' bytes (handed to the engine as they are; staging buffers return to their
+/// pool, and received values are let go, as each write completes).
 async fn write_wave(inner: &Inner, d: usize, jobs: &mut [Job]) -> std::io::Result<()> {
     let drive = &inner.drives[d];
     let mut batch = drive.engine.batch();
@@ -809,7 +879,7 @@ async fn write_wave(inner: &Inner, d: usize, jobs: &mut [Job]) -> std::io::Resul
         .map(|j| {
             let at = drive.sb.extent_offset(j.extent) + j.offset;
             let data = std::mem::take(&mut j.data);
-            (data.len(), batch.write_at(&drive.dev, data, at))
+            (data.len(), batch.write_shared_at(&drive.dev, data, at))
         })
         .collect();
     batch.submit();

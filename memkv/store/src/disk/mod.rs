@@ -306,6 +306,9 @@ impl Inner {
         if !drive.online.load(Relaxed) {
             return Ok(None);
         }
+        // With `sync: none` a put is acknowledged before its record is written; a read of it
+        // that the RAM cache cannot serve waits for the flusher instead of missing.
+        lane::wait_written(self, &loc).await;
         let start = format::align_down(u64::from(loc.offset), drive.align);
         let end = format::align_up(u64::from(loc.offset) + loc.record_len(), drive.align);
         let buf = self.read_bufs.get((end - start) as usize);

@@ -232,7 +232,7 @@ pub(crate) async fn scan_drive(
 
 /// Walks the records of an open segment (`seg` is the whole extent) up to the first one
 /// whose header is missing, torn or from an older incarnation. Zero bytes are padding up to the next
-/// 512-byte boundary.
+/// 512-byte boundary; pad records are skipped (they are not in the result).
 pub(crate) fn scan_records(seg: &[u8], seg_seq: u64) -> Result<Vec<SummaryEntry>, FormatError> {
     let end = seg.len() - META_BLOCK as usize;
     let mut pos = META_BLOCK as usize;
@@ -251,6 +251,11 @@ pub(crate) fn scan_records(seg: &[u8], seg_seq: u64) -> Result<Vec<SummaryEntry>
         let data_at = key_at + usize::from(h.key_len);
         if h.seg_seq != seg_seq || data_at as u64 + h.payload_len() > end as u64 {
             break;
+        }
+        if h.kind == RecordKind::Pad {
+            // Filler ahead of a block-aligned value: the next record follows it directly.
+            pos = data_at + h.payload_len() as usize;
+            continue;
         }
         let (parts, tail) = if h.kind == RecordKind::Stripe {
             // The part list is what the record commits: a torn one ends the scan.

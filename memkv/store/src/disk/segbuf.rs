@@ -2,17 +2,29 @@
 //! write them as they are.
 //!
 //! Records are appended into an aligned buffer taken from the store's pool of extent-sized
-//! buffers (`Inner::part_bufs`), and the flusher hands that very buffer to the I/O engine: a
-//! put's value is copied once, from the request into the buffer, and no fresh memory is mapped
-//! and faulted in per write. The buffer returns to the pool when the write completes.
+//! buffers (`Inner::part_bufs`), and the flusher hands that very buffer to the I/O engine:
+//! no fresh memory is mapped and faulted in per write, and the buffer returns to the pool when
+//! the write completes.
+//!
+//! A large value that arrived in a block-aligned buffer is not copied at all
+//! ([`SegBuf::extend_shared`]): its place in the buffer is left untouched (a *hole*) and
+//! [`SegBuf::take`] hands out the value's own bytes for it, between slices of the buffer.
 
+use bytes::Bytes;
 use memkv_ioengine::{AlignedBuf, BufPool};
 
 /// An append-only staging buffer of at most one extent, filled from a [`BufPool`].
 pub(crate) struct SegBuf {
     pool: BufPool,
     buf: AlignedBuf,
+    /// Stretches of the buffer written from other bytes: (offset in the buffer, the bytes),
+    /// in order.
+    holes: Vec<(usize, Bytes)>,
 }
+
+/// Staged bytes to write: (offset from the start of the staging buffer, the bytes), in order
+/// and back to back.
+pub(crate) type Pieces = Vec<(usize, Bytes)>;
 
 impl SegBuf {
     /// An empty buffer; memory is taken from `pool` on the first append.
@@ -20,6 +32,7 @@ impl SegBuf {
         SegBuf {
             pool,
             buf: AlignedBuf::new(),
+            holes: Vec::new(),
         }
     }
 
@@ -68,9 +81,42 @@ impl SegBuf {
         }
     }
 
-    /// Takes the staged bytes, leaving the buffer empty.
-    pub(crate) fn take(&mut self) -> AlignedBuf {
-        std::mem::take(&mut self.buf)
+    /// Appends `data` without copying it: the flusher writes these bytes themselves. For
+    /// direct I/O the caller makes sure that `data` starts on a block boundary in memory and
+    /// that both `len()` and `data.len()` are multiples of the drive's block size.
+    pub(crate) fn extend_shared(&mut self, data: Bytes) {
+        let at = self.len();
+        // The hole's bytes in the buffer are never read or written: only the length moves.
+        self.grow(at + data.len());
+        self.holes.push((at, data));
+    }
+
+    /// Takes the staged bytes, leaving the buffer empty: slices of the buffer and, for its
+    /// holes, the bytes appended with [`extend_shared`](Self::extend_shared).
+    pub(crate) fn take(&mut self) -> Pieces {
+        let buf = std::mem::take(&mut self.buf);
+        let len = buf.len();
+        let holes = std::mem::take(&mut self.holes);
+        if len == 0 {
+            return Vec::new();
+        }
+        if holes.is_empty() {
+            return vec![(0, buf.into_bytes())];
+        }
+        let whole = buf.into_bytes();
+        let mut pieces = Vec::with_capacity(2 * holes.len() + 1);
+        let mut at = 0;
+        for (start, data) in holes {
+            if start > at {
+                pieces.push((at, whole.slice(at..start)));
+            }
+            at = start + data.len();
+            pieces.push((start, data));
+        }
+        if len > at {
+            pieces.push((at, whole.slice(at..len)));
+        }
+        pieces
     }
 }
 
@@ -83,6 +129,42 @@ impl std::fmt::Debug for SegBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_bytes_are_handed_out_in_their_place_without_a_copy() {
+        let pool = BufPool::new(64 * 1024, 2);
+        let mut seg = SegBuf::new(pool.clone());
+        seg.extend(b"head");
+        seg.zero_to(4096);
+        let value = AlignedBuf::from_slice(&[9u8; 8192]).into_bytes();
+        seg.extend_shared(value.clone());
+        seg.extend(b"tail");
+        seg.zero_to(4 * 4096);
+        let value2 = AlignedBuf::from_slice(&[5u8; 4096]).into_bytes();
+        seg.extend_shared(value2.clone());
+        assert_eq!(seg.len(), 5 * 4096);
+        let pieces = seg.take();
+        assert!(seg.is_empty());
+        let layout: Vec<(usize, usize)> = pieces.iter().map(|(at, b)| (*at, b.len())).collect();
+        assert_eq!(
+            layout,
+            [(0, 4096), (4096, 8192), (3 * 4096, 4096), (4 * 4096, 4096)],
+            "back to back, holes in their places"
+        );
+        assert_eq!(&pieces[0].1[..4], b"head");
+        assert!(pieces[0].1[4..].iter().all(|&b| b == 0));
+        assert_eq!(
+            pieces[1].1.as_ptr(),
+            value.as_ptr(),
+            "the value's own bytes, not a copy"
+        );
+        assert_eq!(&pieces[2].1[..4], b"tail");
+        assert!(pieces[2].1[4..].iter().all(|&b| b == 0));
+        assert_eq!(pieces[3].1.as_ptr(), value2.as_ptr());
+        assert_eq!(pool.outstanding(), 1, "the slices hold the staging buffer");
+        drop(pieces);
+        assert_eq!(pool.outstanding(), 0, "and give it back when written");
+    }
 
     #[test]
     fn appends_and_padding_are_exact_in_a_recycled_buffer() {
@@ -99,7 +181,10 @@ mod tests {
         seg.extend(&[7u8; 100]);
         seg.zero_to(4096);
         assert_eq!(seg.len(), 4096);
-        let buf = seg.take();
+        let mut pieces = seg.take();
+        assert_eq!(pieces.len(), 1, "no holes: the buffer in one piece");
+        let (at, buf) = pieces.pop().expect("one piece");
+        assert_eq!(at, 0);
         assert!(seg.is_empty());
         assert_eq!(&buf[..6], b"header");
         assert!(buf[6..16].iter().all(|&b| b == 0));

@@ -1,5 +1,7 @@
 //! The committed format fixtures: drive images written by earlier format versions still load
-//! (and version 1 is upgraded in place).
+//! (and version 1 is upgraded in place). Images of older versions were written by the build of
+//! that version and are never regenerated; those of the current version are rewritten with
+//! `MEMKV_UPDATE_FIXTURES=1`.
 
 use std::path::{Path, PathBuf};
 
@@ -66,7 +68,8 @@ async fn format_version_1_fixtures_still_load_and_are_upgraded() {
     let store = open_fixture(&cfg, 1).await;
     assert_eq!(store.stats().keys, 39);
     check_fixture_content(&store).await;
-    // This build writes version 2 structures from now on, and says so in the superblocks.
+    // This build writes structures of its own version from now on, and says so in the
+    // superblocks.
     store
         .put(b"big", fixture_big_value())
         .await
@@ -86,18 +89,9 @@ async fn format_version_1_fixtures_still_load_and_are_upgraded() {
 
 #[tokio::test]
 async fn format_version_2_fixtures_still_load() {
+    // Written by the version 2 build; never regenerated.
     let dir = tempfile::tempdir().unwrap();
     let cfg = fixture_config(dir.path());
-    if std::env::var_os("MEMKV_UPDATE_FIXTURES").is_some() {
-        let store = DiskStore::open(cfg.clone()).await.unwrap();
-        fill_fixture(&store).await;
-        store.put(b"big", fixture_big_value()).await.unwrap();
-        store.close().await;
-        drop(store);
-        for (i, p) in cfg.drives.iter().enumerate() {
-            std::fs::copy(p, fixture(&format!("v2-drive{i}.img"))).unwrap();
-        }
-    }
     let store = open_fixture(&cfg, 2).await;
     assert_eq!(store.stats().keys, 40);
     check_fixture_content(&store).await;
@@ -107,5 +101,57 @@ async fn format_version_2_fixtures_still_load() {
         parts.iter().map(|p| p.len).collect::<Vec<_>>(),
         [60 * KIB; 2]
     );
+    store.close().await;
+}
+
+/// The v3 fixture's large inline values (a pad record ahead of each), put last: the second
+/// one is in the open segment.
+fn fixture_aligned_values() -> [(&'static [u8], Value); 2] {
+    [
+        (b"aligned-1", value_for(31, 300 * 1024 + 5)),
+        (b"aligned-22", value_for(32, 280 * 1024 + 3)),
+    ]
+}
+
+#[tokio::test]
+async fn format_version_3_fixtures_still_load() {
+    let dir = tempfile::tempdir().unwrap();
+    // One drive of 2 MiB with 512 KiB extents, room for values laid out with a pad record.
+    let cfg = config(dir.path(), 1, 2 * MIB, 512 * KIB, SyncPolicy::Always);
+    if std::env::var_os("MEMKV_UPDATE_FIXTURES").is_some() {
+        assert_eq!(
+            FORMAT_VERSION, 3,
+            "write fixtures of the current version only"
+        );
+        let store = DiskStore::open(cfg.clone()).await.unwrap();
+        fill_fixture(&store).await;
+        for (k, v) in fixture_aligned_values() {
+            store.put(k, v).await.unwrap();
+        }
+        store.close().await;
+        drop(store);
+        std::fs::copy(&cfg.drives[0], fixture("v3-drive0.img")).unwrap();
+    }
+    // As written: the pad records are in the summary's sealed segment and in the open one
+    // that a start scans.
+    std::fs::copy(fixture("v3-drive0.img"), &cfg.drives[0]).unwrap();
+    let report = inspect::check_drive(&cfg.drives[0], false).await.unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert!(
+        report.sealed >= 1 && report.segments == report.sealed + 1,
+        "sealed segments and the open one (holding the last value): {report:?}"
+    );
+    let store = open_fixture(&cfg, 3).await;
+    assert_eq!(store.stats().keys, 41);
+    check_fixture_content(&store).await;
+    for (k, v) in fixture_aligned_values() {
+        assert_eq!(store.get(k).await.unwrap(), Some(v));
+        let loc = store.inner.shard(k).lock().get(k).cloned().unwrap();
+        assert_eq!(
+            (u64::from(loc.offset) + (format::RECORD_HEADER_LEN + k.len()) as u64) % 4096,
+            0,
+            "the value starts on a block boundary"
+        );
+    }
     store.close().await;
 }

@@ -1,6 +1,8 @@
 //! Tests of the disk engine on data files: restart, group commit, eviction, corruption,
-//! failed drives and version refusal; the committed format fixtures are in `fixtures`.
+//! failed drives and version refusal; the committed format fixtures are in `fixtures`, large
+//! values on block boundaries in `aligned`.
 
+mod aligned;
 mod fixtures;
 
 use std::path::Path;
