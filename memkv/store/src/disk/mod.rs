@@ -300,7 +300,14 @@ impl Inner {
                 .all(|p| self.drives[p.drive as usize].online.load(Relaxed))
     }
 
-    async fn read_record(&self, key: &[u8], loc: Loc) -> Result<Option<Value>, StoreError> {
+    /// Reads the record at `loc` from its drive. The header must say what the index says; the
+    /// value's CRC32C is checked too if `verify` (see [`DiskStore::lookup`]).
+    async fn read_record(
+        &self,
+        key: &[u8],
+        loc: Loc,
+        verify: bool,
+    ) -> Result<Option<Value>, StoreError> {
         if loc.parts.is_some() {
             return stripe::read(self, key, loc).await;
         }
@@ -346,8 +353,10 @@ impl Inner {
                     && h.val_len == loc.len
                     && h.value_crc == loc.crc
                     && &buf.as_slice()[key_at..data_at] == key
-                    && crate::checksum::crc32c(&buf.as_slice()[data_at..data_at + loc.len as usize])
-                        == loc.crc
+                    && (!verify
+                        || crate::checksum::crc32c(
+                            &buf.as_slice()[data_at..data_at + loc.len as usize],
+                        ) == loc.crc)
             }
             Err(_) => false,
         };
@@ -375,15 +384,18 @@ impl Inner {
 }
 
 impl DiskStore {
-    /// A get: from the RAM cache (re-checking the bytes' CRC32C there if `check`), else from
-    /// the drive (always checked), caching what it read.
+    /// A get: from the RAM cache, else from the drive, caching what it read. With `check` the
+    /// value's CRC32C is checked wherever it comes from; without, it is not (the server's
+    /// gets: the client checks every value it receives and reports damage, which a checked
+    /// get then finds). So the cache may hold a copy read unchecked from a drive: a checked
+    /// get that finds a cached copy damaged asks the drive's copy where the damage is, and
+    /// it is counted once, there.
     async fn lookup(&self, key: &[u8], check: bool) -> Result<Option<Value>, StoreError> {
         let inner = &self.inner;
-        let cached = if check {
-            inner.cache.get_now(key)
-        } else {
-            inner.cache.get_unchecked_now(key)
-        };
+        let mut cached = inner.cache.get_unchecked_now(key);
+        if check && let Some(value) = cached.take_if(|v| !v.is_intact()) {
+            return self.recheck(key, &value).await;
+        }
         if let Some(value) = cached {
             // The cache only holds values the index agrees with (see `lane::append`). Keys
             // of a failed drive are misses, also while their values are still cached.
@@ -403,7 +415,7 @@ impl DiskStore {
             return Ok(None);
         };
         inner.counters.misses.fetch_add(1, Relaxed);
-        let value = inner.read_record(key, loc.clone()).await?;
+        let value = inner.read_record(key, loc.clone(), check).await?;
         if let Some(v) = &value {
             let shard = inner.shard(key).lock();
             if shard.get(key).is_some_and(|cur| cur.same_record(&loc)) {
@@ -411,6 +423,34 @@ impl DiskStore {
             }
         }
         Ok(value)
+    }
+
+    /// A checked get found the cached copy of `key` damaged: reads the drive's copy checked.
+    /// If that one is intact, the damage happened in RAM: the cached copy is dropped and
+    /// counted, and the drive's copy served (and cached). If it is damaged too, the read
+    /// dropped the key and counted it.
+    async fn recheck(&self, key: &[u8], cached: &Value) -> Result<Option<Value>, StoreError> {
+        let inner = &self.inner;
+        let Some(loc) = inner.shard(key).lock().get(key).cloned() else {
+            inner.cache.delete_now(key);
+            return Ok(None);
+        };
+        let fresh = inner.read_record(key, loc.clone(), true).await?;
+        match &fresh {
+            Some(v) => {
+                inner.cache.drop_damaged_now(key, cached);
+                let shard = inner.shard(key).lock();
+                if shard.get(key).is_some_and(|cur| cur.same_record(&loc)) {
+                    inner.cache_value(key, v);
+                }
+            }
+            // Dropped and counted by the read if damaged on the drive too; else (the drive
+            // went offline) the damaged copy must not be served again either.
+            None => {
+                inner.cache.delete_now(key);
+            }
+        }
+        Ok(fresh)
     }
 
     /// Opens the drives, checks that they form one set matching `cfg`, rebuilds the index and

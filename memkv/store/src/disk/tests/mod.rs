@@ -1,9 +1,11 @@
 //! Tests of the disk engine on data files: restart, group commit, eviction, corruption,
 //! failed drives and version refusal; the committed format fixtures are in `fixtures`, large
-//! values on block boundaries in `aligned`.
+//! values on block boundaries in `aligned`, gets that leave the checking to the client in
+//! `unchecked`.
 
 mod aligned;
 mod fixtures;
+mod unchecked;
 
 use std::path::Path;
 

@@ -1,0 +1,72 @@
+//! Gets that do not check the value's CRC32C (`Store::get_unchecked`, the server's gets: the
+//! client checks every value and reports damage): a value damaged on a drive is served as it
+//! is, and the checked get that the client's report triggers drops it and counts it once,
+//! whether the damage is on the drive or only in the RAM cache.
+
+use super::{MIB, config, flip_in_file, value_for};
+use crate::Store;
+use crate::disk::{DiskStore, SyncPolicy};
+
+#[tokio::test]
+async fn damage_on_a_drive_is_served_unchecked_then_dropped_and_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 1, 8 * MIB, MIB, SyncPolicy::Always);
+    let store = DiskStore::open(cfg.clone()).await.unwrap();
+    let v = value_for(42, 3000);
+    store.put(b"victim", v.clone()).await.unwrap();
+    store.close().await;
+    drop(store);
+    flip_in_file(&cfg.drives[0], &v.data[..64]);
+
+    let store = DiskStore::open(cfg).await.unwrap();
+    let served = store.get_unchecked(b"victim").await.unwrap().unwrap();
+    assert_eq!(served.crc, v.crc, "sent with the CRC32C it was stored with");
+    assert!(
+        !served.is_intact(),
+        "the damaged bytes, for the client to find"
+    );
+    assert_eq!(store.stats().corrupt_reads, 0, "nothing was checked");
+    // Now cached as read. The client's report makes the server do a checked get.
+    assert_eq!(store.get(b"victim").await.unwrap(), None);
+    assert_eq!(
+        store.stats().corrupt_reads,
+        1,
+        "counted once: on the drive, not also in the cache"
+    );
+    assert_eq!(store.stats().keys, 0, "dropped");
+    assert_eq!(store.get_unchecked(b"victim").await.unwrap(), None);
+    assert_eq!(store.stats().corrupt_reads, 1);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn damage_in_the_ram_cache_is_counted_once_and_the_drive_copy_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 1, 8 * MIB, MIB, SyncPolicy::Always);
+    let store = DiskStore::open(cfg).await.unwrap();
+    let v = value_for(7, 5000);
+    store.put(b"ram", v.clone()).await.unwrap();
+    assert!(
+        store.inner.cache.corrupt_for_test(b"ram"),
+        "cached by the put"
+    );
+    assert!(
+        !store
+            .get_unchecked(b"ram")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_intact()
+    );
+    assert_eq!(
+        store.get(b"ram").await.unwrap(),
+        Some(v.clone()),
+        "the drive's copy is intact"
+    );
+    assert_eq!(store.stats().corrupt_reads, 1, "the RAM copy, counted once");
+    assert_eq!(store.stats().keys, 1, "the key stays");
+    assert_eq!(store.get_unchecked(b"ram").await.unwrap(), Some(v.clone()));
+    assert_eq!(store.get(b"ram").await.unwrap(), Some(v));
+    assert_eq!(store.stats().corrupt_reads, 1);
+    store.close().await;
+}
