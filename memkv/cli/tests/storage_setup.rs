@@ -162,8 +162,9 @@ fn drive_check_reports_a_damaged_image_and_repair_rebuilds_summaries() {
     assert!(stdout(&clean).contains("0 problems"), "{}", stdout(&clean));
     let info = drive(&["info"], &drives);
     assert!(info.status.success(), "{}", stderr(&info));
+    let version = memkv_store::disk::format::FORMAT_VERSION;
     assert!(
-        stdout(&info).contains("format version:   2"),
+        stdout(&info).contains(&format!("format version:   {version}")),
         "{}",
         stdout(&info)
     );

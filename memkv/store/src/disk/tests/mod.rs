@@ -212,6 +212,20 @@ async fn a_full_drive_evicts_the_oldest_segments_instead_of_failing() {
     store.close().await;
 }
 
+/// A one-drive store in `dir`, closed, holding `victim` (`value_for(42, 3000)`) with a byte
+/// of its value flipped on the drive, and an intact `bystander` (`value_for(43, 3000)`).
+async fn with_a_damaged_value(dir: &Path) -> DiskStoreConfig {
+    let cfg = config(dir, 1, 8 * MIB, MIB, SyncPolicy::Always);
+    let store = DiskStore::open(cfg.clone()).await.unwrap();
+    let v = value_for(42, 3000);
+    store.put(b"victim", v.clone()).await.unwrap();
+    store.put(b"bystander", value_for(43, 3000)).await.unwrap();
+    store.close().await;
+    drop(store);
+    flip_in_file(&cfg.drives[0], &v.data[..64]);
+    cfg
+}
+
 /// Finds `needle` in the file and flips a byte in the middle of it.
 fn flip_in_file(path: &Path, needle: &[u8]) {
     let mut bytes = std::fs::read(path).unwrap();
@@ -226,15 +240,7 @@ fn flip_in_file(path: &Path, needle: &[u8]) {
 #[tokio::test]
 async fn a_value_damaged_on_disk_is_a_counted_miss() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), 1, 8 * MIB, MIB, SyncPolicy::Always);
-    let store = DiskStore::open(cfg.clone()).await.unwrap();
-    let v = value_for(42, 3000);
-    store.put(b"victim", v.clone()).await.unwrap();
-    store.put(b"bystander", value_for(43, 3000)).await.unwrap();
-    store.close().await;
-    drop(store);
-    flip_in_file(&cfg.drives[0], &v.data[..64]);
-
+    let cfg = with_a_damaged_value(dir.path()).await;
     let store = DiskStore::open(cfg).await.unwrap();
     assert_eq!(store.get(b"victim").await.unwrap(), None);
     assert_eq!(store.stats().corrupt_reads, 1);
