@@ -68,7 +68,7 @@ impl RecvBuf {
 
     /// The vector to append data to (with `read_buf`, `extend_from_slice`, ...): bytes
     /// appended to it are data. Its first `start` bytes are not, and must be left alone.
-    pub fn appender(&mut self) -> &mut Vec<u8> {
+    pub(crate) fn appender(&mut self) -> &mut Vec<u8> {
         &mut self.buf
     }
 }

@@ -113,6 +113,10 @@ impl OpenSeg {
     /// only the rest is copied.
     fn put_value(&mut self, data: &Bytes, align: u64) {
         let at_boundary = self.pos() % align == 0;
+        debug_assert!(
+            at_boundary || (data.len() as u64) < ALIGNED_VALUE_MIN,
+            "a large value's record was placed without its gap"
+        );
         let in_place = if data.len() as u64 >= ALIGNED_VALUE_MIN
             && at_boundary
             && data.as_ptr().addr() % align as usize == 0
@@ -133,6 +137,15 @@ impl OpenSeg {
 fn put_gap(pos: u64, key_len: usize, val_len: u64, align: u64) -> u64 {
     if val_len >= ALIGNED_VALUE_MIN {
         value_gap(pos, key_len, align)
+    } else {
+        0
+    }
+}
+
+/// The most [`put_gap`] can be for a value of `val_len` bytes, wherever its record goes.
+fn put_gap_room(val_len: u64, align: u64) -> u64 {
+    if val_len >= ALIGNED_VALUE_MIN {
+        max_value_gap(align)
     } else {
         0
     }
@@ -317,8 +330,8 @@ pub(crate) fn append(
     if !guard.open.as_ref().is_some_and(fits) {
         guard.seal(drive.align, extent_size);
         // Hot values rewritten first move the record, and so its gap, anywhere.
-        let gap_room = if inline && val_len >= ALIGNED_VALUE_MIN {
-            max_value_gap(drive.align)
+        let gap_room = if inline {
+            put_gap_room(val_len, drive.align)
         } else {
             0
         };
@@ -678,12 +691,9 @@ fn evict(inner: &Inner, d: usize, lane: &mut Lane, e: u32, budget: u64) -> Vec<H
         let Some(cur) = shard.get(&*key).filter(|l| l.lives_in(d, e, meta.seg_seq)) else {
             continue;
         };
-        let gap_room = if cur.len >= ALIGNED_VALUE_MIN {
-            max_value_gap(inner.drives[d].align)
-        } else {
-            0
-        };
-        let cost = gap_room + cur.record_len() + SummaryEntry::encoded_len(key.len(), 0);
+        let cost = put_gap_room(cur.len, inner.drives[d].align)
+            + cur.record_len()
+            + SummaryEntry::encoded_len(key.len(), 0);
         if cur.parts.is_none() && cost <= left {
             if let Some(value) = inner
                 .cache

@@ -108,10 +108,10 @@ struct Drive {
     /// `storage.queue_depth` operations in flight, so a busy drive never holds back another.
     engine: IoEngine,
     sb: Superblock,
-    /// Alignment of reads and writes on this drive: 4 KiB, or its logical block size if that
-    /// is larger. Drives with 512-byte sectors get whole 4 KiB blocks too: flash writes whole
-    /// pages, and a loop device's backing file on ext4 serializes direct writes that are not
-    /// aligned to its 4 KiB blocks.
+    /// Alignment of reads and writes on this drive: 4 KiB ([`format::META_BLOCK`]), which
+    /// every logical block size the I/O engine accepts (512 to 4096) divides. Drives with
+    /// 512-byte sectors get whole 4 KiB blocks too: flash writes whole pages, and a loop
+    /// device's backing file on ext4 serializes direct writes not aligned to its 4 KiB blocks.
     align: u64,
     online: AtomicBool,
     lane: Mutex<Lane>,

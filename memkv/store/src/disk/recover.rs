@@ -386,7 +386,7 @@ pub(crate) async fn recover(
             .map_err(|e| StoreError::Engine(e.to_string()))?;
         drives.push(Drive {
             engine: own,
-            align: u64::from(dev.logical_block_size()).max(META_BLOCK),
+            align: META_BLOCK,
             online: AtomicBool::new(true),
             notify: tokio::sync::Notify::new(),
             space: tokio::sync::Notify::new(),

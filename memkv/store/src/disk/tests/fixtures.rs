@@ -26,14 +26,20 @@ async fn fill_fixture(store: &DiskStore) {
     store.delete(&key(4)).await.unwrap();
 }
 
+/// The format version in the superblock of the drive image at `path`.
+fn format_version_of(path: &Path) -> u32 {
+    let head = std::fs::read(path).unwrap();
+    format::Superblock::decode(&head[..META_BLOCK as usize])
+        .unwrap()
+        .version
+}
+
 /// Loads the committed fixture images of format `version` (copies in `dir`), checks their
 /// superblocks say `version`, and opens them.
 async fn open_fixture(cfg: &DiskStoreConfig, version: u32) -> DiskStore {
     for (i, p) in cfg.drives.iter().enumerate() {
         std::fs::copy(fixture(&format!("v{version}-drive{i}.img")), p).unwrap();
-        let sb =
-            format::Superblock::decode(&std::fs::read(p).unwrap()[..META_BLOCK as usize]).unwrap();
-        assert_eq!(sb.version, version);
+        assert_eq!(format_version_of(p), version);
     }
     DiskStore::open(cfg.clone()).await.unwrap()
 }
@@ -77,9 +83,7 @@ async fn format_version_1_fixtures_still_load_and_are_upgraded() {
     store.close().await;
     drop(store);
     for p in &cfg.drives {
-        let sb =
-            format::Superblock::decode(&std::fs::read(p).unwrap()[..META_BLOCK as usize]).unwrap();
-        assert_eq!(sb.version, FORMAT_VERSION);
+        assert_eq!(format_version_of(p), FORMAT_VERSION);
     }
     let store = DiskStore::open(cfg).await.unwrap();
     check_fixture_content(&store).await;
