@@ -240,6 +240,81 @@ fn a_value_whose_checksum_does_not_match_is_refused() {
 }
 
 #[test]
+fn a_batch_put_stores_each_value_whole_and_refuses_what_does_not_add_up() {
+    let server = Server::start();
+    let mut c = RawConn::open(server.data, &server.key(), Integrity::Mac).unwrap();
+    // Values of several read pieces, of one byte, empty, and one listed with a wrong CRC32C:
+    // each is stored as sent or refused on its own.
+    let values: Vec<Vec<u8>> = [600_000usize, 1, 0, 4096, 300_001]
+        .iter()
+        .map(|&n| (0..n).map(|i| (i * 31 + n) as u8).collect())
+        .collect();
+    let keys: Vec<Vec<u8>> = (0..values.len())
+        .map(|i| format!("b{i}").into_bytes())
+        .collect();
+    let items = |wrong: Option<usize>, extra: u32| {
+        msg::BatchPutReq {
+            items: keys
+                .iter()
+                .zip(&values)
+                .enumerate()
+                .map(|(i, (k, v))| msg::BatchPutItem {
+                    key: k,
+                    len: v.len() as u32 + if i == 0 { extra } else { 0 },
+                    crc: memkv_proto::crc32c(v) ^ u32::from(wrong == Some(i)),
+                })
+                .collect(),
+        }
+        .encode()
+    };
+    let data = values.concat();
+    let r = c.call(Opcode::BatchPut, &items(Some(3), 0), &data);
+    assert_eq!(r.status(), Status::Ok);
+    let list: msg::StatusList = msg::decode(&r.ctrl).unwrap();
+    let ok = Status::Ok.code();
+    let bad = Status::ChecksumMismatch.code();
+    assert_eq!(list.statuses, [ok, ok, ok, bad, ok]);
+    for (i, (k, v)) in keys.iter().zip(&values).enumerate() {
+        let got = c.get(k);
+        if i == 3 {
+            assert_eq!(got.status(), Status::NotFound);
+        } else {
+            assert_eq!(got.status(), Status::Ok, "{i}");
+            assert_eq!(got.data, *v, "{i}");
+        }
+    }
+    assert_eq!(
+        server.metric("memkv_checksum_failures_total{stage=\"put\"}"),
+        1.0
+    );
+
+    // Lengths that do not add up to the data carried: refused whole, with both numbers, and
+    // the connection reads on.
+    let r = c.call(Opcode::BatchPut, &items(None, 10), &data);
+    assert_eq!(r.status(), Status::InvalidRequest);
+    let e: msg::ErrorResp = msg::decode(&r.ctrl).unwrap();
+    assert!(
+        e.message.contains(&format!(
+            "lists {} value bytes but carries {}",
+            data.len() + 10,
+            data.len()
+        )),
+        "{}",
+        e.message
+    );
+    // Data damaged on the way: the frame's CRC32C does not match, nothing is stored.
+    let ctrl = items(None, 0);
+    let mut h = data.clone();
+    h[700_000] ^= 1;
+    let wrong = SendCrc::Known(memkv_proto::crc32c(&data));
+    let f = c.frame_with_crc(Opcode::BatchPut, &ctrl, &h, raw::now_ns(), wrong);
+    c.send_raw(&f);
+    assert_eq!(c.recv().status(), Status::ChecksumMismatch);
+    assert_eq!(c.get(&keys[3]).status(), Status::NotFound);
+    assert_eq!(c.get(&keys[4]).data, values[4]);
+}
+
+#[test]
 fn a_damage_report_makes_the_server_look_and_never_drops_an_intact_value() {
     // `ReportDamaged` is what a client sends when the bytes it received did not match the
     // value's CRC32C. The server checks its own copy: an intact value stays, an absent key is

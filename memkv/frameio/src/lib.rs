@@ -120,29 +120,14 @@ pub async fn read_data<R: AsyncRead + Unpin>(
     len: usize,
     verifier: &mut FrameVerifier,
     pool: &std::sync::Arc<BufPool>,
-    mut low_water: impl FnMut(&mut R, usize),
+    low_water: impl FnMut(&mut R, usize),
 ) -> std::io::Result<Bytes> {
     let mut buf = pool.take(len);
-    let mut mark = 1;
+    let mut mark = LowWater::new(low_water);
     while buf.len() < len {
         let start = buf.len();
-        // A whole chunk while one is left, then a read piece, then 1 for the last bytes: never
-        // more than what is left, so no wake-up waits for bytes that will not come, and set
-        // before the read that might wait (lowering to a mark already met wakes the reader).
-        // Raised only at the start of a frame: at most three calls per frame.
-        let left = len - start;
-        let want = if left >= LOW_WATER {
-            LOW_WATER
-        } else if left >= READ_PIECE {
-            READ_PIECE
-        } else {
-            1
-        };
-        if want < mark || (start == 0 && want > mark) {
-            low_water(rd, want);
-            mark = want;
-        }
-        let piece = left.min(READ_PIECE) as u64;
+        mark.before_read(rd, start, len);
+        let piece = (len - start).min(READ_PIECE) as u64;
         match (&mut *rd).take(piece).read_buf(buf.appender()).await {
             Ok(0) => {
                 pool.give_back(buf);
@@ -155,9 +140,7 @@ pub async fn read_data<R: AsyncRead + Unpin>(
             }
         }
     }
-    if mark != 1 {
-        low_water(rd, 1);
-    }
+    mark.reset(rd);
     if len > 0
         && let Err(e) = rd.read_exact(verifier.trailer_mut()).await
     {
@@ -165,6 +148,91 @@ pub async fn read_data<R: AsyncRead + Unpin>(
         return Err(e);
     }
     Ok(BufPool::freeze(pool, buf))
+}
+
+/// Reads frame data made of values of the lengths `lens`, back to back (a batch put), each
+/// into a buffer of exactly its length, feeding each piece to `verifier` as it arrives, then
+/// the trailer that follows the data. A stored value then owns exactly its bytes, without a
+/// copy out of one buffer for the whole frame (which a slice would keep alive for as long as
+/// any one of its values stays stored). The caller checks that `lens` add up to the frame's
+/// data length before calling: nothing is allocated that the frame's length did not allow.
+/// `low_water` as for [`read_data`].
+pub async fn read_values<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    lens: &[usize],
+    verifier: &mut FrameVerifier,
+    low_water: impl FnMut(&mut R, usize),
+) -> std::io::Result<Vec<Bytes>> {
+    let len: usize = lens.iter().sum();
+    let mut mark = LowWater::new(low_water);
+    let mut start = 0;
+    let mut values = Vec::with_capacity(lens.len());
+    for &value_len in lens {
+        let mut value = BytesMut::with_capacity(value_len);
+        while value.len() < value_len {
+            mark.before_read(rd, start, len);
+            let piece = (value_len - value.len()).min(READ_PIECE) as u64;
+            let at = value.len();
+            if (&mut *rd).take(piece).read_buf(&mut value).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            verifier.update(&value[at..]);
+            start += value.len() - at;
+        }
+        values.push(value.freeze());
+    }
+    mark.reset(rd);
+    if len > 0 {
+        rd.read_exact(verifier.trailer_mut()).await?;
+    }
+    Ok(values)
+}
+
+/// The receive low-water mark of one frame's data, as [`read_data`] and [`read_values`] set
+/// it through their caller's callback.
+struct LowWater<F> {
+    set: F,
+    mark: usize,
+}
+
+impl<F> LowWater<F> {
+    fn new(set: F) -> Self {
+        LowWater { set, mark: 1 }
+    }
+
+    /// Sets the mark for the read at data offset `start` of `len`: a whole chunk while one is
+    /// left, then a read piece, then 1 for the last bytes: never more than what is left, so no
+    /// wake-up waits for bytes that will not come, and set before the read that might wait
+    /// (lowering to a mark already met wakes the reader). Raised only at the start of a
+    /// frame: at most three calls per frame, and none for a frame of one read piece.
+    fn before_read<R>(&mut self, rd: &mut R, start: usize, len: usize)
+    where
+        F: FnMut(&mut R, usize),
+    {
+        let left = len - start;
+        let want = if left >= LOW_WATER {
+            LOW_WATER
+        } else if left >= READ_PIECE {
+            READ_PIECE
+        } else {
+            1
+        };
+        if want < self.mark || (start == 0 && want > self.mark) {
+            (self.set)(rd, want);
+            self.mark = want;
+        }
+    }
+
+    /// Back to 1 once the data is in (the trailer follows).
+    fn reset<R>(&mut self, rd: &mut R)
+    where
+        F: FnMut(&mut R, usize),
+    {
+        if self.mark != 1 {
+            (self.set)(rd, 1);
+            self.mark = 1;
+        }
+    }
 }
 
 /// Reads frame data into `dest` until it is full, feeding each piece to `verifier` as it
@@ -287,6 +355,38 @@ mod tests {
                 .unwrap_err();
             assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
             assert_eq!(filled, cut);
+        }
+    }
+
+    #[tokio::test]
+    async fn values_are_read_each_into_its_own_buffer_and_verified() {
+        let lens = [READ_PIECE * 2 + 3, 0, 1, 4096, READ_PIECE - 1];
+        let data: Vec<u8> = (0..lens.iter().sum::<usize>())
+            .map(|i| (i % 253) as u8)
+            .collect();
+        let (mut v, wire) = frame_for(&data);
+        let mut rd = &wire[..];
+        let values = read_values(&mut rd, &lens, &mut v, |_, _| {})
+            .await
+            .unwrap();
+        assert!(rd.is_empty(), "the trailer was read too");
+        assert_eq!(values.iter().map(Bytes::len).collect::<Vec<_>>(), lens);
+        assert_eq!(values.concat(), data);
+        assert_eq!(v.finish(), Ok(sums(&data)));
+
+        // Damage in the data is found at the end, a short stream is an error.
+        let (mut v, mut wire) = frame_for(&data);
+        wire[READ_PIECE * 2 + 5] ^= 1;
+        read_values(&mut &wire[..], &lens, &mut v, |_, _| {})
+            .await
+            .unwrap();
+        assert!(v.finish().is_err());
+        for cut in [READ_PIECE, data.len() + 2] {
+            let (mut v, wire) = frame_for(&data);
+            let err = read_values(&mut &wire[..cut], &lens, &mut v, |_, _| {})
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{cut}");
         }
     }
 

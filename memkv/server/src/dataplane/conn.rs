@@ -18,7 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use memkv_frameio::{read_body, write_sealed};
 
-use super::handler::{self, Reply, Response};
+use super::handler::{self, Data, Reply, Response};
 use super::streams::Streams;
 use super::{Shared, now_ns};
 use crate::metrics::{AuthFailure, FrameReject, Metrics};
@@ -199,6 +199,15 @@ pub(super) async fn serve<S: Store>(
     }
 }
 
+/// The lengths of a batch put's values, when its control section decodes and they add up to
+/// the frame's `data_len` (already within the frame limit, so reading them allocates nothing
+/// more than the frame's length allowed). `None` leaves the refusal to the handler.
+fn batch_value_lens(ctrl: &[u8], data_len: usize) -> Option<Vec<usize>> {
+    let req: msg::BatchPutReq = msg::decode(ctrl).ok()?;
+    let lens: Vec<usize> = req.items.iter().map(|it| it.len as usize).collect();
+    (lens.iter().sum::<usize>() == data_len).then_some(lens)
+}
+
 /// Sets the connection's receive low-water mark for `memkv_frameio::read_data`. A socket that
 /// refuses it keeps its mark, and the value is read with more wake-ups, as without one.
 fn set_low_water(rd: &mut BufReader<OwnedReadHalf>, bytes: usize) {
@@ -287,8 +296,8 @@ async fn frame<S: Store>(
     // so the frame's data CRC is not computed a second time here.
     let batch_put = opcode == Some(Opcode::BatchPut);
     // Control section and data are read into separate buffers so that a stored value owns
-    // exactly its bytes (no control section kept alive beside it). The data is verified as it
-    // arrives (memkv_frameio).
+    // exactly its bytes (no control section kept alive beside it); a batch put's values each
+    // into a buffer of its own. The data is verified as it arrives (memkv_frameio).
     let read = async {
         let ctrl = read_body(rd, header.ctrl_len as usize).await?;
         let crc = if batch_put {
@@ -297,14 +306,25 @@ async fn frame<S: Store>(
             DataCrc::Compute
         };
         let mut verifier = state.session.verifier(&header, raw, &ctrl, crc);
-        let data = memkv_frameio::read_data(
-            rd,
-            header.data_len as usize,
-            &mut verifier,
-            &shared.recv_pool,
-            set_low_water,
-        )
-        .await?;
+        let data_len = header.data_len as usize;
+        let lens = batch_put
+            .then(|| batch_value_lens(&ctrl, data_len))
+            .flatten();
+        let data = match lens {
+            Some(lens) => Data::Values(
+                memkv_frameio::read_values(rd, &lens, &mut verifier, set_low_water).await?,
+            ),
+            None => Data::Whole(
+                memkv_frameio::read_data(
+                    rd,
+                    data_len,
+                    &mut verifier,
+                    &shared.recv_pool,
+                    set_low_water,
+                )
+                .await?,
+            ),
+        };
         Ok::<_, std::io::Error>((ctrl, data, verifier))
     };
     let (ctrl, data, verifier) = match tokio::time::timeout(FRAME_TIMEOUT, read).await {

@@ -96,6 +96,26 @@ pub(super) fn node_info<S>(shared: &Shared<S>) -> msg::NodeInfo<'_> {
     }
 }
 
+/// A request's data section, as the reader read it.
+#[derive(Debug)]
+pub(super) enum Data {
+    /// In one buffer.
+    Whole(Bytes),
+    /// A batch put's values, each in a buffer of its own
+    /// ([`memkv_frameio::read_values`]).
+    Values(Vec<Bytes>),
+}
+
+impl Data {
+    /// The data in one buffer (the reader splits only batch puts).
+    fn whole(self) -> Bytes {
+        match self {
+            Data::Whole(bytes) => bytes,
+            Data::Values(values) => values.concat().into(),
+        }
+    }
+}
+
 /// What the reader learned about a request's data while verifying it.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Checked {
@@ -120,7 +140,7 @@ pub(super) async fn handle<S: Store>(
     opcode: Option<Opcode>,
     header: &Header,
     ctrl: Bytes,
-    data: Bytes,
+    data: Data,
     checked: Checked,
     state: &mut ConnState,
     shared: &Shared<S>,
@@ -140,7 +160,7 @@ pub(super) async fn handle<S: Store>(
         Opcode::Ping => Ok(Response::ok()),
         // Stored before the connection reads on, answered once durable.
         Opcode::Put => {
-            return put(&ctrl, data, checked, shared)
+            return put(&ctrl, data.whole(), checked, shared)
                 .await
                 .unwrap_or_else(Reply::Now);
         }
@@ -151,7 +171,7 @@ pub(super) async fn handle<S: Store>(
         Opcode::BatchPut => batch_put(&ctrl, data, checked.sent_crc, shared).await,
         Opcode::BatchGet => batch_get(&ctrl, shared).await,
         Opcode::PutBegin => put_begin(&ctrl, state, shared),
-        Opcode::PutChunk => put_chunk(&ctrl, &data, state),
+        Opcode::PutChunk => put_chunk(&ctrl, &data.whole(), state),
         Opcode::PutCommit => put_commit(&ctrl, state, shared).await,
         Opcode::PutAbort | Opcode::GetEnd => stream_end(&ctrl, state),
         Opcode::GetBegin => get_begin(&ctrl, state, shared).await,
@@ -304,35 +324,42 @@ async fn exists<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {
 
 async fn batch_put<S: Store>(
     ctrl: &[u8],
-    data: Bytes,
+    data: Data,
     sent_crc: u32,
     shared: &Shared<S>,
 ) -> Handled {
     let req: msg::BatchPutReq = msg::decode(ctrl)?;
-    let total: u64 = req.items.iter().map(|it| u64::from(it.len)).sum();
-    if total != data.len() as u64 {
+    // The reader read the values into buffers of their own when the listed lengths add up to
+    // the data it carries; otherwise this answers why not.
+    let values = match data {
+        Data::Values(values) => values,
+        Data::Whole(bytes) => vec![bytes],
+    };
+    let fits = values.len() == req.items.len()
+        && req
+            .items
+            .iter()
+            .zip(&values)
+            .all(|(it, v)| it.len as usize == v.len());
+    if !fits {
+        let total: u64 = req.items.iter().map(|it| u64::from(it.len)).sum();
+        let carried: usize = values.iter().map(Bytes::len).sum();
         return Err(Response::error(
             Status::InvalidRequest,
-            format!(
-                "batch put lists {total} value bytes but carries {}",
-                data.len()
-            ),
+            format!("batch put lists {total} value bytes but carries {carried}"),
         ));
     }
-    // One pass computes every value's CRC32C; together they rebuild the frame's CRC.
-    let mut offset = 0usize;
+    // One pass over each value (still in cache from its read) computes its CRC32C; together
+    // they rebuild the frame's CRC.
     let mut frame_crc = 0u32;
-    let mut values = Vec::with_capacity(req.items.len());
-    for it in &req.items {
-        let len = it.len as usize;
-        // Copied out so that each stored value owns its bytes: a slice would keep the whole
-        // frame buffer alive for as long as any one of its values stays stored.
-        let bytes = Bytes::copy_from_slice(&data[offset..offset + len]);
-        offset += len;
-        let crc = crc32c(&bytes);
-        frame_crc = crc32c_combine(frame_crc, crc, len);
-        values.push((bytes, crc));
-    }
+    let values: Vec<(Bytes, u32)> = values
+        .into_iter()
+        .map(|bytes| {
+            let crc = crc32c(&bytes);
+            frame_crc = crc32c_combine(frame_crc, crc, bytes.len());
+            (bytes, crc)
+        })
+        .collect();
     if frame_crc != sent_crc {
         shared.metrics.checksum_failure(ChecksumStage::Put);
         return Err(Response::error(
