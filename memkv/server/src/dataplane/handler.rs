@@ -349,8 +349,8 @@ async fn batch_put<S: Store>(
             format!("batch put lists {total} value bytes but carries {carried}"),
         ));
     }
-    // One pass over each value (still in cache from its read) computes its CRC32C; together
-    // they rebuild the frame's CRC.
+    // One pass over each value computes its CRC32C (a small value is still in cache from its
+    // read); together they rebuild the frame's CRC.
     let mut frame_crc = 0u32;
     let values: Vec<(Bytes, u32)> = values
         .into_iter()
