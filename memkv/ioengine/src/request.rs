@@ -94,8 +94,14 @@ impl Request {
         };
         metrics.completed(class, &result);
         let buf = self.op.take_buf();
+        // Shared bytes (and the device) are let go before the caller hears of the completion:
+        // once it has, the engine holds nothing of its request, so a pooled buffer written
+        // from is already back in its pool.
+        let Request { dev, op, reply } = self;
+        drop(op);
+        drop(dev);
         // An error means the caller dropped its future; the completion (and buffer) is dropped.
-        let _ = self.reply.send(Completion { buf, result });
+        let _ = reply.send(Completion { buf, result });
     }
 
     /// Fails the operation without running it because the engine thread is gone. Only used
