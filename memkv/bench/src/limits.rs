@@ -31,6 +31,10 @@ pub struct FioResult {
     pub iodepth: usize,
     /// Block size in bytes.
     pub block_size: usize,
+    /// An `fdatasync` after every this many writes (`0`: none, fio's default). A durable put
+    /// waits for one; a write cache in the host or the drive makes writes without one much
+    /// faster than writes that reach stable storage.
+    pub fdatasync_every: usize,
     /// GiB/s.
     pub gib_per_s: f64,
     /// The harness repeat it was measured in (`None`: once, before the sweep).
@@ -38,6 +42,15 @@ pub struct FioResult {
 }
 
 const GIB: f64 = (1u64 << 30) as f64;
+
+/// How a fio job's flushes are named in the output: nothing, or ` fdatasync/N`.
+pub fn fdatasync_label(every: usize) -> String {
+    if every == 0 {
+        String::new()
+    } else {
+        format!(" fdatasync/{every}")
+    }
+}
 
 /// Copies a `buf_size` buffer into another repeatedly for about `duration`; GiB/s copied.
 pub fn memcpy_gib_per_s(buf_size: usize, duration: Duration) -> f64 {
@@ -114,19 +127,40 @@ pub fn iperf3(streams: usize, secs: u64) -> Result<IperfResult, ServerError> {
     })
 }
 
-/// Runs one sequential O_DIRECT `fio` job (`rw` = `write` or `read`) on `file` (a file or a
-/// block device, named `medium` in the result) at `iodepth` with `block_size` blocks for `secs`
+/// One sequential O_DIRECT `fio` job: `rw` (`write` or `read`) at `iodepth` with `block_size`
+/// blocks, with an `fdatasync` after every `fdatasync_every` writes (`0`: none).
+#[derive(Debug, Clone, Copy)]
+pub struct FioJob<'a> {
+    /// `write` or `read`.
+    pub rw: &'a str,
+    /// Queue depth.
+    pub iodepth: usize,
+    /// Block size in bytes.
+    pub block_size: usize,
+    /// Writes per `fdatasync` (`0`: none).
+    pub fdatasync_every: usize,
+}
+
+/// Runs `job` on `file` (a file or a block device, named `medium` in the result) for `secs`
 /// seconds, over its first `file_size` bytes (a file is laid out to that size first).
 pub fn fio(
     medium: &str,
     file: &Path,
     file_size: u64,
-    rw: &str,
-    iodepth: usize,
-    block_size: usize,
+    job: FioJob<'_>,
     secs: u64,
 ) -> Result<FioResult, ServerError> {
-    let out = Command::new("fio")
+    let FioJob {
+        rw,
+        iodepth,
+        block_size,
+        fdatasync_every,
+    } = job;
+    let mut cmd = Command::new("fio");
+    if fdatasync_every > 0 {
+        cmd.arg(format!("--fdatasync={fdatasync_every}"));
+    }
+    let out = cmd
         .arg("--name=memkv-bench")
         .arg(format!("--filename={}", file.display()))
         .arg(format!("--size={file_size}"))
@@ -169,6 +203,7 @@ pub fn fio(
         rw: rw.to_owned(),
         iodepth,
         block_size,
+        fdatasync_every,
         gib_per_s: bw / GIB,
         repeat: None,
     })

@@ -192,7 +192,8 @@ struct CompareArgs {
     /// Skip fio.
     #[arg(long)]
     no_fio: bool,
-    /// Time per fio job (write and read, QD1 and QD32, per medium).
+    /// Time per fio job (write and read at QD1 and QD32, and a write at QD32 with an fdatasync
+    /// per 32 MiB, per medium).
     #[arg(long, default_value = "4s", value_parser = duration_arg)]
     fio_duration: Duration,
     /// Directory for server configs and the fio file.
@@ -415,24 +416,38 @@ async fn cmd_compare(a: CompareArgs) -> Result<bool> {
         ));
     }
     // One figure per fio job: the median when fio ran in every repeat.
-    let mut jobs: Vec<(&str, &str, usize, usize)> = Vec::new();
+    let mut jobs: Vec<(&str, &str, usize, usize, usize)> = Vec::new();
     for f in &report.limits.fio {
-        let job = (f.medium.as_str(), f.rw.as_str(), f.iodepth, f.block_size);
+        let job = (
+            f.medium.as_str(),
+            f.rw.as_str(),
+            f.iodepth,
+            f.fdatasync_every,
+            f.block_size,
+        );
         if !jobs.contains(&job) {
             jobs.push(job);
         }
     }
-    for (medium, rw, qd, bs) in jobs {
+    for (medium, rw, qd, every, bs) in jobs {
         let runs: Vec<f64> = report
             .limits
             .fio
             .iter()
-            .filter(|f| (f.medium.as_str(), f.rw.as_str(), f.iodepth) == (medium, rw, qd))
+            .filter(|f| {
+                (
+                    f.medium.as_str(),
+                    f.rw.as_str(),
+                    f.iodepth,
+                    f.fdatasync_every,
+                ) == (medium, rw, qd, every)
+            })
             .map(|f| f.gib_per_s)
             .collect();
         text.push_str(&format!(
-            "; fio {medium} {rw} {} QD{qd} {:.2} GiB/s",
+            "; fio {medium} {rw} {} QD{qd}{} {:.2} GiB/s",
             size_name(bs),
+            memkv_bench::limits::fdatasync_label(every),
             median(&runs).unwrap_or(0.0)
         ));
         if runs.len() > 1 {

@@ -401,6 +401,7 @@ fn compare_runs_direct_mode_on_loop_devices_with_fio_on_the_same_kind_of_device(
         for job in [
             "write 4M QD1",
             "write 4M QD32",
+            "write 4M QD32 fdatasync/8",
             "read 4M QD1",
             "read 4M QD32",
         ] {
@@ -409,19 +410,27 @@ fn compare_runs_direct_mode_on_loop_devices_with_fio_on_the_same_kind_of_device(
     }
     assert_eq!(doc["ok"], true, "{stdout}");
     // With a disk engine and 4 MiB values, fio runs in the repeat, next to the cells it is the
-    // limit of: 2 media x (write, read) x (QD1, QD32).
+    // limit of: 2 media x (write, read) x (QD1, QD32), and a flushing write at QD32.
     let fio = doc["limits"]["fio"].as_array().unwrap();
-    assert_eq!(fio.len(), 8, "{fio:?}");
+    assert_eq!(fio.len(), 10, "{fio:?}");
     assert!(fio.iter().all(|f| f["repeat"] == 0), "{fio:?}");
+    let flushing: Vec<_> = fio.iter().filter(|f| f["fdatasync_every"] == 8).collect();
+    assert_eq!(flushing.len(), 2, "{fio:?}");
+    assert!(
+        flushing
+            .iter()
+            .all(|f| f["rw"] == "write" && f["iodepth"] == 32)
+    );
     let goals = doc["goals"].as_array().unwrap();
     for (target, reference) in [
         ("memkv-direct-checksum", "fio-loop-write-qd32"),
+        ("memkv-direct-checksum", "fio-loop-write-qd32-fdatasync8"),
         ("memkv-direct-cold-checksum", "fio-loop-read-qd32"),
     ] {
         let g = goals
             .iter()
-            .find(|g| g["goal"]["target"] == target)
-            .unwrap_or_else(|| panic!("no goal for {target}: {stdout}"));
+            .find(|g| g["goal"]["target"] == target && g["goal"]["reference"] == reference)
+            .unwrap_or_else(|| panic!("no goal for {target} against {reference}: {stdout}"));
         assert_eq!(g["goal"]["reference"], reference, "{g}");
         assert!(g["measured"].as_f64().unwrap() > 0.0, "{g}");
     }
