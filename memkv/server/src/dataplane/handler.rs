@@ -329,26 +329,30 @@ async fn batch_put<S: Store>(
     shared: &Shared<S>,
 ) -> Handled {
     let req: msg::BatchPutReq = msg::decode(ctrl)?;
-    // The reader read the values into buffers of their own when the listed lengths add up to
-    // the data it carries; otherwise this answers why not.
+    // The reader splits the data at the listed lengths when they add up to what the frame
+    // carries (`conn::batch_value_lens`); when they do not, it hands the data over whole.
     let values = match data {
         Data::Values(values) => values,
-        Data::Whole(bytes) => vec![bytes],
+        Data::Whole(bytes) => {
+            let total: u64 = req.items.iter().map(|it| u64::from(it.len)).sum();
+            return Err(Response::error(
+                Status::InvalidRequest,
+                format!(
+                    "batch put lists {total} value bytes but carries {}",
+                    bytes.len()
+                ),
+            ));
+        }
     };
-    let fits = values.len() == req.items.len()
-        && req
-            .items
-            .iter()
-            .zip(&values)
-            .all(|(it, v)| it.len as usize == v.len());
-    if !fits {
-        let total: u64 = req.items.iter().map(|it| u64::from(it.len)).sum();
-        let carried: usize = values.iter().map(Bytes::len).sum();
-        return Err(Response::error(
-            Status::InvalidRequest,
-            format!("batch put lists {total} value bytes but carries {carried}"),
-        ));
-    }
+    debug_assert!(
+        values.len() == req.items.len()
+            && req
+                .items
+                .iter()
+                .zip(&values)
+                .all(|(it, v)| it.len as usize == v.len()),
+        "the reader split the values at the listed lengths"
+    );
     // One pass over each value computes its CRC32C (a small value is still in cache from its
     // read); together they rebuild the frame's CRC.
     let mut frame_crc = 0u32;
