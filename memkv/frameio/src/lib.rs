@@ -239,13 +239,19 @@ impl<F> LowWater<F> {
 /// arrives, then the trailer that follows the data. `filled` counts the bytes of data and
 /// trailer read so far, also when the future is dropped midway, so that the caller knows how
 /// much of the frame is still on the stream ([`rest_len`] minus `filled`).
+///
+/// `low_water` as for [`read_data`]. A future dropped midway may leave the mark raised above
+/// what is still to come: the caller sets it back to 1 before it reads that stream again.
 pub async fn read_data_into<R: AsyncRead + Unpin>(
     rd: &mut R,
     dest: &mut [u8],
     verifier: &mut FrameVerifier,
     filled: &mut usize,
+    low_water: impl FnMut(&mut R, usize),
 ) -> std::io::Result<()> {
+    let mut mark = LowWater::new(low_water);
     while *filled < dest.len() {
+        mark.before_read(rd, *filled, dest.len());
         let end = dest.len().min(*filled + READ_PIECE);
         let n = rd.read(&mut dest[*filled..end]).await?;
         if n == 0 {
@@ -254,6 +260,7 @@ pub async fn read_data_into<R: AsyncRead + Unpin>(
         verifier.update(&dest[*filled..*filled + n]);
         *filled += n;
     }
+    mark.reset(rd);
     let end = rest_len(dest.len());
     while *filled < end {
         let at = *filled - dest.len();
@@ -337,7 +344,7 @@ mod tests {
         let (mut v, wire) = frame_for(&data);
         let mut dest = vec![0u8; data.len()];
         let mut filled = 0;
-        read_data_into(&mut &wire[..], &mut dest, &mut v, &mut filled)
+        read_data_into(&mut &wire[..], &mut dest, &mut v, &mut filled, |_, _| {})
             .await
             .unwrap();
         assert_eq!(filled, data.len() + TRAILER_LEN);
@@ -350,7 +357,7 @@ mod tests {
         for cut in [1000, data.len() + 7] {
             let (mut v, wire) = frame_for(&data);
             let mut filled = 0;
-            let err = read_data_into(&mut &wire[..cut], &mut dest, &mut v, &mut filled)
+            let err = read_data_into(&mut &wire[..cut], &mut dest, &mut v, &mut filled, |_, _| {})
                 .await
                 .unwrap_err();
             assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
@@ -422,7 +429,8 @@ mod tests {
         assert_eq!(&read_body(&mut &b"abcd"[..], 4).await.unwrap()[..], b"abcd");
     }
 
-    /// A large frame over a real loopback socket, sent in odd pieces: the low-water mark is
+    /// A large frame over a real loopback socket, sent in odd pieces, read into a pooled
+    /// buffer (`read_data`) and into the caller's (`read_data_into`): the low-water mark is
     /// raised once, only ever lowered while data is outstanding, back to 1 at the end, and
     /// the read never waits for bytes that do not come.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -435,7 +443,8 @@ mod tests {
             .unwrap();
         let (mut rx, _) = listener.accept().await.unwrap();
         let pool = Arc::new(BufPool::new(64 << 20));
-        for len in [100 << 10, (1 << 20) + (300 << 10) + 7, 3 << 20] {
+        let sizes = [100 << 10, (1 << 20) + (300 << 10) + 7, 3 << 20];
+        for (len, into) in sizes.into_iter().flat_map(|l| [(l, false), (l, true)]) {
             let data: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
             let (mut v, wire) = frame_for(&data);
             let sender = async {
@@ -445,17 +454,28 @@ mod tests {
                 }
             };
             let mut marks = Vec::new();
-            let reader = read_data(&mut rx, len, &mut v, &pool, |s: &mut TcpStream, n| {
+            let set = |s: &mut TcpStream, n| {
                 memkv_ioengine::set_recv_low_water(s.as_fd(), n).unwrap();
                 marks.push(n);
-            });
+            };
+            let reader = async {
+                if into {
+                    let mut dest = vec![0u8; len];
+                    let mut filled = 0;
+                    read_data_into(&mut rx, &mut dest, &mut v, &mut filled, set).await?;
+                    assert_eq!(filled, rest_len(len), "{len}: data and trailer counted");
+                    Ok(Bytes::from(dest))
+                } else {
+                    read_data(&mut rx, len, &mut v, &pool, set).await
+                }
+            };
             // A mark left above the bytes still to come would wait forever: fail instead.
             let limit = std::time::Duration::from_secs(60);
             let ((), got) = tokio::time::timeout(limit, async { tokio::join!(sender, reader) })
                 .await
                 .expect("the read waited for bytes that were never sent");
-            assert_eq!(&got.unwrap()[..], &data[..], "{len}");
-            assert_eq!(v.finish().unwrap(), sums(&data), "{len}");
+            assert_eq!(&got.unwrap()[..], &data[..], "{len} {into}");
+            assert_eq!(v.finish().unwrap(), sums(&data), "{len} {into}");
             if len <= READ_PIECE {
                 assert!(marks.is_empty(), "{len}: {marks:?}");
                 continue;

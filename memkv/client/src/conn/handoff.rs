@@ -9,7 +9,7 @@ use memkv_proto::{HEADER_LEN, Header};
 use tokio::io::AsyncReadExt;
 use tokio::sync::oneshot;
 
-use super::{ReadSide, Shared, recv_pool, reply_crc};
+use super::{ReadSide, Shared, recv_pool, reply_crc, set_low_water};
 use crate::error::ClientError;
 use crate::frame::Reply;
 use crate::stats::Counters;
@@ -50,10 +50,16 @@ struct Returned {
 
 impl Drop for Handoff {
     fn drop(&mut self) {
-        if let (Some(rd), Some(back)) = (self.rd.take(), self.back.take()) {
+        if let (Some(mut rd), Some(back)) = (self.rd.take(), self.back.take()) {
+            let skip = rest_len(self.header.data_len as usize) - self.read;
+            if skip > 0 {
+                // A read given up midway may have left the low-water mark above the bytes
+                // still to come, which the reader would then wait for in vain.
+                set_low_water(&mut rd, 1);
+            }
             let _ = back.send(Returned {
                 rd,
-                skip: rest_len(self.header.data_len as usize) - self.read,
+                skip,
                 fatal: self.fatal.take(),
             });
         }
@@ -72,11 +78,17 @@ impl Handoff {
         let rd = self.rd.as_mut().expect("lent until dropped");
         let mut data = Bytes::new();
         let read: std::io::Result<Option<usize>> = if len <= dest.len() {
-            read_data_into(rd, &mut dest[..len], &mut verifier, &mut self.read)
-                .await
-                .map(|()| Some(len))
+            read_data_into(
+                rd,
+                &mut dest[..len],
+                &mut verifier,
+                &mut self.read,
+                set_low_water,
+            )
+            .await
+            .map(|()| Some(len))
         } else {
-            let got = read_data(rd, len, &mut verifier, recv_pool(), |_, _| {}).await;
+            let got = read_data(rd, len, &mut verifier, recv_pool(), set_low_water).await;
             got.map(|d| {
                 data = d;
                 self.read = rest_len(len);
