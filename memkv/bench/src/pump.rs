@@ -2,12 +2,14 @@
 //!
 //! N sender tasks write `size`-byte messages over N loopback TCP connections to N receiver
 //! tasks, on the same tokio runtime and with the same socket options as memkv (`TCP_NODELAY`,
-//! vectored writes straight from the message buffer). With a check, each message carries a
+//! the receive low-water mark of one sender chunk, vectored writes straight from the message
+//! buffer). With a check, each message carries a
 //! trailer computed by the sender and verified by the receiver: CRC32C (the `checksum`
 //! integrity mode's work) or a keyed BLAKE3 MAC (the `mac` mode's work). Those runs are the
 //! ceilings of the integrity modes.
 
 use std::io;
+use std::os::fd::AsFd;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -102,6 +104,11 @@ async fn receive(
 ) -> io::Result<(u64, u64, u64)> {
     s.set_nodelay(true)?;
     let tl = check.trailer_len();
+    // The receive low-water mark memkv's readers ask for while a value's data is outstanding
+    // (one sender chunk), at most one message: messages follow each other until the sender
+    // shuts down, which wakes the reader whatever the mark.
+    let mark = memkv_frameio::LOW_WATER.min(size + tl);
+    memkv_ioengine::set_recv_low_water(s.as_fd(), mark)?;
     let mut buf = vec![0u8; size + tl];
     let mut want = vec![0u8; tl];
     let (mut messages, mut bytes, mut failures) = (0u64, 0u64, 0u64);
