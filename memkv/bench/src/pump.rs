@@ -3,10 +3,9 @@
 //! N sender tasks write `size`-byte messages over N loopback TCP connections to N receiver
 //! tasks, on the same tokio runtime and with the same socket options as memkv (`TCP_NODELAY`,
 //! the receive low-water mark of one sender chunk, vectored writes straight from the message
-//! buffer). With a check, each message carries a
-//! trailer computed by the sender and verified by the receiver: CRC32C (the `checksum`
-//! integrity mode's work) or a keyed BLAKE3 MAC (the `mac` mode's work). Those runs are the
-//! ceilings of the integrity modes.
+//! buffer). With a check, each message carries a trailer computed by the sender and verified
+//! by the receiver: CRC32C (the `checksum` integrity mode's work) or a keyed BLAKE3 MAC (the
+//! `mac` mode's work). Those runs are the ceilings of the integrity modes.
 
 use std::io;
 use std::os::fd::AsFd;

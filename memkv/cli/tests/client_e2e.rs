@@ -543,6 +543,21 @@ async fn a_get_into_given_up_while_its_value_arrives_leaves_the_connection_exact
     // that gives up (here: `tokio::time::timeout`, at points from before the reply to inside
     // the value) must leave the one connection usable: the rest of that reply is read past,
     // and every later answer is exact.
+    given_up_gets_leave_the_connection_exact(48 << 20).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_into_too_small_given_up_while_its_value_arrives_leaves_the_connection_exact() {
+    // The same with a buffer too small for the value: the reply's data is still read (and
+    // verified) before the caller hears `TooSmall`, so giving up inside it must leave the
+    // reader the right number of bytes to skip.
+    given_up_gets_leave_the_connection_exact(1000).await;
+}
+
+/// Gives up `get_into`s of a 48 MiB value into a buffer of `buf_len` bytes at points from
+/// before the reply to inside the value, each followed by gets that must be exact, over one
+/// connection that must stay in use.
+async fn given_up_gets_leave_the_connection_exact(buf_len: usize) {
     let server = Server::start();
     let client = AsyncClient::new(
         config_for(&[&server], &server.key())
@@ -554,12 +569,13 @@ async fn a_get_into_given_up_while_its_value_arrives_leaves_the_connection_exact
     let small = pattern(4, 100_000);
     client.put(b"big", &big).await.unwrap();
     client.put(b"small", &small).await.unwrap();
+    let mut given_up_buf = vec![0u8; buf_len];
     let mut buf = vec![0u8; big.len()];
     let mut small_buf = vec![0u8; small.len()];
     let mut finished = 0;
     for i in 0..24u64 {
         let give_up = Duration::from_micros(i * i * 50);
-        if tokio::time::timeout(give_up, client.get_into(b"big", &mut buf))
+        if tokio::time::timeout(give_up, client.get_into(b"big", &mut given_up_buf))
             .await
             .is_ok()
         {
@@ -576,6 +592,14 @@ async fn a_get_into_given_up_while_its_value_arrives_leaves_the_connection_exact
             GetInto::Hit(big.len())
         );
         assert!(buf == big, "round {i}: the large value is exact");
+    }
+    if buf_len < big.len() {
+        assert_eq!(
+            client.get_into(b"big", &mut given_up_buf).await.unwrap(),
+            GetInto::TooSmall {
+                len: big.len() as u64
+            }
+        );
     }
     let stats = client.stats();
     assert!(finished < 24, "some gets were given up");

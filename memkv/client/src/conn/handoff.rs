@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use memkv_frameio::{read_data, read_data_into, rest_len};
+use memkv_frameio::{read_data_into, rest_len};
 use memkv_proto::{HEADER_LEN, Header};
 use tokio::io::AsyncReadExt;
 use tokio::sync::oneshot;
 
-use super::{ReadSide, Shared, recv_pool, reply_crc, set_low_water};
+use super::{ReadSide, Shared, reply_crc, set_low_water};
 use crate::error::ClientError;
 use crate::frame::Reply;
 use crate::stats::Counters;
@@ -88,10 +88,15 @@ impl Handoff {
             .await
             .map(|()| Some(len))
         } else {
-            let got = read_data(rd, len, &mut verifier, recv_pool(), set_low_water).await;
-            got.map(|d| {
-                data = d;
-                self.read = rest_len(len);
+            // The value does not fit `dest` (the caller learns its length from the reply, or
+            // that the data section is longer than the value): the data is read and verified
+            // all the same, counted in `self.read` as it comes, so that a request given up
+            // midway leaves the reader the right number of bytes to skip.
+            let mut whole = vec![0u8; len];
+            let got =
+                read_data_into(rd, &mut whole, &mut verifier, &mut self.read, set_low_water).await;
+            got.map(|()| {
+                data = Bytes::from(whole);
                 None
             })
         };
