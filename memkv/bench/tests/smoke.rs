@@ -431,7 +431,6 @@ fn compare_runs_direct_mode_on_loop_devices_with_fio_on_the_same_kind_of_device(
             .iter()
             .find(|g| g["goal"]["target"] == target && g["goal"]["reference"] == reference)
             .unwrap_or_else(|| panic!("no goal for {target} against {reference}: {stdout}"));
-        assert_eq!(g["goal"]["reference"], reference, "{g}");
         assert!(g["measured"].as_f64().unwrap() > 0.0, "{g}");
     }
     // Every loop device the run attached is gone, and so are their backing files.

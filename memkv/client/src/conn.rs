@@ -12,12 +12,11 @@
 //! connection and fails every waiter.
 
 use std::collections::HashMap;
-use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use memkv_frameio::{BufPool, read_body, read_data, write_sealed};
+use memkv_frameio::{BufPool, read_body, read_data, set_socket_low_water, write_sealed};
 use memkv_proto::msg::{self, Message};
 use memkv_proto::{
     DataCrc, DataSealer, DataSums, FrameError, HEADER_LEN, Header, Limits, Nonce, Opcode, Session,
@@ -72,18 +71,6 @@ impl Waiter {
 
 /// The read side of a connection.
 type ReadSide = BufReader<OwnedReadHalf>;
-
-/// Sets the connection's receive low-water mark for `memkv_frameio`'s reads of a reply's data,
-/// so that a large value wakes the reader once per chunk the server writes rather than for
-/// every piece the kernel queues (each wake-up costs the server's core an interrupt on
-/// loopback). A socket that refuses it keeps its mark, and the value is read with more
-/// wake-ups, as without one.
-fn set_low_water(rd: &mut ReadSide, bytes: usize) {
-    let stream: &tokio::net::TcpStream = rd.get_ref().as_ref();
-    if let Err(e) = memkv_ioengine::set_recv_low_water(stream.as_fd(), bytes) {
-        tracing::debug!("SO_RCVLOWAT {bytes} refused: {e}");
-    }
-}
 
 /// State shared between a connection's users and its reader task.
 #[derive(Debug)]
@@ -752,7 +739,7 @@ async fn read_loop(shared: Arc<Shared>, rd: OwnedReadHalf, limits: Limits) {
             header.data_len as usize,
             &mut verifier,
             recv_pool(),
-            set_low_water,
+            set_socket_low_water,
         )
         .await
         {

@@ -17,9 +17,12 @@
 
 pub mod bufpool;
 
+use std::os::fd::AsFd;
+
 use bytes::{Bytes, BytesMut};
 use memkv_proto::{DataSealer, FrameVerifier};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::tcp::OwnedReadHalf;
 
 pub use bufpool::BufPool;
 
@@ -105,6 +108,17 @@ pub async fn read_body<R: AsyncRead + Unpin>(rd: &mut R, len: usize) -> std::io:
 /// on the sender's core. 4 MiB `checksum` puts with one client: 2.64-2.77 -> 3.07-3.26 GiB/s
 /// (2-core VM, same session, alternating).
 pub const LOW_WATER: usize = SEND_CHUNK;
+
+/// Sets the receive low-water mark (`SO_RCVLOWAT`) of the connection under `rd`: the
+/// `low_water` callback that the server (for requests) and the client (for replies) give
+/// [`read_data`], [`read_data_into`] and [`read_values`]. A socket that refuses it keeps its
+/// mark, and the value is read with more wake-ups, as without one.
+pub fn set_socket_low_water(rd: &mut BufReader<OwnedReadHalf>, bytes: usize) {
+    let stream: &tokio::net::TcpStream = rd.get_ref().as_ref();
+    if let Err(e) = memkv_ioengine::set_recv_low_water(stream.as_fd(), bytes) {
+        tracing::debug!("SO_RCVLOWAT {bytes} refused: {e}");
+    }
+}
 
 /// Reads exactly `len` bytes of frame data into a buffer from `pool`, feeding each piece to
 /// `verifier` as it arrives, then the trailer that follows data. On an error the buffer goes

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use memkv_frameio::{read_data_into, rest_len};
+use memkv_frameio::{read_data_into, rest_len, set_socket_low_water};
 use memkv_proto::{HEADER_LEN, Header};
 use tokio::io::AsyncReadExt;
 use tokio::sync::oneshot;
 
-use super::{ReadSide, Shared, reply_crc, set_low_water};
+use super::{ReadSide, Shared, reply_crc};
 use crate::error::ClientError;
 use crate::frame::Reply;
 use crate::stats::Counters;
@@ -17,7 +17,8 @@ use crate::stats::Counters;
 /// A reply read by [`Conn::call_into`](super::Conn::call_into).
 #[derive(Debug)]
 pub(crate) struct Landed {
-    /// The verified reply; its `data` is empty when the data went to `dest`.
+    /// The verified reply; its `data` is empty: the data went to `dest`, or was read, verified
+    /// and dropped when it did not fit.
     pub(crate) reply: Reply,
     /// The data's length, when it was read into `dest`.
     pub(crate) in_dest: Option<usize>,
@@ -55,7 +56,7 @@ impl Drop for Handoff {
             if skip > 0 {
                 // A read given up midway may have left the low-water mark above the bytes
                 // still to come, which the reader would then wait for in vain.
-                set_low_water(&mut rd, 1);
+                set_socket_low_water(&mut rd, 1);
             }
             let _ = back.send(Returned {
                 rd,
@@ -76,29 +77,32 @@ impl Handoff {
         let crc = reply_crc(header.opcode);
         let mut verifier = shared.session.verifier(&header, &self.raw, &self.ctrl, crc);
         let rd = self.rd.as_mut().expect("lent until dropped");
-        let mut data = Bytes::new();
         let read: std::io::Result<Option<usize>> = if len <= dest.len() {
             read_data_into(
                 rd,
                 &mut dest[..len],
                 &mut verifier,
                 &mut self.read,
-                set_low_water,
+                set_socket_low_water,
             )
             .await
             .map(|()| Some(len))
         } else {
             // The value does not fit `dest` (the caller learns its length from the reply, or
-            // that the data section is longer than the value): the data is read and verified
-            // all the same, counted in `self.read` as it comes, so that a request given up
-            // midway leaves the reader the right number of bytes to skip.
-            let mut whole = vec![0u8; len];
-            let got =
-                read_data_into(rd, &mut whole, &mut verifier, &mut self.read, set_low_water).await;
-            got.map(|()| {
-                data = Bytes::from(whole);
-                None
-            })
+            // that the data section is longer than the value): the data is read, only so that
+            // the frame is verified before the caller acts on its control section, counted in
+            // `self.read` as it comes, so that a request given up midway leaves the reader the
+            // right number of bytes to skip; then it is dropped.
+            let mut scratch = vec![0u8; len];
+            read_data_into(
+                rd,
+                &mut scratch,
+                &mut verifier,
+                &mut self.read,
+                set_socket_low_water,
+            )
+            .await
+            .map(|()| None)
         };
         let in_dest = read.map_err(|e| self.lost(format!("read failed inside a frame: {e}")))?;
         let sums = match shared.check_reply(&header, verifier.finish()) {
@@ -112,7 +116,7 @@ impl Handoff {
             reply: Reply {
                 header,
                 ctrl: self.ctrl.clone(),
-                data,
+                data: Bytes::new(),
                 data_crc: sums.computed,
                 sent_crc: sums.sent,
             },

@@ -1,7 +1,6 @@
 //! One client connection: handshake, frame reading and authentication, and the writer task.
 
 use std::net::SocketAddr;
-use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +15,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
-use memkv_frameio::{read_body, write_sealed};
+use memkv_frameio::{read_body, set_socket_low_water, write_sealed};
 
 use super::handler::{self, Data, Reply, Response};
 use super::streams::Streams;
@@ -208,15 +207,6 @@ fn batch_value_lens(ctrl: &[u8], data_len: usize) -> Option<Vec<usize>> {
     (lens.iter().sum::<usize>() == data_len).then_some(lens)
 }
 
-/// Sets the connection's receive low-water mark for `memkv_frameio::read_data`. A socket that
-/// refuses it keeps its mark, and the value is read with more wake-ups, as without one.
-fn set_low_water(rd: &mut BufReader<OwnedReadHalf>, bytes: usize) {
-    let stream: &tokio::net::TcpStream = rd.get_ref().as_ref();
-    if let Err(e) = memkv_ioengine::set_recv_low_water(stream.as_fd(), bytes) {
-        tracing::debug!("SO_RCVLOWAT {bytes} refused: {e}");
-    }
-}
-
 /// After refusing a frame, the client may still be sending (the rest of an oversized body, or
 /// pipelined requests). Closing a socket with unread input makes the kernel answer with a reset,
 /// which can destroy the error response before the client reads it; so read and discard input
@@ -312,7 +302,7 @@ async fn frame<S: Store>(
             .flatten();
         let data = match lens {
             Some(lens) => Data::Values(
-                memkv_frameio::read_values(rd, &lens, &mut verifier, set_low_water).await?,
+                memkv_frameio::read_values(rd, &lens, &mut verifier, set_socket_low_water).await?,
             ),
             None => Data::Whole(
                 memkv_frameio::read_data(
@@ -320,7 +310,7 @@ async fn frame<S: Store>(
                     data_len,
                     &mut verifier,
                     &shared.recv_pool,
-                    set_low_water,
+                    set_socket_low_water,
                 )
                 .await?,
             ),
