@@ -240,6 +240,67 @@ fn a_value_whose_checksum_does_not_match_is_refused() {
 }
 
 #[test]
+fn a_mac_mode_put_may_leave_its_crc_to_the_server() {
+    // In the MAC modes the data tag proves the server has the client's bytes, so a client may
+    // leave the value's CRC32C to the server (the server advertises it); the server keeps the
+    // CRC32C it computed from the bytes. Damaged bytes still fail the tag.
+    let value: Vec<u8> = (0..1_500_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let ctrl = msg::PutReq { key: b"k" }.encode();
+    for mode in [Integrity::Mac, Integrity::HmacSha256] {
+        let server = Server::start_with(ServerOptions {
+            integrity: mode.name().into(),
+            ..Default::default()
+        });
+        let mut c = RawConn::open(server.data, &server.key(), mode).unwrap();
+        let r = c.call(Opcode::NodeInfo, &[], &[]);
+        let info: msg::NodeInfo = msg::decode(&r.ctrl).unwrap();
+        assert_ne!(info.capabilities & msg::CAP_CRC_BY_RECEIVER, 0, "{mode}");
+
+        let by_server = SendCrc::ByReceiver;
+        let f = c.frame_with_crc(Opcode::Put, &ctrl, &value, raw::now_ns(), by_server);
+        assert_ne!(f[7] & 0b1000, 0, "{mode}: the frame says so");
+        c.send_raw(&f);
+        assert_eq!(c.recv().status(), Status::Ok, "{mode}");
+        let got = c.get(b"k");
+        assert_eq!(got.status(), Status::Ok, "{mode}");
+        assert_eq!(got.data, value, "{mode}");
+        let meta: msg::ValueMeta = msg::decode(&got.ctrl).unwrap();
+        assert_eq!(
+            meta.crc,
+            memkv_proto::crc32c(&value),
+            "{mode}: the CRC32C kept"
+        );
+
+        let mut damaged = c.frame_with_crc(Opcode::Put, &ctrl, &value, raw::now_ns(), by_server);
+        damaged[HEADER_LEN + ctrl.len() + 777_777] ^= 0x40;
+        c.send_raw(&damaged);
+        assert_eq!(c.recv().status(), Status::BadMac, "{mode}");
+        assert_eq!(
+            server.metric("memkv_auth_failures_total{reason=\"bad_mac\"}"),
+            1.0
+        );
+    }
+
+    // In `checksum` mode the CRC32C is what covers the data: a frame that says it left it to
+    // the server is refused from its header, the connection closes, and nothing is stored.
+    let server = Server::start_with(ServerOptions {
+        integrity: "checksum".into(),
+        ..Default::default()
+    });
+    let mut c = RawConn::open(server.data, &server.key(), Integrity::Checksum).unwrap();
+    let mut f = c.frame_with_crc(Opcode::Put, &ctrl, &value, raw::now_ns(), SendCrc::Compute);
+    f[7] |= 0b1000;
+    let _ = c.stream.write_all(&f);
+    assert!(raw::is_closed(&mut c.stream));
+    assert_eq!(
+        server.metric("memkv_frames_rejected_total{reason=\"malformed\"}"),
+        1.0
+    );
+    let mut c = RawConn::open(server.data, &server.key(), Integrity::Checksum).unwrap();
+    assert_eq!(c.get(b"k").status(), Status::NotFound);
+}
+
+#[test]
 fn a_batch_put_stores_each_value_whole_and_refuses_what_does_not_add_up() {
     let server = Server::start();
     let mut c = RawConn::open(server.data, &server.key(), Integrity::Mac).unwrap();

@@ -436,7 +436,7 @@ impl Conn {
             rx: Some(rx),
             _inflight: inflight,
         };
-        let (raw, sealer) = req.seal(&self.shared.session, id, now_ns());
+        let (raw, sealer) = req.seal(&self.shared.session, id, now_ns(), self.info.capabilities);
         let mut guard = PoisonGuard {
             writer: &mut w,
             shared: &self.shared,

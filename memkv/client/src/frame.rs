@@ -44,15 +44,22 @@ impl<'a> Request<'a> {
     }
 
     /// Seals the header for this request under `session` with `request_id`, stamped `now_ns`,
-    /// and returns the sealer that the data must be fed to as it is written.
+    /// and returns the sealer that the data must be fed to as it is written. A request that
+    /// would leave its CRC32C to the receiver ([`SendCrc::ByReceiver`]) computes it after all
+    /// when the server does not advertise that it takes it (`capabilities`).
     pub(crate) fn seal(
         &self,
         session: &Session,
         request_id: u64,
         now_ns: u64,
+        capabilities: u64,
     ) -> ([u8; HEADER_LEN], DataSealer) {
         let mut header = Header::request(self.opcode, request_id, now_ns);
-        session.seal(&mut header, self.ctrl, self.data_len(), self.crc)
+        let crc = match self.crc {
+            SendCrc::ByReceiver if capabilities & msg::CAP_CRC_BY_RECEIVER == 0 => SendCrc::Compute,
+            crc => crc,
+        };
+        session.seal(&mut header, self.ctrl, self.data_len(), crc)
     }
 }
 
@@ -197,7 +204,7 @@ mod tests {
         id: u64,
         ts: u64,
     ) -> ([u8; HEADER_LEN], Option<[u8; memkv_proto::TRAILER_LEN]>) {
-        let (raw, mut sealer) = req.seal(session, id, ts);
+        let (raw, mut sealer) = req.seal(session, id, ts, msg::SERVER_CAPABILITIES);
         for piece in req.data {
             sealer.update(piece);
         }
@@ -243,6 +250,36 @@ mod tests {
                     .verify(&header, &raw, &ctrl, value, trailer.as_ref())
                     .is_err()
             );
+        }
+    }
+
+    #[test]
+    fn a_put_leaves_its_crc_to_a_server_that_takes_it_in_the_mac_modes() {
+        let value = vec![0x5a; 3 << 20];
+        let ctrl = msg::PutReq { key: b"k" }.encode();
+        let data: [&[u8]; 1] = [&value];
+        let req = Request {
+            opcode: Opcode::Put,
+            ctrl: &ctrl,
+            data: &data,
+            crc: SendCrc::ByReceiver,
+        };
+        for mode in Integrity::ALL {
+            let session = sessions(mode);
+            for caps in [0, msg::CAP_CRC_BY_RECEIVER] {
+                let (raw, mut sealer) = req.seal(&session, 1, 0, caps);
+                sealer.update(&value);
+                let trailer = sealer.finish().unwrap();
+                let header = Header::decode(&raw, &Limits::default()).unwrap();
+                let left = mode != Integrity::Checksum && caps != 0;
+                assert_eq!(header.crc_by_receiver, left, "{mode} {caps}");
+                let sent_crc = if left { 0 } else { memkv_proto::crc32c(&value) };
+                assert_eq!(trailer[..4], sent_crc.to_le_bytes(), "{mode} {caps}");
+                let sums = session
+                    .verify(&header, &raw, &ctrl, &value, Some(&trailer))
+                    .unwrap();
+                assert_eq!(sums.sent, memkv_proto::crc32c(&value), "{mode} {caps}");
+            }
         }
     }
 

@@ -14,7 +14,7 @@
 //!   written straight from the caller's memory; values over the server's frame limit move in
 //!   chunks. Unhealthy connections are replaced; a down server is retried with backoff and its
 //!   keys read as misses (or errors, with `unreachable: error`).
-//! - **Integrity**: every value carries the CRC32C its writer computed once; every read checks
+//! - **Integrity**: every value carries a CRC32C of its writer's bytes; every read checks
 //!   it, and a mismatch is a miss ([`ClientStats::checksum_failures`]) that the client reports
 //!   to the server, which drops its copy if that is damaged (docs/protocol.md).
 //!

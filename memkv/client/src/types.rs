@@ -31,7 +31,7 @@ impl GetInto {
 pub struct ValueMeta {
     /// Length in bytes.
     pub len: u64,
-    /// CRC32C of the value, as computed by its writer.
+    /// CRC32C of the value's bytes as its writer sent them.
     pub crc: u32,
 }
 
@@ -52,7 +52,7 @@ pub struct NodeInfo {
     pub max_key_len: u16,
     /// Allowed clock skew of frame timestamps.
     pub max_clock_skew: Duration,
-    /// Capability bits (none defined yet).
+    /// Capability bits (`memkv_proto::msg::CAP_*`).
     pub capabilities: u64,
 }
 

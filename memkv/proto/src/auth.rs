@@ -287,12 +287,23 @@ impl Session {
         header.ctrl_len = u32::try_from(ctrl.len()).expect("control section fits in u32");
         header.data_len = u32::try_from(data_len).expect("data section fits in u32");
         header.tag = [0; TAG_LEN];
+        // Only a MAC covers the data without its CRC32C, and only a request leaves it to the
+        // receiver; otherwise `ByReceiver` means `Compute`.
+        let by_receiver = crc == SendCrc::ByReceiver
+            && self.integrity != Integrity::Checksum
+            && data_len > 0
+            && !header.response;
+        header.crc_by_receiver = by_receiver;
+        let crc = match crc {
+            SendCrc::ByReceiver if !by_receiver => SendCrc::Compute,
+            crc => crc,
+        };
         let mut raw = header.encode();
         let data_tagger = self.frame_tagger(&raw, ctrl);
         let tag = data_tagger.clone().finish();
         raw[SIGNED_LEN..].copy_from_slice(&tag);
         header.tag = tag;
-        let sum = !matches!(crc, SendCrc::Known(_)) && data_len > 0;
+        let sum = crc == SendCrc::Compute && data_len > 0;
         let sealer = DataSealer {
             tagger: data_tagger,
             covers_data: self.integrity != Integrity::Checksum,
@@ -360,6 +371,9 @@ impl Session {
     ) -> FrameVerifier {
         let tagger = self.frame_tagger(raw, ctrl);
         let header_ok = bool::from(tagger.clone().finish().ct_eq(&header.tag));
+        // A frame whose sender left the CRC32C to us: computed whatever the caller asked, and
+        // nothing to compare it with (the data tag proves these are the sender's bytes).
+        let by_receiver = header.crc_by_receiver;
         FrameVerifier {
             integrity: self.integrity,
             frame_integrity: header.integrity,
@@ -367,8 +381,9 @@ impl Session {
             header_ok,
             has_data: header.data_len > 0,
             trailer: [0; TRAILER_LEN],
-            crc: (crc != DataCrc::Skip).then_some(0),
-            compare_crc: crc == DataCrc::Compute,
+            crc: (crc != DataCrc::Skip || by_receiver).then_some(0),
+            compare_crc: crc == DataCrc::Compute && !by_receiver,
+            by_receiver,
         }
     }
 }
@@ -382,6 +397,13 @@ pub enum SendCrc {
     /// When the bytes may have changed since (a value held in RAM), the receiver finds that
     /// from the trailer.
     Known(u32),
+    /// Not computed by the sender: the receiver computes it from the bytes it receives, which
+    /// the data tag proves are the sender's. The header says so
+    /// ([`Header::crc_by_receiver`](crate::Header::crc_by_receiver)) and the trailer's CRC
+    /// field is zero. Only for requests, in a MAC mode, to a server that advertises
+    /// [`crate::msg::CAP_CRC_BY_RECEIVER`]; in `checksum` mode, where the CRC32C is what covers
+    /// the data, and for a frame without data, it means [`SendCrc::Compute`].
+    ByReceiver,
 }
 
 /// A sealed frame whose data was at hand (see [`Session::seal_whole`]).
@@ -435,6 +457,7 @@ impl DataSealer {
         let crc = match self.crc {
             SendCrc::Compute => self.summed.unwrap_or(0),
             SendCrc::Known(crc) => crc,
+            SendCrc::ByReceiver => 0,
         };
         let crc_le = crc.to_le_bytes();
         self.tagger.update(&crc_le);
@@ -448,7 +471,8 @@ impl DataSealer {
 /// The data CRC32Cs of a verified frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DataSums {
-    /// The CRC32C the sender put in the trailer (0 for a frame without data).
+    /// The CRC32C the sender put in the trailer (0 for a frame without data; the computed one
+    /// for a frame whose sender left it to the receiver).
     pub sent: u32,
     /// The CRC32C computed over the received data (`None` for [`DataCrc::Skip`]).
     pub computed: Option<u32>,
@@ -481,6 +505,8 @@ pub struct FrameVerifier {
     trailer: [u8; TRAILER_LEN],
     crc: Option<u32>,
     compare_crc: bool,
+    /// The frame's header says the sender left the CRC32C to the receiver.
+    by_receiver: bool,
 }
 
 impl fmt::Debug for FrameVerifier {
@@ -530,6 +556,17 @@ impl FrameVerifier {
         data_tagger.update(crc_le);
         if !bool::from(data_tagger.finish().ct_eq(tag)) {
             return Err(VerifyError::BadMac);
+        }
+        if self.by_receiver {
+            // Checked after the tags: the flag is covered by the header tag.
+            if self.integrity == Integrity::Checksum {
+                return Err(VerifyError::BadMac);
+            }
+            let computed = self.crc.unwrap_or(0);
+            return Ok(DataSums {
+                sent: computed,
+                computed: Some(computed),
+            });
         }
         let sent = u32::from_le_bytes(crc_le.try_into().expect("4 bytes"));
         if self.compare_crc && self.crc.is_some_and(|crc| crc != sent) {

@@ -5,7 +5,8 @@
 //!   0   4 magic        b"MEMK"
 //!   4   2 version      protocol version of the sender (u16 LE)
 //!   6   1 opcode
-//!   7   1 flags        bit 0: response; bits 1-2: integrity mode; others zero
+//!   7   1 flags        bit 0: response; bits 1-2: integrity mode; bit 3: data CRC left to
+//!                      the receiver (MAC-mode requests with data); others zero
 //!   8   8 request_id   chosen by the client, strictly increasing per connection
 //!  16   8 timestamp    sender's wall clock, ns since the Unix epoch
 //!  24   2 status       responses only (0 in requests)
@@ -45,6 +46,7 @@ pub(crate) const SIGNED_LEN: usize = HEADER_LEN - TAG_LEN;
 const FLAG_RESPONSE: u8 = 0b0000_0001;
 const INTEGRITY_SHIFT: u8 = 1;
 const INTEGRITY_MASK: u8 = 0b0000_0110;
+const FLAG_CRC_BY_RECEIVER: u8 = 0b0000_1000;
 
 /// A decoded frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +60,10 @@ pub struct Header {
     pub response: bool,
     /// Integrity mode the tag was computed in.
     pub integrity: Integrity,
+    /// Whether the sender left the data's CRC32C to the receiver (the trailer's CRC field is
+    /// zero): allowed only on requests with data in a MAC mode, where the data tag already
+    /// proves the receiver has the sender's bytes (see [`crate::SendCrc::ByReceiver`]).
+    pub crc_by_receiver: bool,
     /// Request id; a response echoes its request's id.
     pub request_id: u64,
     /// Sender wall clock, ns since the Unix epoch.
@@ -128,6 +134,7 @@ impl Header {
             opcode: opcode.code(),
             response: false,
             integrity: Integrity::Mac,
+            crc_by_receiver: false,
             request_id,
             timestamp_ns,
             status: 0,
@@ -146,6 +153,7 @@ impl Header {
             opcode: req.opcode,
             response: true,
             integrity: req.integrity,
+            crc_by_receiver: false,
             request_id: req.request_id,
             timestamp_ns,
             status: status.code(),
@@ -171,7 +179,13 @@ impl Header {
         b[0..4].copy_from_slice(&MAGIC);
         b[4..6].copy_from_slice(&self.version.to_le_bytes());
         b[6] = self.opcode;
-        b[7] = u8::from(self.response) | (self.integrity.code() << INTEGRITY_SHIFT);
+        b[7] = u8::from(self.response)
+            | (self.integrity.code() << INTEGRITY_SHIFT)
+            | if self.crc_by_receiver {
+                FLAG_CRC_BY_RECEIVER
+            } else {
+                0
+            };
         b[8..16].copy_from_slice(&self.request_id.to_le_bytes());
         b[16..24].copy_from_slice(&self.timestamp_ns.to_le_bytes());
         b[24..26].copy_from_slice(&self.status.to_le_bytes());
@@ -201,13 +215,27 @@ impl Header {
             return Err(FrameError::Malformed("version 0 is not defined"));
         }
         let flags = b[7];
-        if flags & !(FLAG_RESPONSE | INTEGRITY_MASK) != 0 {
+        if flags & !(FLAG_RESPONSE | INTEGRITY_MASK | FLAG_CRC_BY_RECEIVER) != 0 {
             return Err(FrameError::Malformed("unknown flag bits set"));
         }
         let integrity = Integrity::from_code((flags & INTEGRITY_MASK) >> INTEGRITY_SHIFT)
             .ok_or(FrameError::Malformed("unknown integrity mode"))?;
         let ctrl_len = u32::from_le_bytes(b[28..32].try_into().expect("4 bytes"));
         let data_len = u32::from_le_bytes(b[32..36].try_into().expect("4 bytes"));
+        let response = flags & FLAG_RESPONSE != 0;
+        let crc_by_receiver = flags & FLAG_CRC_BY_RECEIVER != 0;
+        if crc_by_receiver {
+            if integrity == Integrity::Checksum {
+                return Err(FrameError::Malformed(
+                    "a checksum-mode frame must carry its data's CRC32C",
+                ));
+            }
+            if response || data_len == 0 {
+                return Err(FrameError::Malformed(
+                    "only a request with data may leave its CRC32C to the receiver",
+                ));
+            }
+        }
         let len = u64::from(ctrl_len) + u64::from(data_len);
         if len > u64::from(limits.max_body) {
             return Err(FrameError::TooLarge {
@@ -221,8 +249,9 @@ impl Header {
         Ok(Header {
             version,
             opcode,
-            response: flags & FLAG_RESPONSE != 0,
+            response,
             integrity,
+            crc_by_receiver,
             request_id,
             timestamp_ns: u64::from_le_bytes(b[16..24].try_into().expect("8 bytes")),
             status: u16::from_le_bytes([b[24], b[25]]),

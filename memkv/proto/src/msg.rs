@@ -102,9 +102,17 @@ pub struct NodeInfo<'a> {
     pub max_key_len: u16,
     /// Allowed clock skew.
     pub max_clock_skew_ns: u64,
-    /// Capability bits (none defined yet).
+    /// Capability bits: [`CAP_CRC_BY_RECEIVER`]. A client uses a capability only where the
+    /// server advertises it, so newer clients keep working with older servers.
     pub capabilities: u64,
 }
+
+/// Capability: the server accepts requests that leave their data's CRC32C to it
+/// ([`crate::SendCrc::ByReceiver`]) in the MAC modes.
+pub const CAP_CRC_BY_RECEIVER: u64 = 1 << 0;
+
+/// Every capability this build's server advertises.
+pub const SERVER_CAPABILITIES: u64 = CAP_CRC_BY_RECEIVER;
 
 impl<'a> Message<'a> for NodeInfo<'a> {
     fn encode_into(&self, e: &mut Encoder) {

@@ -564,3 +564,101 @@ fn a_streaming_verifier_refuses_a_frame_sealed_in_another_mode() {
         })
     );
 }
+
+#[test]
+fn a_request_may_leave_its_crc_to_the_receiver_only_where_a_mac_covers_its_data() {
+    let value: Vec<u8> = (0..300_000).map(|i| (i * 7 % 253) as u8).collect();
+    let ctrl = msg::PutReq { key: b"k" }.encode();
+    for mode in Integrity::ALL {
+        let s = Session::derive(&key(), mode, &[1; 16], &[2; 16]);
+        let mut h = Header::request(Opcode::Put, 3, 0);
+        let sent = s.seal_whole(&mut h, &ctrl, &[&value], SendCrc::ByReceiver);
+        let trailer = sent.trailer.expect("a frame with data has a trailer");
+        let parsed = Header::decode(&sent.header, &Limits::default()).unwrap();
+        assert_eq!(parsed, h, "{mode}");
+        if mode == Integrity::Checksum {
+            // The CRC32C is what covers the data: computed and sent as usual.
+            assert!(!parsed.crc_by_receiver);
+            assert_eq!(&trailer[..4], &crc32c(&value).to_le_bytes());
+            continue;
+        }
+        assert!(parsed.crc_by_receiver, "{mode}");
+        assert_eq!(
+            &trailer[..4],
+            &[0; 4],
+            "{mode}: the sender computed no CRC32C"
+        );
+        // The receiver computes it, whatever its caller asked for, and has nothing to
+        // compare it with.
+        for want in [DataCrc::Compute, DataCrc::Report, DataCrc::Skip] {
+            let mut v = s.verifier(&parsed, &sent.header, &ctrl, want);
+            for piece in value.chunks(70_000) {
+                v.update(piece);
+            }
+            *v.trailer_mut() = trailer;
+            let sums = v.finish().unwrap();
+            assert_eq!(sums.computed, Some(crc32c(&value)), "{mode} {want:?}");
+            assert_eq!(sums.sent, crc32c(&value), "{mode} {want:?}");
+        }
+        // Damaged data is still found, by the tag.
+        let mut damaged = value.clone();
+        damaged[123_456] ^= 1;
+        assert_eq!(
+            s.verify(&parsed, &sent.header, &ctrl, &damaged, Some(&trailer)),
+            Err(VerifyError::BadMac),
+            "{mode}"
+        );
+        // The flag is covered by the header tag: cleared on the way, the frame fails.
+        let mut raw = sent.header;
+        raw[7] &= !0b1000;
+        let cleared = Header::decode(&raw, &Limits::default()).unwrap();
+        assert_eq!(
+            s.verify(&cleared, &raw, &ctrl, &value, Some(&trailer)),
+            Err(VerifyError::BadMac),
+            "{mode}"
+        );
+    }
+
+    // A frame without data has no CRC32C to leave: nothing is flagged.
+    let s = Session::derive(&key(), Integrity::Mac, &[1; 16], &[2; 16]);
+    let mut h = Header::request(Opcode::Get, 4, 0);
+    let sent = s.seal_whole(&mut h, &ctrl, &[], SendCrc::ByReceiver);
+    assert!(
+        !Header::decode(&sent.header, &Limits::default())
+            .unwrap()
+            .crc_by_receiver
+    );
+}
+
+#[test]
+fn the_crc_by_receiver_flag_is_refused_where_it_cannot_hold() {
+    let flagged = |integrity: Integrity, response: bool, data_len: u32| {
+        let mut h = Header::request(Opcode::Put, 1, 0);
+        h.integrity = integrity;
+        h.response = response;
+        h.data_len = data_len;
+        h.crc_by_receiver = true;
+        Header::decode(&h.encode(), &Limits::default())
+    };
+    assert!(flagged(Integrity::Mac, false, 10).unwrap().crc_by_receiver);
+    assert!(
+        flagged(Integrity::HmacSha256, false, 10)
+            .unwrap()
+            .crc_by_receiver
+    );
+    for (integrity, response, data_len, why) in [
+        (
+            Integrity::Checksum,
+            false,
+            10,
+            "must carry its data's CRC32C",
+        ),
+        (Integrity::Mac, true, 10, "only a request with data"),
+        (Integrity::Mac, false, 0, "only a request with data"),
+    ] {
+        match flagged(integrity, response, data_len) {
+            Err(FrameError::Malformed(m)) => assert!(m.contains(why), "{m}"),
+            other => panic!("{integrity} response={response} data={data_len}: {other:?}"),
+        }
+    }
+}

@@ -92,7 +92,7 @@ pub(super) fn node_info<S>(shared: &Shared<S>) -> msg::NodeInfo<'_> {
         max_key_len: MAX_KEY_LEN as u16,
         max_clock_skew_ns: u64::try_from(shared.settings.max_clock_skew.as_nanos())
             .unwrap_or(u64::MAX),
-        capabilities: 0,
+        capabilities: msg::SERVER_CAPABILITIES,
     }
 }
 
