@@ -672,9 +672,9 @@ const RECV_POOL_MAX_IDLE: usize = 64 << 20;
 /// Receive buffers for large response data, shared by every connection of the process: a
 /// value copied out by `get_into` gives its buffer back for the next one, instead of the
 /// allocator returning it to the kernel and faulting in fresh pages (`memkv_frameio::BufPool`).
-fn recv_pool() -> &'static Arc<BufPool> {
-    static POOL: std::sync::OnceLock<Arc<BufPool>> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| Arc::new(BufPool::new(RECV_POOL_MAX_IDLE)))
+fn recv_pool() -> &'static BufPool {
+    static POOL: std::sync::OnceLock<BufPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| BufPool::new(RECV_POOL_MAX_IDLE))
 }
 
 /// How the reader treats a reply's data CRC32C. The data of value-carrying replies is checked

@@ -133,7 +133,7 @@ pub async fn read_data<R: AsyncRead + Unpin>(
     rd: &mut R,
     len: usize,
     verifier: &mut FrameVerifier,
-    pool: &std::sync::Arc<BufPool>,
+    pool: &'static BufPool,
     low_water: impl FnMut(&mut R, usize),
 ) -> std::io::Result<Bytes> {
     let mut buf = pool.take(len);
@@ -295,8 +295,6 @@ pub fn rest_len(data_len: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use memkv_proto::{
         AuthKey, DataCrc, DataSums, Header, Integrity, Opcode, SendCrc, Session, TRAILER_LEN,
         crc32c,
@@ -325,11 +323,11 @@ mod tests {
 
     #[tokio::test]
     async fn data_is_verified_on_the_way_in_and_its_buffer_is_reused() {
-        let pool = Arc::new(BufPool::new(64 << 20));
+        let pool = bufpool::leaked(BufPool::new(64 << 20));
         let data: Vec<u8> = (0..POOLED_MIN * 3 + 5).map(|i| i as u8).collect();
         let (mut v, wire) = frame_for(&data);
         let mut rd = &wire[..];
-        let got = read_data(&mut rd, data.len(), &mut v, &pool, |_, _| {})
+        let got = read_data(&mut rd, data.len(), &mut v, pool, |_, _| {})
             .await
             .unwrap();
         assert!(rd.is_empty(), "the trailer was read too");
@@ -345,7 +343,7 @@ mod tests {
         assert!(pool.idle_bytes() >= data.len());
 
         let (mut v, wire) = frame_for(&data);
-        let again = read_data(&mut &wire[..], data.len(), &mut v, &pool, |_, _| {})
+        let again = read_data(&mut &wire[..], data.len(), &mut v, pool, |_, _| {})
             .await
             .unwrap();
         assert_eq!(again.as_ptr(), first, "the idle buffer was reused");
@@ -413,12 +411,12 @@ mod tests {
 
     #[tokio::test]
     async fn damaged_data_or_trailer_fails_verification() {
-        let pool = Arc::new(BufPool::new(64 << 20));
+        let pool = bufpool::leaked(BufPool::new(64 << 20));
         let data = vec![5u8; POOLED_MIN + 1];
         for at in [POOLED_MIN, data.len() + 1, data.len() + TRAILER_LEN - 1] {
             let (mut v, mut wire) = frame_for(&data);
             wire[at] ^= 1;
-            read_data(&mut &wire[..], data.len(), &mut v, &pool, |_, _| {})
+            read_data(&mut &wire[..], data.len(), &mut v, pool, |_, _| {})
                 .await
                 .unwrap();
             assert!(v.finish().is_err(), "damage at {at}");
@@ -427,11 +425,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_short_read_is_an_error_and_keeps_the_buffer() {
-        let pool = Arc::new(BufPool::new(64 << 20));
+        let pool = bufpool::leaked(BufPool::new(64 << 20));
         let big = vec![2u8; POOLED_MIN];
         let (mut v, wire) = frame_for(&big);
         for cut in [POOLED_MIN - 1, POOLED_MIN + 3] {
-            let err = read_data(&mut &wire[..cut], POOLED_MIN, &mut v, &pool, |_, _| {})
+            let err = read_data(&mut &wire[..cut], POOLED_MIN, &mut v, pool, |_, _| {})
                 .await
                 .unwrap_err();
             assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
@@ -456,7 +454,7 @@ mod tests {
             .await
             .unwrap();
         let (mut rx, _) = listener.accept().await.unwrap();
-        let pool = Arc::new(BufPool::new(64 << 20));
+        let pool = bufpool::leaked(BufPool::new(64 << 20));
         let sizes = [100 << 10, (1 << 20) + (300 << 10) + 7, 3 << 20];
         for (len, into) in sizes.into_iter().flat_map(|l| [(l, false), (l, true)]) {
             let data: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
@@ -480,7 +478,7 @@ mod tests {
                     assert_eq!(filled, rest_len(len), "{len}: data and trailer counted");
                     Ok(Bytes::from(dest))
                 } else {
-                    read_data(&mut rx, len, &mut v, &pool, set).await
+                    read_data(&mut rx, len, &mut v, pool, set).await
                 }
             };
             // A mark left above the bytes still to come would wait forever: fail instead.

@@ -309,7 +309,7 @@ async fn frame<S: Store>(
                     rd,
                     data_len,
                     &mut verifier,
-                    &shared.recv_pool,
+                    shared.recv_pool,
                     set_socket_low_water,
                 )
                 .await?,

@@ -24,8 +24,14 @@ use tokio::task::JoinSet;
 
 use crate::metrics::Metrics;
 
-/// Most bytes of idle receive buffers one server keeps for reuse.
+/// Most bytes of idle receive buffers the process keeps for reuse.
 const RECV_POOL_MAX_IDLE: usize = 256 << 20;
+
+/// The process's receive buffers (see [`Shared::recv_pool`]).
+fn recv_pool() -> &'static BufPool {
+    static POOL: std::sync::OnceLock<BufPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| BufPool::new(RECV_POOL_MAX_IDLE))
+}
 
 /// The settings the data plane runs with, derived once from the validated server config.
 #[derive(Debug, Clone)]
@@ -60,8 +66,9 @@ pub(crate) struct Shared<S> {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) server_id: [u8; 16],
     pub(crate) active: AtomicUsize,
-    /// Receive buffers of large values, reused (`memkv_frameio::BufPool`).
-    pub(crate) recv_pool: Arc<BufPool>,
+    /// Receive buffers of values, reused (`memkv_frameio::BufPool`): one pool for the
+    /// process, shared by the servers it runs (tests run several).
+    pub(crate) recv_pool: &'static BufPool,
 }
 
 /// A running data plane: call [`DataPlane::run`] to accept connections until shutdown.
@@ -85,7 +92,7 @@ impl<S: Store> DataPlane<S> {
             metrics,
             server_id: rand::random(),
             active: AtomicUsize::new(0),
-            recv_pool: Arc::new(BufPool::new(RECV_POOL_MAX_IDLE)),
+            recv_pool: recv_pool(),
         });
         DataPlane { listener, shared }
     }
