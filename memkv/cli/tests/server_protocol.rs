@@ -271,6 +271,40 @@ fn a_mac_mode_put_may_leave_its_crc_to_the_server() {
             "{mode}: the CRC32C kept"
         );
 
+        // A batch put too: its items carry no CRC32C either, the server keeps its own.
+        let parts: Vec<&[u8]> = vec![&value[..4096], &value[4096..4096 + 70_000], &value[..1]];
+        let keys = [b"b0".as_slice(), b"b1", b"b2"];
+        let items = msg::BatchPutReq {
+            items: keys
+                .iter()
+                .zip(&parts)
+                .map(|(k, v)| msg::BatchPutItem {
+                    key: k,
+                    len: v.len() as u32,
+                    crc: 0,
+                })
+                .collect(),
+        }
+        .encode();
+        let f = c.frame_with_crc(
+            Opcode::BatchPut,
+            &items,
+            &parts.concat(),
+            raw::now_ns(),
+            by_server,
+        );
+        c.send_raw(&f);
+        let r = c.recv();
+        assert_eq!(r.status(), Status::Ok, "{mode}");
+        let list: msg::StatusList = msg::decode(&r.ctrl).unwrap();
+        assert_eq!(list.statuses, [Status::Ok.code(); 3], "{mode}");
+        for (k, v) in keys.iter().zip(&parts) {
+            let got = c.get(k);
+            assert_eq!(got.data, *v, "{mode}");
+            let meta: msg::ValueMeta = msg::decode(&got.ctrl).unwrap();
+            assert_eq!(meta.crc, memkv_proto::crc32c(v), "{mode}: the CRC32C kept");
+        }
+
         let mut damaged = c.frame_with_crc(Opcode::Put, &ctrl, &value, raw::now_ns(), by_server);
         damaged[HEADER_LEN + ctrl.len() + 777_777] ^= 0x40;
         c.send_raw(&damaged);

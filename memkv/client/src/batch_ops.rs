@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use memkv_proto::msg::{self, Message};
-use memkv_proto::{Opcode, SendCrc, Status};
+use memkv_proto::{Integrity, Opcode, SendCrc, Status};
 
 use crate::batch::{FRAME_SLACK, frame_fits, gather, group_by_server, scatter, split_frames};
 use crate::client::{AsyncClient, Inner, check_key};
@@ -135,7 +135,21 @@ impl Inner {
         idx: &[usize],
     ) -> Vec<Result<(), ClientError>> {
         let values: Vec<&[u8]> = idx.iter().map(|&i| items[i].1).collect();
-        let crcs: Vec<u32> = values.iter().map(|v| memkv_proto::crc32c(v)).collect();
+        // In the MAC modes the frame's tag proves that the server has this client's bytes: a
+        // server that advertises it computes every value's CRC32C itself, and the client
+        // spends no pass over the values on them (items carry 0, the frame says so). Should
+        // the request be retried on a connection to a server restarted without that, the
+        // items' CRC32Cs are refused there as mismatches: errors, never wrong values.
+        let by_server = self.integrity() != Integrity::Checksum
+            && match self.pools[s].conn().await {
+                Ok(conn) => conn.info.capabilities & msg::CAP_CRC_BY_RECEIVER != 0,
+                Err(e) => return idx.iter().map(|_| Err(e.clone())).collect(),
+            };
+        let crcs: Vec<u32> = if by_server {
+            vec![0; values.len()]
+        } else {
+            values.iter().map(|v| memkv_proto::crc32c(v)).collect()
+        };
         let ctrl = msg::BatchPutReq {
             items: idx
                 .iter()
@@ -152,9 +166,13 @@ impl Inner {
             opcode: Opcode::BatchPut,
             ctrl: &ctrl,
             data: &values,
-            crc: SendCrc::Known(combine_crcs(
-                crcs.iter().copied().zip(values.iter().map(|v| v.len())),
-            )),
+            crc: if by_server {
+                SendCrc::ByReceiver
+            } else {
+                SendCrc::Known(combine_crcs(
+                    crcs.iter().copied().zip(values.iter().map(|v| v.len())),
+                ))
+            },
         };
         let all = |e: ClientError| idx.iter().map(|_| Err(e.clone())).collect();
         let reply = match self.request(s, &req, "batch_put").await {

@@ -447,8 +447,9 @@ impl Session {
     ) -> FrameVerifier {
         let tagger = self.frame_tagger(raw, ctrl);
         let header_ok = bool::from(tagger.clone().finish().ct_eq(&header.tag));
-        // A frame whose sender left the CRC32C to us: computed whatever the caller asked, and
-        // nothing to compare it with (the data tag proves these are the sender's bytes).
+        // A frame whose sender left the CRC32C to us: nothing to compare it with (the data tag
+        // proves these are the sender's bytes). With `DataCrc::Skip` the caller computes what
+        // it needs itself (a batch put, each value's).
         let by_receiver = header.crc_by_receiver;
         FrameVerifier {
             integrity: self.integrity,
@@ -457,7 +458,7 @@ impl Session {
             header_ok,
             has_data: header.data_len > 0,
             trailer: [0; TRAILER_LEN],
-            crc: (crc != DataCrc::Skip || by_receiver).then_some(0),
+            crc: (crc != DataCrc::Skip).then_some(0),
             compare_crc: crc == DataCrc::Compute && !by_receiver,
             by_receiver,
         }
@@ -476,7 +477,7 @@ pub enum SendCrc {
     /// Not computed by the sender: the receiver computes it from the bytes it receives, which
     /// the data tag proves are the sender's. The header says so
     /// ([`Header::crc_by_receiver`](crate::Header::crc_by_receiver)) and the trailer's CRC
-    /// field is zero. Only for requests, in a MAC mode, to a server that advertises
+    /// field is zero; in a batch put, so are the items' CRC32Cs. Only for requests, in a MAC mode, to a server that advertises
     /// [`crate::msg::CAP_CRC_BY_RECEIVER`]; in `checksum` mode, where the CRC32C is what covers
     /// the data, and for a frame without data, it means [`SendCrc::Compute`].
     ByReceiver,
@@ -547,8 +548,8 @@ impl DataSealer {
 /// The data CRC32Cs of a verified frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DataSums {
-    /// The CRC32C the sender put in the trailer (0 for a frame without data; the computed one
-    /// for a frame whose sender left it to the receiver).
+    /// The CRC32C the sender put in the trailer (0 for a frame without data; for a frame whose
+    /// sender left it to the receiver, the computed one, or 0 with [`DataCrc::Skip`]).
     pub sent: u32,
     /// The CRC32C computed over the received data (`None` for [`DataCrc::Skip`]).
     pub computed: Option<u32>,
@@ -638,10 +639,9 @@ impl FrameVerifier {
             if self.integrity == Integrity::Checksum {
                 return Err(VerifyError::BadMac);
             }
-            let computed = self.crc.unwrap_or(0);
             return Ok(DataSums {
-                sent: computed,
-                computed: Some(computed),
+                sent: self.crc.unwrap_or(0),
+                computed: self.crc,
             });
         }
         let sent = u32::from_le_bytes(crc_le.try_into().expect("4 bytes"));

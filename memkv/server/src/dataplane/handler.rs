@@ -168,7 +168,10 @@ pub(super) async fn handle<S: Store>(
         Opcode::Delete => delete(&ctrl, shared).await,
         Opcode::Stat => stat(&ctrl, shared).await,
         Opcode::Exists => exists(&ctrl, shared).await,
-        Opcode::BatchPut => batch_put(&ctrl, data, checked.sent_crc, shared).await,
+        Opcode::BatchPut => {
+            let sent = (!header.crc_by_receiver).then_some(checked.sent_crc);
+            batch_put(&ctrl, data, sent, shared).await
+        }
         Opcode::BatchGet => batch_get(&ctrl, shared).await,
         Opcode::PutBegin => put_begin(&ctrl, state, shared),
         Opcode::PutChunk => put_chunk(&ctrl, &data.whole(), state),
@@ -322,10 +325,12 @@ async fn exists<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {
     ))
 }
 
+/// A batch put. `sent_crc` is the frame's CRC32C as the client sent it; `None` when the client
+/// left the CRC32Cs to the server (MAC modes), whose items then carry none either.
 async fn batch_put<S: Store>(
     ctrl: &[u8],
     data: Data,
-    sent_crc: u32,
+    sent_crc: Option<u32>,
     shared: &Shared<S>,
 ) -> Handled {
     let req: msg::BatchPutReq = msg::decode(ctrl)?;
@@ -364,7 +369,7 @@ async fn batch_put<S: Store>(
             (bytes, crc)
         })
         .collect();
-    if frame_crc != sent_crc {
+    if sent_crc.is_some_and(|sent| sent != frame_crc) {
         shared.metrics.checksum_failure(ChecksumStage::Put);
         return Err(Response::error(
             Status::ChecksumMismatch,
@@ -375,7 +380,7 @@ async fn batch_put<S: Store>(
     for (it, (bytes, crc)) in req.items.iter().zip(values) {
         let status = if it.key.len() > MAX_KEY_LEN {
             Status::KeyTooLong
-        } else if crc != it.crc {
+        } else if sent_crc.is_some() && crc != it.crc {
             shared.metrics.checksum_failure(ChecksumStage::Put);
             Status::ChecksumMismatch
         } else {
