@@ -8,9 +8,10 @@
 //!
 //! - [`read_body`]: a control section (or any small body) into a fresh buffer;
 //! - [`read_data`]: a data section into a buffer from a [`BufPool`] (or, [`read_data_into`],
-//!   into the caller's buffer), each piece fed to the frame's [`FrameVerifier`] as it arrives, so the MAC (or, in `checksum` mode, the CRC32C)
-//!   and the value's CRC32C are computed on bytes the socket copy has just brought into the
-//!   cache, in one pass, instead of in later passes over memory.
+//!   into the caller's buffer; [`read_data_discarded`], through one small buffer, dropped),
+//!   each piece fed to the frame's [`FrameVerifier`] as it arrives, so the MAC (or, in
+//!   `checksum` mode, the CRC32C) and the value's CRC32C are computed on bytes the socket copy
+//!   has just brought into the cache, in one pass, instead of in later passes over memory.
 //!
 //! Nothing here trusts the bytes it reads: the caller acts on them only after
 //! [`FrameVerifier::finish`] returns `Ok`.
@@ -275,9 +276,47 @@ pub async fn read_data_into<R: AsyncRead + Unpin>(
         *filled += n;
     }
     mark.reset(rd);
-    let end = rest_len(dest.len());
+    read_trailer(rd, dest.len(), verifier, filled).await
+}
+
+/// [`read_data_into`] for data the caller does not keep (a value too large for the caller's
+/// buffer, whose frame must still be verified before its control section is trusted): `len`
+/// bytes are read through one buffer of at most one read piece, fed to `verifier` and
+/// dropped, then the trailer. `filled` and `low_water` as for [`read_data_into`].
+pub async fn read_data_discarded<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    len: usize,
+    verifier: &mut FrameVerifier,
+    filled: &mut usize,
+    low_water: impl FnMut(&mut R, usize),
+) -> std::io::Result<()> {
+    let mut mark = LowWater::new(low_water);
+    let mut piece = vec![0u8; len.min(READ_PIECE)];
+    while *filled < len {
+        mark.before_read(rd, *filled, len);
+        let want = piece.len().min(len - *filled);
+        let n = rd.read(&mut piece[..want]).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        verifier.update(&piece[..n]);
+        *filled += n;
+    }
+    mark.reset(rd);
+    read_trailer(rd, len, verifier, filled).await
+}
+
+/// Reads the trailer that follows `data_len` bytes of data into `verifier`, `filled` counting
+/// data and trailer bytes read so far.
+async fn read_trailer<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    data_len: usize,
+    verifier: &mut FrameVerifier,
+    filled: &mut usize,
+) -> std::io::Result<()> {
+    let end = rest_len(data_len);
     while *filled < end {
-        let at = *filled - dest.len();
+        let at = *filled - data_len;
         let n = rd.read(&mut verifier.trailer_mut()[at..]).await?;
         if n == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
@@ -372,6 +411,44 @@ mod tests {
             let err = read_data_into(&mut &wire[..cut], &mut dest, &mut v, &mut filled, |_, _| {})
                 .await
                 .unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+            assert_eq!(filled, cut);
+        }
+    }
+
+    #[tokio::test]
+    async fn data_read_and_dropped_is_verified_and_counted_all_the_same() {
+        let data: Vec<u8> = (0..READ_PIECE * 3 + 11).map(|i| (i % 241) as u8).collect();
+        let (mut v, wire) = frame_for(&data);
+        let mut rd = &wire[..];
+        let mut filled = 0;
+        read_data_discarded(&mut rd, data.len(), &mut v, &mut filled, |_, _| {})
+            .await
+            .unwrap();
+        assert!(rd.is_empty(), "data and trailer read");
+        assert_eq!(filled, rest_len(data.len()));
+        assert_eq!(v.finish(), Ok(sums(&data)));
+
+        // Damage is found; a stream cut short is an error and `filled` says how much arrived.
+        let (mut v, mut wire) = frame_for(&data);
+        wire[READ_PIECE + 3] ^= 1;
+        let mut filled = 0;
+        read_data_discarded(&mut &wire[..], data.len(), &mut v, &mut filled, |_, _| {})
+            .await
+            .unwrap();
+        assert!(v.finish().is_err());
+        for cut in [READ_PIECE * 2 + 5, data.len() + 3] {
+            let (mut v, wire) = frame_for(&data);
+            let mut filled = 0;
+            let err = read_data_discarded(
+                &mut &wire[..cut],
+                data.len(),
+                &mut v,
+                &mut filled,
+                |_, _| {},
+            )
+            .await
+            .unwrap_err();
             assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
             assert_eq!(filled, cut);
         }

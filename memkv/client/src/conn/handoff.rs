@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use memkv_frameio::{read_data_into, rest_len, set_socket_low_water};
+use memkv_frameio::{read_data_discarded, read_data_into, rest_len, set_socket_low_water};
 use memkv_proto::{HEADER_LEN, Header};
 use tokio::io::AsyncReadExt;
 use tokio::sync::oneshot;
@@ -90,19 +90,12 @@ impl Handoff {
         } else {
             // The value does not fit `dest` (the caller learns its length from the reply, or
             // that the data section is longer than the value): the data is read, only so that
-            // the frame is verified before the caller acts on its control section, counted in
-            // `self.read` as it comes, so that a request given up midway leaves the reader the
-            // right number of bytes to skip; then it is dropped.
-            let mut scratch = vec![0u8; len];
-            read_data_into(
-                rd,
-                &mut scratch,
-                &mut verifier,
-                &mut self.read,
-                set_socket_low_water,
-            )
-            .await
-            .map(|()| None)
+            // the frame is verified before the caller acts on its control section, through a
+            // buffer of one read piece, counted in `self.read` as it comes, so that a request
+            // given up midway leaves the reader the right number of bytes to skip.
+            read_data_discarded(rd, len, &mut verifier, &mut self.read, set_socket_low_water)
+                .await
+                .map(|()| None)
         };
         let in_dest = read.map_err(|e| self.lost(format!("read failed inside a frame: {e}")))?;
         let sums = match shared.check_reply(&header, verifier.finish()) {
