@@ -26,7 +26,7 @@ pub const POOLED_MIN: usize = 64 * 1024;
 /// Pooled buffer sizes are rounded up to this, so values of nearly equal size share buffers.
 const GRANULE: usize = 4096;
 /// Data at least this large and below [`POOLED_MIN`] gets a pooled buffer of its own size
-/// (rounded up to [`SMALL_GRANULE`]), unaligned; smaller data is left to the allocator, whose
+/// (rounded up to 64 bytes), unaligned; smaller data is left to the allocator, whose
 /// per-thread cache serves it without a lock.
 pub const SMALL_POOLED_MIN: usize = 1024 + 1;
 /// Small pooled buffer sizes are rounded up to this.
