@@ -57,7 +57,7 @@ pub fn crc32c_append(crc: u32, data: &[u8]) -> u32 {
 /// CRC32C of `a ++ b` from the CRC32C of `a`, the CRC32C of `b` and the length of `b`, without
 /// reading any bytes: batch frames derive their payload checksum from the per-value checksums.
 ///
-/// Computed as `crc_a * x^(8 len_b) + crc_b` in GF(2)[x] modulo the CRC32C polynomial, with the
+/// Computed as `crc_a * x^(8 len_b) + crc_b` in GF(2)\[x\] modulo the CRC32C polynomial, with the
 /// power built from a table of `x^(2^k)`: about `log2(len_b)` multiplications of 32 steps each,
 /// where the `crc32c` crate's matrix method costs tens of microseconds per call.
 #[inline]
