@@ -6,7 +6,8 @@
 //! blocks back to the kernel. Values of a few KiB cost in another way: they are too large for
 //! glibc's per-thread cache, so each one took the arena's lock to be allocated on one thread
 //! and again to be freed on another when a put replaced it (15% of the server's CPU on 4 KiB
-//! batch puts with 8 clients). A [`BufPool`] keeps such buffers instead: [`BufPool::freeze`]
+//! batch puts with 8 clients; batch puts were slower still with their values pooled, and keep
+//! the allocator). A [`BufPool`] keeps such buffers instead: [`BufPool::freeze`]
 //! wraps a filled buffer in a `Bytes` that returns it to the pool when its last reference
 //! drops, and [`BufPool::take`] hands it out again. Idle buffers are bounded by the pool's
 //! `max_idle` bytes; beyond that they are freed.
