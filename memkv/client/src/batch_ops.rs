@@ -98,8 +98,18 @@ impl Inner {
         items: &[(&[u8], &[u8])],
         idx: &[usize],
     ) -> Vec<Result<(), ClientError>> {
-        let limit = match self.frame_limit(s).await {
-            Ok(l) => l,
+        // The server's frame limit, and whether it computes the values' CRC32Cs itself: in the
+        // MAC modes the frame's tag proves that it has this client's bytes, and a server that
+        // advertises it then spares the client a pass over the values (items carry 0, the
+        // frame says so). Should a frame be retried on a connection to a server restarted
+        // without that, its items' CRC32Cs are refused there as mismatches: errors, never
+        // wrong values.
+        let (limit, by_server) = match self.pools[s].conn().await {
+            Ok(conn) => (
+                conn.info.max_body as usize,
+                self.integrity() != Integrity::Checksum
+                    && conn.info.capabilities & msg::CAP_CRC_BY_RECEIVER != 0,
+            ),
             Err(e) => return idx.iter().map(|_| Err(e.clone())).collect(),
         };
         let sizes: Vec<usize> = idx
@@ -117,7 +127,7 @@ impl Inner {
                     let (k, v) = items[part[0]];
                     vec![self.put_on(s, k, v).await]
                 } else {
-                    self.put_frame(s, items, part).await
+                    self.put_frame(s, items, part, by_server).await
                 }
             }
         });
@@ -133,18 +143,9 @@ impl Inner {
         s: usize,
         items: &[(&[u8], &[u8])],
         idx: &[usize],
+        by_server: bool,
     ) -> Vec<Result<(), ClientError>> {
         let values: Vec<&[u8]> = idx.iter().map(|&i| items[i].1).collect();
-        // In the MAC modes the frame's tag proves that the server has this client's bytes: a
-        // server that advertises it computes every value's CRC32C itself, and the client
-        // spends no pass over the values on them (items carry 0, the frame says so). Should
-        // the request be retried on a connection to a server restarted without that, the
-        // items' CRC32Cs are refused there as mismatches: errors, never wrong values.
-        let by_server = self.integrity() != Integrity::Checksum
-            && match self.pools[s].conn().await {
-                Ok(conn) => conn.info.capabilities & msg::CAP_CRC_BY_RECEIVER != 0,
-                Err(e) => return idx.iter().map(|_| Err(e.clone())).collect(),
-            };
         let crcs: Vec<u32> = if by_server {
             vec![0; values.len()]
         } else {

@@ -191,21 +191,17 @@ impl Inner {
         if ctrl_len + value.len() > limit {
             return self.put_chunked(s, key, value, limit).await;
         }
-        // In `checksum` mode the value's CRC32C is computed as it is sent and travels in the
-        // frame's trailer. In the MAC modes the data tag already proves that the server has
-        // this client's bytes, so the server computes the CRC32C it keeps from them, in the
-        // pass that checks the tag, and the client spends no pass of its own on it.
-        let crc = match self.integrity() {
-            Integrity::Checksum => SendCrc::Compute,
-            Integrity::Mac | Integrity::HmacSha256 => SendCrc::ByReceiver,
-        };
+        // In the MAC modes the data tag already proves that the server has this client's
+        // bytes, so a server that advertises it computes the CRC32C it keeps from them, in the
+        // pass that checks the tag. Sealing computes it as the value is sent where that does
+        // not hold (`checksum` mode, older servers); it then travels in the frame's trailer.
         let ctrl = msg::PutReq { key }.encode();
         let data = [value];
         let req = Request {
             opcode: Opcode::Put,
             ctrl: &ctrl,
             data: &data,
-            crc,
+            crc: SendCrc::ByReceiver,
         };
         let reply = self.request(s, &req, "put").await?;
         match reply.status() {

@@ -285,9 +285,8 @@ impl StagedBlake3 {
             self.stage.extend_from_slice(&bytes[..n]);
             bytes = &bytes[n..];
             if n == to_boundary {
-                let stage = std::mem::take(&mut self.stage);
-                self.feed(&stage);
-                self.stage = stage;
+                self.hasher.update(&self.stage);
+                self.fed += self.stage.len();
                 self.stage.clear();
             }
         }
@@ -449,8 +448,10 @@ impl Session {
         let header_ok = bool::from(tagger.clone().finish().ct_eq(&header.tag));
         // A frame whose sender left the CRC32C to us: nothing to compare it with (the data tag
         // proves these are the sender's bytes). With `DataCrc::Skip` the caller computes what
-        // it needs itself (a batch put, each value's).
-        let by_receiver = header.crc_by_receiver;
+        // it needs itself (a batch put, each value's). In `checksum` mode, where the CRC32C is
+        // all that covers the data, the flag counts for nothing (the header decoder refuses
+        // it there; a header built otherwise has its data compared with the zero it carries).
+        let by_receiver = header.crc_by_receiver && self.integrity != Integrity::Checksum;
         FrameVerifier {
             integrity: self.integrity,
             frame_integrity: header.integrity,
@@ -635,10 +636,7 @@ impl FrameVerifier {
             return Err(VerifyError::BadMac);
         }
         if self.by_receiver {
-            // Checked after the tags: the flag is covered by the header tag.
-            if self.integrity == Integrity::Checksum {
-                return Err(VerifyError::BadMac);
-            }
+            // Reached after the tags: the flag is covered by the header tag.
             return Ok(DataSums {
                 sent: self.crc.unwrap_or(0),
                 computed: self.crc,

@@ -620,6 +620,20 @@ fn a_request_may_leave_its_crc_to_the_receiver_only_where_a_mac_covers_its_data(
         );
     }
 
+    // In checksum mode a header that says so all the same (one built in code: the decoder
+    // refuses it) changes nothing: the data is still compared with the trailer's CRC32C.
+    let s = Session::derive(&key(), Integrity::Checksum, &[1; 16], &[2; 16]);
+    let (raw, mut h, trailer) = sealed(&s, &ctrl, &value);
+    h.crc_by_receiver = true;
+    let sums = s.verify(&h, &raw, &ctrl, &value, trailer.as_ref()).unwrap();
+    assert_eq!(sums.sent, crc32c(&value));
+    let mut damaged = value.clone();
+    damaged[5] ^= 1;
+    assert_eq!(
+        s.verify(&h, &raw, &ctrl, &damaged, trailer.as_ref()),
+        Err(VerifyError::ChecksumMismatch)
+    );
+
     // A frame without data has no CRC32C to leave: nothing is flagged.
     let s = Session::derive(&key(), Integrity::Mac, &[1; 16], &[2; 16]);
     let mut h = Header::request(Opcode::Get, 4, 0);

@@ -365,7 +365,9 @@ async fn batch_put<S: Store>(
         .into_iter()
         .map(|bytes| {
             let crc = crc32c(&bytes);
-            frame_crc = crc32c_combine(frame_crc, crc, bytes.len());
+            if sent_crc.is_some() {
+                frame_crc = crc32c_combine(frame_crc, crc, bytes.len());
+            }
             (bytes, crc)
         })
         .collect();
