@@ -2,7 +2,7 @@
 //!
 //! N sender tasks write `size`-byte messages over N loopback TCP connections to N receiver
 //! tasks, on the same tokio runtime and with the same socket options as memkv (`TCP_NODELAY`,
-//! the receive low-water mark of one sender chunk, vectored writes straight from the message
+//! the receive low-water mark of memkv's readers, vectored writes straight from the message
 //! buffer). With a check, each message carries a trailer computed by the sender and verified
 //! by the receiver: CRC32C (the `checksum` integrity mode's work) or a keyed BLAKE3 MAC (the
 //! `mac` mode's work). Those runs are the ceilings of the integrity modes.
@@ -104,7 +104,7 @@ async fn receive(
     s.set_nodelay(true)?;
     let tl = check.trailer_len();
     // The receive low-water mark memkv's readers ask for while a value's data is outstanding
-    // (one sender chunk), at most one message: messages follow each other until the sender
+    // (1 MiB), at most one message: messages follow each other until the sender
     // shuts down, which wakes the reader whatever the mark.
     let mark = memkv_frameio::LOW_WATER.min(size + tl);
     memkv_ioengine::set_recv_low_water(s.as_fd(), mark)?;

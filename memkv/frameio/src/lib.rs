@@ -29,12 +29,16 @@ use tokio::net::tcp::OwnedReadHalf;
 pub use bufpool::BufPool;
 
 /// Bytes of data written, then sealed, at a time by [`write_sealed`]: still in the CPU's cache
-/// from the kernel's copy into the socket when they are summed, and few enough writes per
-/// value that the receiver is not woken for every piece. With 256 KiB pieces, 1 MiB `checksum` puts with 8
-/// clients ran at 2.5-2.75 GiB/s against 3.7-3.8 with 1 MiB pieces, and `mac` puts and gets of
-/// 4 MiB with one client 5-10% slower; 4 MiB pieces made the `mac` sender hash a whole value
-/// while the receiver idled (2-core VM, same session).
-pub const SEND_CHUNK: usize = 1024 * 1024;
+/// from the kernel's copy into the socket when they are summed (after a 1 MiB write, a `checksum`
+/// client's CRC32C pass was still 40% of its CPU, reading the value back from memory), and few
+/// enough writes per value that a sender with 8 clients on 2 cores does not pay for many more
+/// system calls. Against 1 MiB (2-core VM, same session, 3 rounds each, order flipped):
+/// `checksum` put 4M x1 +36%, 1M x1 +20%, 1M x8 +9%, `mac` get 4M x1 +24%, `mac` put 4M x8 -2%;
+/// 256 KiB pieces gained less with one client and lost 3-6% with 8. Earlier, with each piece
+/// summed before its write, 256 KiB pieces ran 1 MiB `checksum` puts with 8 clients at 2.5-2.75
+/// GiB/s against 3.7-3.8 with 1 MiB pieces, and 4 MiB pieces made the `mac` sender hash a whole
+/// value while the receiver idled.
+pub const SEND_CHUNK: usize = 512 * 1024;
 
 /// Writes a sealed frame: `head` (the header's encoding and the control section), `data`, then
 /// the trailer from `sealer`. Data pieces are gathered and written (`head` in front of the
@@ -128,12 +132,12 @@ pub async fn read_body<R: AsyncRead + Unpin>(rd: &mut R, len: usize) -> std::io:
     Ok(body.freeze())
 }
 
-/// The receive low-water mark [`read_data`] asks for while data is outstanding: a sender's
-/// whole [`SEND_CHUNK`]. The kernel then wakes the reader once per chunk instead of for each
+/// The receive low-water mark [`read_data`] asks for while data is outstanding: 1 MiB, two of
+/// a sender's [`SEND_CHUNK`]s. The kernel then wakes the reader once per MiB instead of for each
 /// piece the sender's copy produces; on loopback each wake-up is an inter-processor interrupt
 /// on the sender's core. 4 MiB `checksum` puts with one client: 2.64-2.77 -> 3.07-3.26 GiB/s
 /// (2-core VM, same session, alternating).
-pub const LOW_WATER: usize = SEND_CHUNK;
+pub const LOW_WATER: usize = 1024 * 1024;
 
 /// Sets the receive low-water mark (`SO_RCVLOWAT`) of the connection under `rd`: the
 /// `low_water` callback that the server (for requests) and the client (for replies) give
