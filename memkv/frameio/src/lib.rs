@@ -46,9 +46,9 @@ pub const SEND_CHUNK: usize = 512 * 1024;
 /// after it is written: the kernel's copy has then brought its bytes into the cache, and the
 /// receiver starts on them while they are summed, instead of waiting for a pass over bytes
 /// still in memory before the first byte leaves. Many small values (a batch) still leave in one
-/// write. The last batch, when smaller than [`SEAL_FIRST_MAX`], is fed first and goes in one
-/// write with the trailer; a larger one is written, fed, then the trailer. Data the sealer does
-/// not read goes in one write with the rest.
+/// write. What is left after the last whole chunk (a batch of small values, a value's tail) is
+/// fed first and goes in one write with the trailer. Data the sealer does not read goes in one
+/// write with the rest.
 ///
 /// The bytes are borrowed for the whole call, so what is summed is what was written.
 pub async fn write_sealed<W: AsyncWrite + Unpin>(
@@ -75,13 +75,8 @@ pub async fn write_sealed<W: AsyncWrite + Unpin>(
                 }
             }
         }
-        if gathered_len >= SEAL_FIRST_MAX {
-            write_all_vectored(w, gathered.iter().copied()).await?;
-            gathered[data_from..].iter().for_each(|d| sealer.update(d));
-            gathered.clear();
-        } else {
-            gathered[data_from..].iter().for_each(|d| sealer.update(d));
-        }
+        // What is left is less than a chunk: summed first, it leaves with the trailer.
+        gathered[data_from..].iter().for_each(|d| sealer.update(d));
     } else {
         gathered.extend(data.iter().map(AsRef::as_ref));
     }
@@ -89,10 +84,6 @@ pub async fn write_sealed<W: AsyncWrite + Unpin>(
     let tail = trailer.as_ref().map(|t| &t[..]);
     write_all_vectored(w, gathered.into_iter().chain(tail)).await
 }
-
-/// Most bytes of data [`write_sealed`] sums before writing them, in one write with the trailer:
-/// below this, the pass over them costs less than one more write.
-pub const SEAL_FIRST_MAX: usize = 64 * 1024;
 
 /// Writes every byte of `pieces`, in order, with vectored writes. Through a tokio `BufWriter`,
 /// pieces that fit its free space are buffered and larger sets go to the socket directly.
@@ -580,19 +571,26 @@ mod tests {
                 Integrity::Checksum,
                 vec![HEAD + 3 * 4096 + t],
             ),
-            // A large value: each chunk written, then summed; the trailer after.
+            // A large value: each whole chunk written, then summed; the rest with the trailer.
             (
                 vec![big(SEND_CHUNK * 2 + SEND_CHUNK / 2)],
                 SendCrc::Compute,
                 Integrity::Mac,
-                vec![HEAD + SEND_CHUNK, SEND_CHUNK, SEND_CHUNK / 2, t],
+                vec![HEAD + SEND_CHUNK, SEND_CHUNK, SEND_CHUNK / 2 + t],
             ),
-            // A short last piece goes with the trailer.
+            // Whole chunks only: the trailer alone after them.
             (
-                vec![big(SEND_CHUNK + 100)],
+                vec![big(SEND_CHUNK * 2)],
                 SendCrc::Compute,
                 Integrity::Checksum,
-                vec![HEAD + SEND_CHUNK, 100 + t],
+                vec![HEAD + SEND_CHUNK, SEND_CHUNK, t],
+            ),
+            // Values gathered across a chunk's end: written once a chunk is gathered.
+            (
+                vec![big(SEND_CHUNK / 2 + 10); 3],
+                SendCrc::Compute,
+                Integrity::Checksum,
+                vec![HEAD + SEND_CHUNK + 20, SEND_CHUNK / 2 + 10 + t],
             ),
             // Data the sealer does not read (a known CRC, no MAC) leaves in one write.
             (
