@@ -23,8 +23,8 @@ use crate::servers::{
     start_redis,
 };
 use crate::summary::{
-    CellKey, Goal, GoalResult, PumpRun, Run, SummaryRow, evaluate, issue_goals, pump_streams,
-    summarize,
+    CACHED_PUMP, CellKey, Goal, GoalResult, PumpRun, Run, SummaryRow, evaluate, issue_goals,
+    pump_streams, summarize,
 };
 use crate::sweep::{keys_for, progress};
 use crate::target::{GetApi, Target};
@@ -433,13 +433,24 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
             );
             if single {
                 for &streams in &stream_counts {
-                    for check in PumpCheck::ALL {
-                        let r = pump(size, streams, check, opts.pump_duration)
+                    // The limits move as many distinct messages as the cells have values; the
+                    // raw pump also re-sends one message from the cache (informative).
+                    let runs = PumpCheck::ALL
+                        .map(|check| (check, false))
+                        .into_iter()
+                        .chain([(PumpCheck::Raw, true)]);
+                    for (check, cached) in runs {
+                        let distinct = if cached { 1 } else { keys };
+                        let r = pump(size, streams, distinct, check, opts.pump_duration)
                             .await
                             .map_err(CompareError::Pump)?;
                         eprintln!(
                             "  {:<15} {:<9} {:>4} x{:<3} {:>8.3} GiB/s{}",
-                            format!("pump-{}", check.name()),
+                            if cached {
+                                CACHED_PUMP.to_owned()
+                            } else {
+                                format!("pump-{}", check.name())
+                            },
                             "stream",
                             size_name(size),
                             streams,
@@ -450,7 +461,11 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
                                 ""
                             }
                         );
-                        pumps.push(PumpRun { repeat, result: r });
+                        pumps.push(PumpRun {
+                            repeat,
+                            cached,
+                            result: r,
+                        });
                     }
                 }
             }

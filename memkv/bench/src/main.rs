@@ -265,6 +265,11 @@ struct PumpArgs {
     /// Work on both ends: raw, crc32c, blake3.
     #[arg(long, value_delimiter = ',', default_value = "raw,crc32c,blake3")]
     check: Vec<PumpCheck>,
+    /// Distinct message bytes per size, as `compare --max-data` gives its cells: the senders
+    /// cycle through that many different messages and the receivers through as many buffers
+    /// (no more than one message: one message, which stays in the CPU's cache).
+    #[arg(long, default_value = "64M", value_parser = sizes_arg)]
+    working_set: usize,
     /// Time per run.
     #[arg(long, default_value = "1s", value_parser = duration_arg)]
     duration: Duration,
@@ -520,17 +525,19 @@ async fn cmd_pump(a: PumpArgs) -> Result<bool> {
     }
     let mut results = Vec::new();
     println!(
-        "{:>6} {:>7} {:>7} {:>9} {:>8}",
-        "size", "streams", "check", "GiB/s", "failures"
+        "{:>6} {:>7} {:>8} {:>7} {:>9} {:>8}",
+        "size", "streams", "distinct", "check", "GiB/s", "failures"
     );
     for &size in &a.sizes {
         for &streams in &a.streams {
             for &check in &a.check {
-                let r = pump(size, streams, check, a.duration).await?;
+                let distinct = (a.working_set / size).max(1);
+                let r = pump(size, streams, distinct, check, a.duration).await?;
                 println!(
-                    "{:>6} {:>7} {:>7} {:>9.3} {:>8}",
+                    "{:>6} {:>7} {:>8} {:>7} {:>9.3} {:>8}",
                     size_name(size),
                     streams,
+                    r.distinct,
                     check.name(),
                     r.gib_per_s,
                     r.failures

@@ -244,6 +244,7 @@ fn the_pump_moves_verified_messages() {
     let out = Command::new(bench_bin())
         .args(["pump", "--sizes", "64K", "--streams", "1,2", "--duration"])
         .arg("100ms")
+        .args(["--working-set", "128K"])
         .arg("--json")
         .arg(&json)
         .output()
@@ -255,6 +256,8 @@ fn the_pump_moves_verified_messages() {
     for r in results {
         assert!(r["messages"].as_u64().unwrap() > 0, "{r}");
         assert_eq!(r["failures"], 0, "{r}");
+        // Two different 64 KiB messages: one per stream with two streams.
+        assert_eq!(r["distinct"], 2, "{r}");
     }
 }
 
@@ -349,6 +352,18 @@ fn compare_runs_a_cold_cache_file_server_and_names_its_target() {
         ],
     );
     assert!(stdout.contains("file-cold-checksum"), "{stdout}");
+    // The limits move as many distinct messages as the cell has keys (64 MiB of 64 KiB
+    // values); the cached raw pump re-sends one per stream (two streams for two clients).
+    let pumps = doc["pumps"].as_array().unwrap();
+    let distinct = |cached: bool| -> Vec<u64> {
+        pumps
+            .iter()
+            .filter(|p| p["cached"] == cached)
+            .map(|p| p["result"]["distinct"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(distinct(true), [2], "{pumps:?}");
+    assert_eq!(distinct(false), [1024; 3], "{pumps:?}");
     assert!(
         stdout.contains("file-cold checksum get 4M cold x2 vs fio read QD32"),
         "{stdout}"
