@@ -162,6 +162,31 @@ async fn send(
     s.shutdown().await
 }
 
+/// The receivers' runtime, shut down without waiting when dropped: a runtime dropped the
+/// ordinary way inside another runtime's task (as on an early error return) panics.
+struct ReceiverRuntime(Option<tokio::runtime::Runtime>);
+
+impl ReceiverRuntime {
+    fn spawn<F>(&self, f: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("taken only on drop"))
+            .spawn(f)
+    }
+}
+
+impl Drop for ReceiverRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 /// Pumps `size`-byte messages over `streams` loopback connections for `duration`, `distinct`
 /// different messages in all (each stream cycles through its share, at least one).
 pub async fn pump(
@@ -179,11 +204,15 @@ pub async fn pump(
     let barrier = Arc::new(Barrier::new(streams + 1));
     // The receivers run on a runtime of their own, as a server's connections do in their own
     // process: on one shared runtime a sender and its receiver took turns on one worker thread.
-    let receiving = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(streams.min(std::thread::available_parallelism().map_or(1, |n| n.get())))
-        .thread_name("pump-receiver")
-        .enable_all()
-        .build()?;
+    let receiving = ReceiverRuntime(Some(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(
+                streams.min(std::thread::available_parallelism().map_or(1, |n| n.get())),
+            )
+            .thread_name("pump-receiver")
+            .enable_all()
+            .build()?,
+    ));
     let mut senders = Vec::with_capacity(streams);
     let mut receivers = Vec::with_capacity(streams);
     for stream in 0..streams {
@@ -219,7 +248,7 @@ pub async fn pump(
     for s in senders {
         s.await.map_err(joined)??;
     }
-    receiving.shutdown_background();
+    drop(receiving);
     let gib = bytes as f64 / (1u64 << 30) as f64;
     let cpu_ms_per_gib = match (cpu_before, crate::results::cpu_seconds(None)) {
         (Some(a), Some(b)) if gib > 0.0 => Some((b - a) * 1000.0 / gib),
