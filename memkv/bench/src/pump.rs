@@ -1,7 +1,7 @@
 //! The raw socket pump: the loopback ceiling at the benchmark's own message sizes.
 //!
 //! N sender tasks write `size`-byte messages over N loopback TCP connections to N receiver
-//! tasks, on the same tokio runtime and with the same socket options as memkv (`TCP_NODELAY`,
+//! tasks, with the same socket options as memkv (`TCP_NODELAY`,
 //! the receive low-water mark of memkv's readers, vectored writes straight from the message
 //! buffer). With a check, each message carries a trailer computed by the sender and verified
 //! by the receiver: CRC32C (the `checksum` integrity mode's work) or a keyed BLAKE3 MAC (the
