@@ -4,12 +4,12 @@
 
 use bytes::Bytes;
 use memkv_proto::msg::{self, Message};
-use memkv_proto::{Integrity, Opcode, SendCrc, Status};
+use memkv_proto::{Opcode, SendCrc, Status};
 
 use crate::batch::{FRAME_SLACK, frame_fits, gather, group_by_server, scatter, split_frames};
 use crate::client::{AsyncClient, Inner, check_key};
 use crate::error::ClientError;
-use crate::frame::{Request, combine_crcs};
+use crate::frame::{Request, combine_crcs, server_computes_crc};
 use crate::join::{join_all, join_concat};
 use crate::stream::Sink;
 use crate::types::GetInto;
@@ -107,8 +107,7 @@ impl Inner {
         let (limit, by_server) = match self.pools[s].conn().await {
             Ok(conn) => (
                 conn.info.max_body as usize,
-                self.integrity() != Integrity::Checksum
-                    && conn.info.capabilities & msg::CAP_CRC_BY_RECEIVER != 0,
+                server_computes_crc(self.integrity(), conn.info.capabilities),
             ),
             Err(e) => return idx.iter().map(|_| Err(e.clone())).collect(),
         };

@@ -46,7 +46,7 @@ impl<'a> Request<'a> {
     /// Seals the header for this request under `session` with `request_id`, stamped `now_ns`,
     /// and returns the sealer that the data must be fed to as it is written. A request that
     /// would leave its CRC32C to the receiver ([`SendCrc::ByReceiver`]) computes it after all
-    /// when the server does not advertise that it takes it (`capabilities`).
+    /// where [`server_computes_crc`] says the server does not.
     pub(crate) fn seal(
         &self,
         session: &Session,
@@ -56,11 +56,21 @@ impl<'a> Request<'a> {
     ) -> ([u8; HEADER_LEN], DataSealer) {
         let mut header = Header::request(self.opcode, request_id, now_ns);
         let crc = match self.crc {
-            SendCrc::ByReceiver if capabilities & msg::CAP_CRC_BY_RECEIVER == 0 => SendCrc::Compute,
+            SendCrc::ByReceiver if !server_computes_crc(session.integrity(), capabilities) => {
+                SendCrc::Compute
+            }
             crc => crc,
         };
         session.seal(&mut header, self.ctrl, self.data_len(), crc)
     }
+}
+
+/// Whether a server with `capabilities` computes the CRC32C of a request's data itself, so the
+/// client may leave it out ([`SendCrc::ByReceiver`]): in a MAC mode, where the data tag proves
+/// the server has this client's bytes, and where the server advertises
+/// [`msg::CAP_CRC_BY_RECEIVER`]. A batch put decides with it before building its items.
+pub(crate) fn server_computes_crc(integrity: Integrity, capabilities: u64) -> bool {
+    integrity != Integrity::Checksum && capabilities & msg::CAP_CRC_BY_RECEIVER != 0
 }
 
 /// A verified response frame.
