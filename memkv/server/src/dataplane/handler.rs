@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use bytes::{Bytes, BytesMut};
+use futures_util::future::join_all;
 use memkv_proto::msg::{self, Message};
 use memkv_proto::{Header, MAX_KEY_LEN, Opcode, Status, VERSION, crc32c, crc32c_combine};
 use memkv_store::{Store, StoreError, Value};
@@ -168,9 +169,12 @@ pub(super) async fn handle<S: Store>(
         Opcode::Delete => delete(&ctrl, shared).await,
         Opcode::Stat => stat(&ctrl, shared).await,
         Opcode::Exists => exists(&ctrl, shared).await,
+        // Stored before the connection reads on, answered once every value is durable.
         Opcode::BatchPut => {
             let sent = (!header.crc_by_receiver).then_some(checked.sent_crc);
-            batch_put(&ctrl, data, sent, shared).await
+            return batch_put(&ctrl, data, sent, shared)
+                .await
+                .unwrap_or_else(Reply::Now);
         }
         Opcode::BatchGet => batch_get(&ctrl, shared).await,
         Opcode::PutBegin => put_begin(&ctrl, state, shared),
@@ -327,12 +331,16 @@ async fn exists<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {
 
 /// A batch put. `sent_crc` is the frame's CRC32C as the client sent it; `None` when the client
 /// left the CRC32Cs to the server (MAC modes), whose items then carry none either.
+///
+/// Every value is stored before the connection reads on (`Store::put_staged`), and the batch
+/// is answered once all of them are durable: a disk store's group commit then syncs the whole
+/// batch together, instead of one sync per value.
 async fn batch_put<S: Store>(
     ctrl: &[u8],
     data: Data,
     sent_crc: Option<u32>,
     shared: &Shared<S>,
-) -> Handled {
+) -> Result<Reply, Response> {
     let req: msg::BatchPutReq = msg::decode(ctrl)?;
     // The reader splits the data at the listed lengths when they add up to what the frame
     // carries (`conn::batch_value_lens`); when they do not, it hands the data over whole.
@@ -379,6 +387,8 @@ async fn batch_put<S: Store>(
         ));
     }
     let mut statuses = Vec::with_capacity(req.items.len());
+    // Items stored but not yet durable: their index in `statuses` and what to wait for.
+    let mut pending = Vec::new();
     for (it, (bytes, crc)) in req.items.iter().zip(values) {
         let status = if it.key.len() > MAX_KEY_LEN {
             Status::KeyTooLong
@@ -386,21 +396,48 @@ async fn batch_put<S: Store>(
             shared.metrics.checksum_failure(ChecksumStage::Put);
             Status::ChecksumMismatch
         } else {
-            match shared.store.put(it.key, Value { data: bytes, crc }).await {
-                Ok(()) => Status::Ok,
-                Err(StoreError::NoSpace { .. }) => Status::NoSpace,
-                Err(e) => {
-                    tracing::error!("storage failure: {e}");
-                    Status::ServerError
+            let value = Value { data: bytes, crc };
+            match shared.store.put_staged(it.key, &value) {
+                Some(Ok(durable)) => {
+                    if !durable.is_done() {
+                        pending.push((statuses.len(), durable));
+                    }
+                    Status::Ok
                 }
+                Some(Err(e)) => item_status(e),
+                // Not stageable (a striped value): stored and made durable now.
+                None => match shared.store.put(it.key, value).await {
+                    Ok(()) => Status::Ok,
+                    Err(e) => item_status(e),
+                },
             }
         };
         statuses.push(status.code());
     }
-    Ok(Response::with_ctrl(
-        Status::Ok,
-        msg::StatusList { statuses }.encode(),
-    ))
+    let answer =
+        |statuses: Vec<u16>| Response::with_ctrl(Status::Ok, msg::StatusList { statuses }.encode());
+    if pending.is_empty() {
+        return Ok(Reply::Now(answer(statuses)));
+    }
+    Ok(Reply::Later(Box::pin(async move {
+        for (index, durable) in pending {
+            if let Err(e) = durable.wait().await {
+                statuses[index] = item_status(e).code();
+            }
+        }
+        answer(statuses)
+    })))
+}
+
+/// The status of one item of a batch whose store call failed.
+fn item_status(e: StoreError) -> Status {
+    match e {
+        StoreError::NoSpace { .. } => Status::NoSpace,
+        e => {
+            tracing::error!("storage failure: {e}");
+            Status::ServerError
+        }
+    }
 }
 
 async fn batch_get<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {
@@ -413,8 +450,11 @@ async fn batch_get<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {
     let mut items = Vec::with_capacity(req.keys.len());
     let mut data = Vec::new();
     let mut frame_crc = 0u32;
-    for key in &req.keys {
-        let item = match shared.store.get_unchecked(key).await.map_err(store_error)? {
+    // Looked up together: a disk store reads the values that are not in its cache side by
+    // side (one queue of reads for the drive) instead of one after another.
+    let found = join_all(req.keys.iter().map(|key| shared.store.get_unchecked(key))).await;
+    for got in found {
+        let item = match got.map_err(store_error)? {
             None => msg::BatchGetItem {
                 status: Status::NotFound.code(),
                 len: 0,
@@ -610,3 +650,6 @@ fn get_chunk<S>(ctrl: &[u8], state: &mut ConnState, shared: &Shared<S>) -> Handl
         data_crc: None,
     })
 }
+
+#[cfg(test)]
+mod tests;

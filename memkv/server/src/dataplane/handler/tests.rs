@@ -1,0 +1,107 @@
+//! Handler behaviour that a client cannot observe on demand: when a batch put on a disk store
+//! is answered, and what it answers when the drive fails under it (a drive failure injected
+//! through `memkv-store`'s fault hook: a real drive cannot be made to fail on demand).
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+use bytes::Bytes;
+use memkv_ioengine::FaultPlan;
+use memkv_proto::msg::{self, Message};
+use memkv_proto::{AuthKey, Integrity, Limits, Status, crc32c};
+use memkv_store::{DiskMode, DiskStore, DiskStoreConfig, SyncPolicy};
+
+use super::{Data, Reply, batch_put};
+use crate::dataplane::{DataPlaneSettings, Shared, recv_pool};
+use crate::metrics::Metrics;
+use crate::run::{OP_NAMES, STATUS_NAMES};
+
+const MIB: u64 = 1 << 20;
+
+async fn disk_shared(dir: &std::path::Path) -> Shared<DiskStore> {
+    let store = DiskStore::open(DiskStoreConfig {
+        mode: DiskMode::File,
+        drives: vec![dir.join("drive0.dat")],
+        extent_size: MIB,
+        file_size: 16 * MIB,
+        sync: SyncPolicy::Always,
+        queue_depth: 32,
+        cache_size: MIB,
+        trim_files: false,
+        engine: None,
+    })
+    .await
+    .expect("open a disk store on a data file");
+    Shared {
+        store: Arc::new(store),
+        settings: DataPlaneSettings {
+            auth_key: AuthKey::from_bytes([7; 32]),
+            integrity: Integrity::Checksum,
+            limits: Limits::default(),
+            max_clock_skew: Duration::from_secs(5),
+            max_connections: 4,
+            idle_timeout: None,
+            max_inflight_bytes: 64 * MIB,
+            handshake_timeout: Duration::from_secs(5),
+            release: "test".into(),
+            storage_mode: "file".into(),
+        },
+        metrics: Arc::new(Metrics::new(&OP_NAMES, &STATUS_NAMES)),
+        server_id: [0; 16],
+        active: AtomicUsize::new(0),
+        recv_pool: recv_pool(),
+    }
+}
+
+/// A batch put of `n` values of 3000 bytes: its control section and its values.
+fn batch(n: usize) -> (Vec<u8>, Vec<Bytes>, u32) {
+    let keys: Vec<String> = (0..n).map(|i| format!("batch-key-{i}")).collect();
+    let values: Vec<Bytes> = (0..n).map(|i| Bytes::from(vec![i as u8; 3000])).collect();
+    let items = keys
+        .iter()
+        .zip(&values)
+        .map(|(k, v)| msg::BatchPutItem {
+            key: k.as_bytes(),
+            len: v.len() as u32,
+            crc: crc32c(v),
+        })
+        .collect();
+    let frame_crc = crc32c(&values.concat());
+    (msg::BatchPutReq { items }.encode(), values, frame_crc)
+}
+
+/// The item statuses of a batch put's response, once it is given.
+async fn statuses(reply: Reply) -> Vec<u16> {
+    let response = match reply {
+        Reply::Now(_) => panic!("a batch put on a disk store is answered only once durable"),
+        Reply::Later(response) => response.await,
+    };
+    assert_eq!(response.status, Status::Ok);
+    msg::decode::<msg::StatusList>(&response.ctrl)
+        .expect("a status list")
+        .statuses
+}
+
+#[tokio::test]
+async fn a_disk_batch_put_is_answered_once_durable_and_reports_a_failed_sync_per_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = disk_shared(dir.path()).await;
+
+    let (ctrl, values, crc) = batch(16);
+    let reply = batch_put(&ctrl, Data::Values(values), Some(crc), &shared)
+        .await
+        .unwrap_or_else(|r| panic!("batch put refused: {r:?}"));
+    assert_eq!(statuses(reply).await, vec![Status::Ok.code(); 16]);
+
+    // The drive fails after the values are staged: every item reports it.
+    shared.store.inject_faults(0, FaultPlan::DEAD);
+    let (ctrl, values, crc) = batch(4);
+    let reply = batch_put(&ctrl, Data::Values(values), Some(crc), &shared).await;
+    let statuses = match reply {
+        Ok(reply) => statuses(reply).await,
+        Err(r) => panic!("batch put refused: {r:?}"),
+    };
+    assert_eq!(statuses, vec![Status::ServerError.code(); 4]);
+    shared.store.inject_faults(0, FaultPlan::NONE);
+}
