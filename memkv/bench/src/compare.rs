@@ -491,7 +491,13 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
     let summary = summarize(&runs, &pumps, &memkv_targets, &peers);
     let clients = opts.concurrency.iter().copied().max().unwrap_or(1);
     let mut goals = evaluate(issue_goals(opts.batch, clients), &summary);
-    goals.extend(storage_goals(&opts, &runs, &limits));
+    goals.extend(storage_goals(
+        &opts.storage,
+        &opts.concurrency,
+        &opts.modes,
+        &runs,
+        &limits,
+    ));
     let ok = runs.iter().all(|r| r.result.is_clean(false))
         && pumps.iter().all(|p| p.result.failures == 0);
     drop(servers);
@@ -521,16 +527,22 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
 /// are those with 32 clients (as many requests in flight as fio's queue depth) when the run has
 /// them, else those with the most clients. Ratios are medians of per-repeat ratios when fio ran
 /// in every repeat. A target whose server was not run is `n/a`.
-fn storage_goals(opts: &CompareOptions, runs: &[Run], limits: &Limits) -> Vec<GoalResult> {
+fn storage_goals(
+    storage: &[MemkvStorage],
+    concurrency: &[usize],
+    modes: &[String],
+    runs: &[Run],
+    limits: &Limits,
+) -> Vec<GoalResult> {
     let ran = |engine: DiskEngine| {
-        opts.storage
+        storage
             .iter()
             .any(|s| matches!(s, MemkvStorage::Disk { engine: e, .. } if *e == engine))
     };
-    let tasks = if opts.concurrency.contains(&FIO_QD) {
+    let tasks = if concurrency.contains(&FIO_QD) {
         FIO_QD
     } else {
-        opts.concurrency.iter().copied().max().unwrap_or(1)
+        concurrency.iter().copied().max().unwrap_or(1)
     };
     let mut out = Vec::new();
     for (engine, warm, medium) in [
@@ -540,7 +552,7 @@ fn storage_goals(opts: &CompareOptions, runs: &[Run], limits: &Limits) -> Vec<Go
         if !ran(engine) {
             continue;
         }
-        for mode in &opts.modes {
+        for mode in modes {
             for (op, rw, name, what) in [
                 (Op::Put, "write", warm.to_owned(), "put 4M"),
                 (Op::Get, "read", format!("{warm}-cold"), "get 4M cold"),
@@ -604,6 +616,53 @@ fn storage_goals(opts: &CompareOptions, runs: &[Run], limits: &Limits) -> Vec<Go
                         measured,
                     });
                 }
+                // A put crosses loopback TCP before it reaches the drive: where fio writes
+                // faster than memkv's memory mode moves the same values in the same repeat,
+                // that is the ceiling (informative: what the drive path adds to the network's).
+                if op == Op::Put {
+                    let memory = format!("memkv-{mode}");
+                    let ceiling_in = |repeat: usize| {
+                        let fio = limits
+                            .fio
+                            .iter()
+                            .filter(|f| {
+                                f.medium == medium
+                                    && f.rw == rw
+                                    && f.iodepth == FIO_QD
+                                    && f.fdatasync_every == 0
+                            })
+                            .find(|f| f.repeat.is_none_or(|r| r == repeat))
+                            .map(|f| f.gib_per_s)?;
+                        let network = runs
+                            .iter()
+                            .find(|r| {
+                                r.repeat == repeat
+                                    && r.result.target == memory
+                                    && CellKey::of(&r.result) == cell
+                            })
+                            .map(|r| r.result.gib_per_s)?;
+                        Some(fio.min(network)).filter(|g| *g > 0.0)
+                    };
+                    let ratios: Vec<f64> = runs
+                        .iter()
+                        .filter(|r| r.result.target == target && CellKey::of(&r.result) == cell)
+                        .filter_map(|r| ceiling_in(r.repeat).map(|x| r.result.gib_per_s / x))
+                        .collect();
+                    let measured = median(&ratios);
+                    out.push(GoalResult {
+                        goal: Goal {
+                            name: format!(
+                                "{name} {mode} {what} x{tasks} vs the lower of fio {rw} QD{FIO_QD} on a {medium} and memory-mode put (informative)"
+                            ),
+                            target: target.clone(),
+                            cell,
+                            reference: format!("min(fio-{medium}-{rw}-qd{FIO_QD},{memory})"),
+                            min: 0.90,
+                        },
+                        pass: measured.map(|m| m >= 0.90),
+                        measured,
+                    });
+                }
             }
         }
     }
@@ -656,4 +715,98 @@ pub fn compare_panels(report: &CompareReport) -> Vec<Panel> {
         });
     }
     panels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::{CellResult, Latency};
+
+    fn put(target: &str, repeat: usize, gib: f64) -> Run {
+        Run {
+            repeat,
+            result: CellResult {
+                target: target.into(),
+                op: Op::Put,
+                size: FIO_BLOCK,
+                tasks: FIO_QD,
+                batch: 1,
+                calls: 1,
+                items: 1,
+                bytes: 1,
+                secs: 1.0,
+                ops_per_s: gib * 256.0,
+                gib_per_s: gib,
+                latency_us: Latency::default(),
+                errors: 0,
+                first_error: None,
+                mismatches: 0,
+                misses: 0,
+                cpu: None,
+            },
+        }
+    }
+
+    fn fio_write(repeat: usize, gib: f64) -> FioResult {
+        FioResult {
+            medium: "file".into(),
+            rw: "write".into(),
+            iodepth: FIO_QD,
+            block_size: FIO_BLOCK,
+            fdatasync_every: 0,
+            gib_per_s: gib,
+            repeat: Some(repeat),
+        }
+    }
+
+    #[test]
+    fn disk_puts_are_compared_with_fio_and_with_the_lower_of_fio_and_memory_mode() {
+        // Repeat 0: fio 5.0 is faster than memory mode's 3.0, which is then the ceiling: file
+        // put 2.4 is 0.48 of fio and 0.8 of the ceiling. Repeat 1: fio 2.0 is the slower:
+        // file put 1.9 is 0.95 of both. Medians of the two repeats: 0.715 and 0.875.
+        let runs = vec![
+            put("memkv-checksum", 0, 3.0),
+            put("memkv-file-checksum", 0, 2.4),
+            put("memkv-checksum", 1, 3.0),
+            put("memkv-file-checksum", 1, 1.9),
+        ];
+        let limits = Limits {
+            memcpy_gib_per_s: 10.0,
+            iperf3: Vec::new(),
+            fio: vec![fio_write(0, 5.0), fio_write(1, 2.0)],
+            fio_error: None,
+        };
+        let storage = [MemkvStorage::Disk {
+            engine: DiskEngine::File,
+            size: 1 << 30,
+            block_size: 4 << 20,
+            cold: false,
+        }];
+        let goals = storage_goals(
+            &storage,
+            &[1, FIO_QD],
+            &["checksum".to_owned()],
+            &runs,
+            &limits,
+        );
+        let measured = |name: &str| {
+            goals
+                .iter()
+                .find(|g| g.goal.name == name)
+                .unwrap_or_else(|| panic!("no `{name}` in {goals:#?}"))
+                .measured
+        };
+        let vs_fio = measured("file checksum put 4M x32 vs fio write QD32 on a file").unwrap();
+        assert!((vs_fio - 0.715).abs() < 1e-9, "{vs_fio}");
+        let vs_ceiling = measured(
+            "file checksum put 4M x32 vs the lower of fio write QD32 on a file and memory-mode put (informative)",
+        )
+        .unwrap();
+        assert!((vs_ceiling - 0.875).abs() < 1e-9, "{vs_ceiling}");
+        // No cold server ran and fio read nothing: the get target is not measured.
+        assert_eq!(
+            measured("file-cold checksum get 4M cold x32 vs fio read QD32 on a file"),
+            None
+        );
+    }
 }

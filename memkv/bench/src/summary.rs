@@ -280,6 +280,34 @@ pub fn summarize(
                 });
             }
         }
+        // What a store that computes the keyed BLAKE3 MAC on both ends can reach at best,
+        // against the better peer (which computes nothing): the ceiling of the `mac` rows'
+        // peer targets.
+        if cell.op != Op::Exists && !cell.op.is_batched() {
+            let per_repeat: Vec<f64> = by_target
+                .values()
+                .flat_map(|reps| reps.keys().copied())
+                .collect::<std::collections::BTreeSet<usize>>()
+                .into_iter()
+                .filter_map(|repeat| {
+                    let pump = pump_at(cell.size, streams, PumpCheck::Blake3, false, repeat)?;
+                    let best = peers
+                        .iter()
+                        .filter_map(|p| by_target.get(p.as_str())?.get(&repeat))
+                        .map(|r| r.gib_per_s)
+                        .fold(0.0f64, f64::max);
+                    (best > 0.0).then(|| pump / best)
+                })
+                .collect();
+            if let Some(m) = median(&per_repeat) {
+                ratios.push(Ratio {
+                    target: pump_ref(PumpCheck::Blake3),
+                    reference: BEST_PEER.to_owned(),
+                    median: m,
+                    per_repeat,
+                });
+            }
+        }
         rows.push(SummaryRow {
             cell,
             figures,
@@ -369,6 +397,20 @@ pub fn issue_goals(batch: usize, clients: usize) -> Vec<Goal> {
                     min: 1.0,
                 });
             }
+        }
+    }
+    for size in [1 << 20, m4] {
+        for op in [Op::Put, Op::Get] {
+            goals.push(Goal {
+                name: format!(
+                    "ceiling of mac {op} {} x{clients}: pump with BLAKE3 MAC vs better peer (informative)",
+                    size_name(size)
+                ),
+                target: pump_ref(PumpCheck::Blake3),
+                cell: cell(op, size, clients, 1),
+                reference: BEST_PEER.into(),
+                min: 1.0,
+            });
         }
     }
     for op in [Op::BatchPut, Op::BatchGet] {
@@ -627,6 +669,12 @@ mod tests {
                 repeat: rep,
                 result: cell("memcached", Op::Put, m4, 8, 1, 4.0),
             });
+            // The BLAKE3 pump at 2.4 against the better peer's 4.0: the `mac` rows' ceiling.
+            pumps.push(PumpRun {
+                repeat: rep,
+                cached: false,
+                result: pump(m4, pump_streams(8), PumpCheck::Blake3, 2.4),
+            });
         }
         let targets = vec!["memkv-checksum".to_owned()];
         let peers = vec!["redis".to_owned(), "memcached".to_owned()];
@@ -653,6 +701,10 @@ mod tests {
             Some(true)
         );
         assert_eq!(find("checksum put 4M x8 vs better peer").pass, Some(false));
+        let ceiling =
+            find("ceiling of mac put 4M x8: pump with BLAKE3 MAC vs better peer (informative)");
+        assert_eq!(ceiling.pass, Some(false));
+        assert!((ceiling.measured.unwrap() - 0.6).abs() < 1e-9);
         assert_eq!(
             find("checksum put 4M x1 vs raw pump of one cached message (informative)").pass,
             Some(false)
