@@ -218,17 +218,50 @@ pub(crate) async fn write_parts(
             },
         }
         .encode();
-        let total = (META_BLOCK + align_up(p.len, drive.align)) as usize;
-        // One copy of the value: the part's header block precedes its bytes in the same
-        // write, and received values are not aligned for O_DIRECT (see docs/storage.md).
-        let mut buf = part_buf(inner, total);
+        let start = drive.sb.extent_offset(p.extent);
         let m = META_BLOCK as usize;
+        let align = drive.align as usize;
+        // A value received into a page-aligned buffer (the server's) has its whole blocks
+        // written from there, without a copy: the header block, those blocks, and the last
+        // partial block (copied and zero-padded) go as separate writes of one batch. A part
+        // is only named by a stripe record once all of them completed.
+        let whole = if data.as_ptr().addr() % align == 0 {
+            align_down(p.len, drive.align) as usize
+        } else {
+            0
+        };
+        if whole > 0 {
+            let mut head = AlignedBuf::with_len(m);
+            head.as_mut_slice().copy_from_slice(&header);
+            futs.push((p.drive as usize, m, batch.write_at(&drive.dev, head, start)));
+            let shared = value.data.slice(at - data.len()..at - data.len() + whole);
+            futs.push((
+                p.drive as usize,
+                whole,
+                batch.write_shared_at(&drive.dev, shared, start + META_BLOCK),
+            ));
+            let rest = &data[whole..];
+            if !rest.is_empty() {
+                let total = align_up(rest.len() as u64, drive.align) as usize;
+                let mut buf = AlignedBuf::with_len(total);
+                let out = buf.as_mut_slice();
+                out[..rest.len()].copy_from_slice(rest);
+                out[rest.len()..].fill(0);
+                let at = start + META_BLOCK + whole as u64;
+                futs.push((p.drive as usize, total, batch.write_at(&drive.dev, buf, at)));
+            }
+            continue;
+        }
+        let total = (META_BLOCK + align_up(p.len, drive.align)) as usize;
+        // Otherwise one copy of the value: the part's header block precedes its bytes in the
+        // same write.
+        let mut buf = part_buf(inner, total);
         let out = buf.as_mut_slice();
         out[..m].copy_from_slice(&header);
         out[m..m + data.len()].copy_from_slice(data);
         // A recycled buffer holds an earlier part: the padding to the block size is zeroed.
         out[m + data.len()..].fill(0);
-        let fut = batch.write_at(&drive.dev, buf, drive.sb.extent_offset(p.extent));
+        let fut = batch.write_at(&drive.dev, buf, start);
         futs.push((p.drive as usize, total, fut));
     }
     for batch in batches.into_iter().flatten() {
