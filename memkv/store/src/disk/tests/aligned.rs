@@ -1,7 +1,8 @@
 //! Large values laid out on block boundaries (format version 3): a pad record goes ahead of
 //! the record so that its value starts on a block boundary, and a value in a page-aligned
 //! buffer is written from that buffer. Both layouts must read back, survive a restart (from a
-//! segment summary and from the scan of an open segment) and pass `memkv drive check`.
+//! segment summary and from the scan of an open segment) and pass `memkv drive check`. Striped
+//! values are written from their buffers too, and a striped put syncs each drive once.
 
 use bytes::Bytes;
 use memkv_ioengine::AlignedBuf;
@@ -166,5 +167,43 @@ async fn striped_values_in_aligned_buffers_are_written_from_them_and_survive_a_r
                 "{len} after a restart"
             );
         }
+    }
+}
+
+#[tokio::test]
+async fn a_striped_put_syncs_each_drive_once_its_record_drive_with_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 2, 64 * MIB, MIB, SyncPolicy::Always);
+    let store = DiskStore::open(cfg).await.unwrap();
+    let cap = (MIB - 4096) as usize;
+    let syncs = |store: &DiskStore| -> Vec<u64> {
+        let drives = &store.inner.drives;
+        drives
+            .iter()
+            .map(|d| d.engine.metrics().syncs.completed)
+            .collect()
+    };
+    // Warm up both lanes (their first records open segments).
+    for i in 0..8 {
+        store.put(&key(100 + i), value_for(i, 3000)).await.unwrap();
+    }
+    for (i, parts) in [(0u64, 1usize), (1, 2), (2, 1), (3, 2)] {
+        let k = key(i);
+        let before = syncs(&store);
+        let value = striped_value(i, parts * cap + 100, true);
+        store.put(&k, value.clone()).await.unwrap();
+        let after = syncs(&store);
+        let lane = store.inner.lane_for(&k).unwrap();
+        // One sync on the record's drive (its group commit, which covers the parts there),
+        // and one on the other drive only when a part went there.
+        for d in 0..2 {
+            let expected = u64::from(d == lane || parts == 2);
+            assert_eq!(
+                after[d] - before[d],
+                expected,
+                "value of {parts} parts, record on drive {lane}: syncs of drive {d}"
+            );
+        }
+        assert_eq!(store.get(&k).await.unwrap(), Some(value));
     }
 }

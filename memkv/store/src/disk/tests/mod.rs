@@ -556,7 +556,9 @@ async fn parts_that_no_stripe_record_names_are_freed_on_restart() {
             len: (60 * KIB).min(200 * KIB - i * 60 * KIB),
         });
     }
-    stripe::write_parts(&store.inner, &v, &parts).await.unwrap();
+    stripe::write_parts(&store.inner, &v, &parts, None)
+        .await
+        .unwrap();
     store.close().await;
     drop(store);
 
