@@ -572,27 +572,46 @@ fn storage_goals(
                 } else {
                     &[0]
                 };
-                for &every in flushes {
-                    let fio_in = |repeat: usize| {
-                        limits
-                            .fio
-                            .iter()
-                            .filter(|f| {
-                                f.medium == medium
-                                    && f.rw == rw
-                                    && f.iodepth == FIO_QD
-                                    && f.fdatasync_every == every
-                            })
-                            .find(|f| f.repeat.is_none_or(|r| r == repeat))
-                            .map(|f| f.gib_per_s)
-                            .filter(|g| *g > 0.0)
-                    };
+                // fio's write or read on this medium in `repeat`, with an `fdatasync` every
+                // `every` writes.
+                let fio_at = |every: usize, repeat: usize| {
+                    limits
+                        .fio
+                        .iter()
+                        .filter(|f| {
+                            f.medium == medium
+                                && f.rw == rw
+                                && f.iodepth == FIO_QD
+                                && f.fdatasync_every == every
+                        })
+                        .find(|f| f.repeat.is_none_or(|r| r == repeat))
+                        .map(|f| f.gib_per_s)
+                        .filter(|g| *g > 0.0)
+                };
+                // The median over repeats of the cell's figure over `reference` in that repeat.
+                let median_vs = |reference: &dyn Fn(usize) -> Option<f64>| {
                     let ratios: Vec<f64> = runs
                         .iter()
                         .filter(|r| r.result.target == target && CellKey::of(&r.result) == cell)
-                        .filter_map(|r| fio_in(r.repeat).map(|x| r.result.gib_per_s / x))
+                        .filter_map(|r| reference(r.repeat).map(|x| r.result.gib_per_s / x))
                         .collect();
-                    let measured = median(&ratios);
+                    median(&ratios)
+                };
+                let mut push = |what_vs: String, reference: String, measured: Option<f64>| {
+                    out.push(GoalResult {
+                        goal: Goal {
+                            name: format!("{name} {mode} {what} x{tasks} vs {what_vs}"),
+                            target: target.clone(),
+                            cell,
+                            reference,
+                            min: 0.90,
+                        },
+                        pass: measured.map(|m| m >= 0.90),
+                        measured,
+                    });
+                };
+                for &every in flushes {
+                    let measured = median_vs(&|repeat| fio_at(every, repeat));
                     let (flush, note, reference) = if every == 0 {
                         (String::new(), "", format!("fio-{medium}-{rw}-qd{FIO_QD}"))
                     } else {
@@ -602,66 +621,36 @@ fn storage_goals(
                             format!("fio-{medium}-{rw}-qd{FIO_QD}-fdatasync{every}"),
                         )
                     };
-                    out.push(GoalResult {
-                        goal: Goal {
-                            name: format!(
-                                "{name} {mode} {what} x{tasks} vs fio {rw} QD{FIO_QD}{flush} on a {medium}{note}"
-                            ),
-                            target: target.clone(),
-                            cell,
-                            reference,
-                            min: 0.90,
-                        },
-                        pass: measured.map(|m| m >= 0.90),
+                    push(
+                        format!("fio {rw} QD{FIO_QD}{flush} on a {medium}{note}"),
+                        reference,
                         measured,
-                    });
+                    );
                 }
                 // A put crosses loopback TCP before it reaches the drive: where fio writes
                 // faster than memkv's memory mode moves the same values in the same repeat,
                 // that is the ceiling (informative: what the drive path adds to the network's).
                 if op == Op::Put {
                     let memory = format!("memkv-{mode}");
-                    let ceiling_in = |repeat: usize| {
-                        let fio = limits
-                            .fio
-                            .iter()
-                            .filter(|f| {
-                                f.medium == medium
-                                    && f.rw == rw
-                                    && f.iodepth == FIO_QD
-                                    && f.fdatasync_every == 0
-                            })
-                            .find(|f| f.repeat.is_none_or(|r| r == repeat))
-                            .map(|f| f.gib_per_s)?;
-                        let network = runs
-                            .iter()
+                    let network_at = |repeat: usize| {
+                        runs.iter()
                             .find(|r| {
                                 r.repeat == repeat
                                     && r.result.target == memory
                                     && CellKey::of(&r.result) == cell
                             })
-                            .map(|r| r.result.gib_per_s)?;
-                        Some(fio.min(network)).filter(|g| *g > 0.0)
+                            .map(|r| r.result.gib_per_s)
                     };
-                    let ratios: Vec<f64> = runs
-                        .iter()
-                        .filter(|r| r.result.target == target && CellKey::of(&r.result) == cell)
-                        .filter_map(|r| ceiling_in(r.repeat).map(|x| r.result.gib_per_s / x))
-                        .collect();
-                    let measured = median(&ratios);
-                    out.push(GoalResult {
-                        goal: Goal {
-                            name: format!(
-                                "{name} {mode} {what} x{tasks} vs the lower of fio {rw} QD{FIO_QD} on a {medium} and memory-mode put (informative)"
-                            ),
-                            target: target.clone(),
-                            cell,
-                            reference: format!("min(fio-{medium}-{rw}-qd{FIO_QD},{memory})"),
-                            min: 0.90,
-                        },
-                        pass: measured.map(|m| m >= 0.90),
-                        measured,
+                    let measured = median_vs(&|repeat| {
+                        Some(fio_at(0, repeat)?.min(network_at(repeat)?)).filter(|g| *g > 0.0)
                     });
+                    push(
+                        format!(
+                            "the lower of fio {rw} QD{FIO_QD} on a {medium} and memory-mode put (informative)"
+                        ),
+                        format!("min(fio-{medium}-{rw}-qd{FIO_QD},{memory})"),
+                        measured,
+                    );
                 }
             }
         }
@@ -720,30 +709,12 @@ pub fn compare_panels(report: &CompareReport) -> Vec<Panel> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::{CellResult, Latency};
+    use crate::summary::tests::cell;
 
     fn put(target: &str, repeat: usize, gib: f64) -> Run {
         Run {
             repeat,
-            result: CellResult {
-                target: target.into(),
-                op: Op::Put,
-                size: FIO_BLOCK,
-                tasks: FIO_QD,
-                batch: 1,
-                calls: 1,
-                items: 1,
-                bytes: 1,
-                secs: 1.0,
-                ops_per_s: gib * 256.0,
-                gib_per_s: gib,
-                latency_us: Latency::default(),
-                errors: 0,
-                first_error: None,
-                mismatches: 0,
-                misses: 0,
-                cpu: None,
-            },
+            result: cell(target, Op::Put, FIO_BLOCK, FIO_QD, 1, gib),
         }
     }
 

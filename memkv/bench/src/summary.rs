@@ -582,11 +582,19 @@ pub fn render_goals(goals: &[GoalResult]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::results::Latency;
 
-    fn cell(target: &str, op: Op, size: usize, tasks: usize, batch: usize, gib: f64) -> CellResult {
+    /// A cell's result with `gib` GiB/s (and the ops/s that makes).
+    pub(crate) fn cell(
+        target: &str,
+        op: Op,
+        size: usize,
+        tasks: usize,
+        batch: usize,
+        gib: f64,
+    ) -> CellResult {
         let ops = gib * (1u64 << 30) as f64 / size as f64;
         CellResult {
             target: target.into(),
