@@ -34,13 +34,14 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use bytes::Bytes;
-use memkv_ioengine::{AlignedBuf, Batch, BufPool};
+use memkv_ioengine::{Batch, BufPool};
 
 use super::format::{
     META_BLOCK, PART_REF_LEN, PartRef, RECORD_HEADER_LEN, RecordHeader, RecordKind, SegmentHeader,
     SegmentKind, align_down, align_up,
 };
 use super::lane::{self, Append, Loc};
+use super::segbuf::SegBuf;
 use super::{Inner, SyncPolicy};
 use crate::{StoreError, Value};
 
@@ -72,19 +73,6 @@ const PART_POOL_MAX_IDLE: u64 = 64 << 20;
 pub(crate) fn part_buf_pool(extent_size: u64, queue_depth: u32) -> BufPool {
     let idle = (PART_POOL_MAX_IDLE / extent_size).clamp(1, u64::from(queue_depth.max(1)));
     BufPool::new(extent_size as usize, idle as usize)
-}
-
-/// An aligned buffer of `total` bytes for a part write: a recycled extent-sized one for
-/// large parts, a fresh one for short parts (a value only slightly larger than a segment).
-/// Its contents are unspecified; the caller fills all `total` bytes.
-fn part_buf(inner: &Inner, total: usize) -> AlignedBuf {
-    if total * 2 >= inner.part_bufs.buf_len() {
-        let mut buf = inner.part_bufs.get();
-        buf.set_len(total);
-        buf
-    } else {
-        AlignedBuf::with_len(total)
-    }
 }
 
 /// The largest value that can be striped under a key of `key_len` bytes: one full part per
@@ -215,7 +203,8 @@ pub(crate) async fn write_parts(
     for p in parts {
         let drive = &inner.drives[p.drive as usize];
         let batch = batches[p.drive as usize].get_or_insert_with(|| drive.engine.batch());
-        let data = &value.data[at..at + p.len as usize];
+        let from = at;
+        let data = &value.data[from..from + p.len as usize];
         at += p.len as usize;
         let header = SegmentHeader {
             seg_seq: p.seg_seq,
@@ -228,51 +217,29 @@ pub(crate) async fn write_parts(
             },
         }
         .encode();
-        let start = drive.sb.extent_offset(p.extent);
-        let m = META_BLOCK as usize;
-        let align = drive.align as usize;
-        // A value received into a page-aligned buffer (the server's) has its whole blocks
-        // written from there, without a copy: the header block, those blocks, and the last
-        // partial block (copied and zero-padded) go as separate writes of one batch. A part
-        // is only named by a stripe record once all of them completed.
-        let whole = if data.as_ptr().addr() % align == 0 {
+        // Staged like a log segment's records (`SegBuf`): the header block, then the part's
+        // bytes, then zeros to the block size. A value received into a page-aligned buffer
+        // (the server's) has its whole blocks written from there, without a copy; the rest is
+        // copied into a buffer from the store's pool. A part is only named by a stripe record
+        // once all its pieces are written.
+        let mut staged = SegBuf::new(inner.part_bufs.clone());
+        staged.extend(&header);
+        let whole = if data.as_ptr().addr() % drive.align as usize == 0 {
             align_down(p.len, drive.align) as usize
         } else {
             0
         };
         if whole > 0 {
-            let mut head = AlignedBuf::with_len(m);
-            head.as_mut_slice().copy_from_slice(&header);
-            futs.push((p.drive as usize, m, batch.write_at(&drive.dev, head, start)));
-            let shared = value.data.slice(at - data.len()..at - data.len() + whole);
-            futs.push((
-                p.drive as usize,
-                whole,
-                batch.write_shared_at(&drive.dev, shared, start + META_BLOCK),
-            ));
-            let rest = &data[whole..];
-            if !rest.is_empty() {
-                let total = align_up(rest.len() as u64, drive.align) as usize;
-                let mut buf = AlignedBuf::with_len(total);
-                let out = buf.as_mut_slice();
-                out[..rest.len()].copy_from_slice(rest);
-                out[rest.len()..].fill(0);
-                let at = start + META_BLOCK + whole as u64;
-                futs.push((p.drive as usize, total, batch.write_at(&drive.dev, buf, at)));
-            }
-            continue;
+            staged.extend_shared(value.data.slice(from..from + whole));
         }
-        let total = (META_BLOCK + align_up(p.len, drive.align)) as usize;
-        // Otherwise one copy of the value: the part's header block precedes its bytes in the
-        // same write.
-        let mut buf = part_buf(inner, total);
-        let out = buf.as_mut_slice();
-        out[..m].copy_from_slice(&header);
-        out[m..m + data.len()].copy_from_slice(data);
-        // A recycled buffer holds an earlier part: the padding to the block size is zeroed.
-        out[m + data.len()..].fill(0);
-        let fut = batch.write_at(&drive.dev, buf, start);
-        futs.push((p.drive as usize, total, fut));
+        staged.extend(&data[whole..]);
+        staged.zero_to((META_BLOCK + align_up(p.len, drive.align)) as usize);
+        let start = drive.sb.extent_offset(p.extent);
+        for (offset, bytes) in staged.take() {
+            let len = bytes.len();
+            let fut = batch.write_shared_at(&drive.dev, bytes, start + offset as u64);
+            futs.push((p.drive as usize, len, fut));
+        }
     }
     for batch in batches.into_iter().flatten() {
         batch.submit();
