@@ -223,6 +223,14 @@ pub fn summarize(
                 pump_cpu.insert(name, m);
             }
         }
+        // A peer's ops/s in `repeat`, and the better peer's.
+        let peer_at = |p: &str, repeat: usize| by_target.get(p)?.get(&repeat).map(|r| r.ops_per_s);
+        let best_peer_at = |repeat: usize| {
+            peers
+                .iter()
+                .filter_map(|p| peer_at(p, repeat))
+                .reduce(f64::max)
+        };
         let mut ratios = Vec::new();
         for t in memkv_targets {
             let Some(mine) = by_target.get(t.as_str()) else {
@@ -258,18 +266,10 @@ pub fn summarize(
                     );
                 }
                 let own_ops = r.ops_per_s;
-                let mut best: Option<f64> = None;
                 for p in peers {
-                    let v = by_target
-                        .get(p.as_str())
-                        .and_then(|m| m.get(&repeat))
-                        .map(|r| r.ops_per_s);
-                    if let Some(v) = v {
-                        best = Some(best.map_or(v, |b: f64| b.max(v)));
-                    }
-                    push(p.clone(), v, own_ops);
+                    push(p.clone(), peer_at(p, repeat), own_ops);
                 }
-                push(BEST_PEER.to_owned(), best, own_ops);
+                push(BEST_PEER.to_owned(), best_peer_at(repeat), own_ops);
             }
             for (reference, per_repeat) in refs {
                 ratios.push(Ratio {
@@ -291,12 +291,9 @@ pub fn summarize(
                 .into_iter()
                 .filter_map(|repeat| {
                     let pump = pump_at(cell.size, streams, PumpCheck::Blake3, false, repeat)?;
-                    let best = peers
-                        .iter()
-                        .filter_map(|p| by_target.get(p.as_str())?.get(&repeat))
-                        .map(|r| r.gib_per_s)
-                        .fold(0.0f64, f64::max);
-                    (best > 0.0).then(|| pump / best)
+                    let pump_ops = pump * (1u64 << 30) as f64 / cell.size as f64;
+                    let best = best_peer_at(repeat).filter(|b| *b > 0.0)?;
+                    Some(pump_ops / best)
                 })
                 .collect();
             if let Some(m) = median(&per_repeat) {
