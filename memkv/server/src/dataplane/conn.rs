@@ -1,7 +1,9 @@
 //! One client connection: handshake, frame reading and authentication, and the writer task.
 
+use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use memkv_proto::msg::{self, Message};
@@ -17,7 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use memkv_frameio::{read_body, set_socket_low_water, write_sealed};
 
-use super::handler::{self, Data, Reply, Response};
+use super::handler::{self, Data, Pending, Reply, Response};
 use super::streams::Streams;
 use super::{Shared, now_ns};
 use crate::metrics::{AuthFailure, FrameReject, Metrics};
@@ -27,6 +29,10 @@ const MAX_HELLO_BODY: u32 = 64 * 1024;
 const IO_BUFFER: usize = 64 * 1024;
 /// Responses queued for the writer before the reader waits.
 const WRITE_QUEUE: usize = 1024;
+/// Gets and batch gets of one connection that may wait for a drive while the connection reads
+/// on (the disk engine's default queue depth, so one connection can keep a drive's queue full).
+/// A further read is answered before the connection reads its next request.
+pub const MAX_DEFERRED_READS: usize = 32;
 /// After shutdown begins, how long a connection waits for bytes a client already sent.
 const DRAIN_GRACE: Duration = Duration::from_millis(100);
 /// How long a refused connection keeps reading (and discarding) input before it closes.
@@ -47,6 +53,17 @@ struct Outgoing {
     header: Header,
     response: Response,
     _permit: Option<OwnedSemaphorePermit>,
+}
+
+/// Where a connection's responses go, and what bounds what it holds.
+#[derive(Clone)]
+struct Outbox {
+    tx: mpsc::Sender<Outgoing>,
+    /// Request and response bytes held at once (`network.max_inflight_bytes`).
+    budget: Arc<Semaphore>,
+    /// Reads waiting for a drive while the reader goes on ([`MAX_DEFERRED_READS`]).
+    reads: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
 }
 
 /// What the reader does after a frame.
@@ -120,9 +137,14 @@ pub(super) async fn serve<S: Store>(
 
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
     let writer = tokio::spawn(write_loop(wr, rx, session.clone()));
-    let budget = Arc::new(Semaphore::new(
-        usize::try_from(shared.settings.max_inflight_bytes).unwrap_or(usize::MAX >> 4),
-    ));
+    let out = Outbox {
+        tx,
+        budget: Arc::new(Semaphore::new(
+            usize::try_from(shared.settings.max_inflight_bytes).unwrap_or(usize::MAX >> 4),
+        )),
+        reads: Arc::new(Semaphore::new(MAX_DEFERRED_READS)),
+        metrics: Arc::clone(&shared.metrics),
+    };
     let mut state = ConnState {
         session,
         streams: Streams::default(),
@@ -183,7 +205,7 @@ pub(super) async fn serve<S: Store>(
                 break;
             }
         }
-        match frame(&raw, &mut rd, &mut state, &shared, &tx, &budget, peer).await {
+        match frame(&raw, &mut rd, &mut state, &shared, &out, peer).await {
             Next::Continue => {}
             Next::Close => {
                 refused = true;
@@ -191,7 +213,8 @@ pub(super) async fn serve<S: Store>(
             }
         }
     }
-    drop(tx);
+    // The writer ends once every sender is gone, those of responses still on their way too.
+    drop(out);
     let _ = writer.await;
     if refused {
         linger(&mut rd).await;
@@ -230,12 +253,12 @@ async fn frame<S: Store>(
     raw: &[u8; HEADER_LEN],
     rd: &mut BufReader<OwnedReadHalf>,
     state: &mut ConnState,
-    shared: &Shared<S>,
-    tx: &mpsc::Sender<Outgoing>,
-    budget: &Arc<Semaphore>,
+    shared: &Arc<Shared<S>>,
+    out: &Outbox,
     peer: SocketAddr,
 ) -> Next {
     let metrics = &shared.metrics;
+    let tx = &out.tx;
     let header = match Header::decode(raw, &shared.settings.limits) {
         Ok(h) => h,
         Err(e) => {
@@ -274,7 +297,7 @@ async fn frame<S: Store>(
     }
 
     let body_len = usize::try_from(header.body_len()).unwrap_or(usize::MAX);
-    let permit = match Arc::clone(budget)
+    let permit = match Arc::clone(&out.budget)
         .acquire_many_owned(u32::try_from(body_len).unwrap_or(u32::MAX))
         .await
     {
@@ -366,53 +389,87 @@ async fn frame<S: Store>(
         data_crc: sums.computed,
         sent_crc: sums.sent,
     };
-    match handler::handle(opcode, &header, ctrl, data, checked, state, shared).await {
+    let response = match handler::handle(opcode, &header, ctrl, data, checked, state, shared).await
+    {
         Reply::Now(response) => {
             drop(permit);
-            if answer(tx, budget, metrics, &header, opcode, started, response).await {
-                Next::Continue
-            } else {
-                Next::Close
-            }
+            response
         }
         Reply::Later(response) => {
             // A put that is stored and on its way to the drive: the reader goes on with the
             // next request. Its bytes stay counted against the connection's budget until it
             // is durable, which bounds what one connection can have queued for the drives.
-            let (tx, budget, metrics) = (tx.clone(), Arc::clone(budget), Arc::clone(metrics));
-            tokio::spawn(async move {
-                let response = response.await;
-                drop(permit);
-                answer(&tx, &budget, &metrics, &header, opcode, started, response).await;
-            });
-            Next::Continue
+            answer_later(out, header, opcode, started, response, Some(permit), None);
+            return Next::Continue;
         }
+        Reply::Read(mut read) => {
+            drop(permit);
+            // A value at hand (RAM, the disk store's cache) is answered now. One that waits for
+            // a drive finishes in a task of its own while the reader goes on, so a connection
+            // with many gets in flight keeps that many reads in the drive's queue instead of
+            // one; past MAX_DEFERRED_READS of them the reader waits for this one.
+            match Arc::clone(&out.reads).try_acquire_owned() {
+                Err(_) => read.await,
+                Ok(slot) => match poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await {
+                    Poll::Ready(response) => response,
+                    Poll::Pending => {
+                        answer_later(out, header, opcode, started, read, None, Some(slot));
+                        return Next::Continue;
+                    }
+                },
+            }
+        }
+    };
+    if answer(out, &header, opcode, started, response).await {
+        Next::Continue
+    } else {
+        Next::Close
     }
+}
+
+/// Answers a request from a task of its own once `response` is ready, while the reader goes
+/// on. `request_bytes` (a put's share of the budget) is released when the response is ready;
+/// `read_slot` (a deferred read's place) once it is queued, so that at most
+/// [`MAX_DEFERRED_READS`] responses of reads are held outside the budget.
+fn answer_later(
+    out: &Outbox,
+    header: Header,
+    opcode: Option<Opcode>,
+    started: Instant,
+    response: Pending,
+    request_bytes: Option<OwnedSemaphorePermit>,
+    read_slot: Option<OwnedSemaphorePermit>,
+) {
+    let out = out.clone();
+    tokio::spawn(async move {
+        let response = response.await;
+        drop(request_bytes);
+        answer(&out, &header, opcode, started, response).await;
+        drop(read_slot);
+    });
 }
 
 /// Counts a handled request and queues its response. Returns false if the writer is gone.
 async fn answer(
-    tx: &mpsc::Sender<Outgoing>,
-    budget: &Arc<Semaphore>,
-    metrics: &Metrics,
+    out: &Outbox,
     header: &Header,
     opcode: Option<Opcode>,
     started: Instant,
     response: Response,
 ) -> bool {
     let out_len = response.body_len();
-    let out_permit = Arc::clone(budget)
+    let out_permit = Arc::clone(&out.budget)
         .acquire_many_owned(u32::try_from(out_len).unwrap_or(u32::MAX))
         .await
         .ok();
-    metrics.record_op(
+    out.metrics.record_op(
         opcode.map_or(crate::run::UNKNOWN_OP_INDEX, Opcode::index),
         response.status.index(),
         started.elapsed(),
         header.body_len() + HEADER_LEN as u64,
         out_len as u64 + HEADER_LEN as u64,
     );
-    send(tx, header, response, out_permit).await
+    send(&out.tx, header, response, out_permit).await
 }
 
 /// Queues a response to `req`. Returns false if the writer is gone.

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::future::join_all;
@@ -128,15 +129,24 @@ pub(super) struct Checked {
     pub(super) sent_crc: u32,
 }
 
-/// The outcome of a request: its response now, or, for a put that is stored but not yet
-/// durable, a future of its response, so the connection reads its next request meanwhile.
+/// A response still to come.
+pub(super) type Pending = Pin<Box<dyn Future<Output = Response> + Send>>;
+
+/// The outcome of a request.
 pub(super) enum Reply {
+    /// The response.
     Now(Response),
-    Later(Pin<Box<dyn Future<Output = Response> + Send>>),
+    /// A put (or batch put) that is stored but not yet durable: its response once it is, while
+    /// the connection reads its next request.
+    Later(Pending),
+    /// A get or batch get, not yet started: the connection polls it once and, when it has to
+    /// wait for a drive, lets it finish while it reads on (`conn::MAX_DEFERRED_READS`).
+    Read(Pending),
 }
 
 /// Handles one authenticated request. `checked` carries what the reader learned about its data.
-/// Every request but `Put` is answered before the connection reads on.
+/// Puts, batch puts, gets and batch gets may be answered after the connection reads on
+/// ([`Reply`]); everything else is answered before.
 pub(super) async fn handle<S: Store>(
     opcode: Option<Opcode>,
     header: &Header,
@@ -144,7 +154,7 @@ pub(super) async fn handle<S: Store>(
     data: Data,
     checked: Checked,
     state: &mut ConnState,
-    shared: &Shared<S>,
+    shared: &Arc<Shared<S>>,
 ) -> Reply {
     let Some(op) = opcode else {
         return Reply::Now(Response::error(
@@ -165,7 +175,12 @@ pub(super) async fn handle<S: Store>(
                 .await
                 .unwrap_or_else(Reply::Now);
         }
-        Opcode::Get => get(&ctrl, shared).await,
+        Opcode::Get => {
+            let shared = Arc::clone(shared);
+            return Reply::Read(Box::pin(async move {
+                get(&ctrl, &shared).await.unwrap_or_else(|e| e)
+            }));
+        }
         Opcode::Delete => delete(&ctrl, shared).await,
         Opcode::Stat => stat(&ctrl, shared).await,
         Opcode::Exists => exists(&ctrl, shared).await,
@@ -176,7 +191,12 @@ pub(super) async fn handle<S: Store>(
                 .await
                 .unwrap_or_else(Reply::Now);
         }
-        Opcode::BatchGet => batch_get(&ctrl, shared).await,
+        Opcode::BatchGet => {
+            let shared = Arc::clone(shared);
+            return Reply::Read(Box::pin(async move {
+                batch_get(&ctrl, &shared).await.unwrap_or_else(|e| e)
+            }));
+        }
         Opcode::PutBegin => put_begin(&ctrl, state, shared),
         Opcode::PutChunk => put_chunk(&ctrl, &data.whole(), state),
         Opcode::PutCommit => put_commit(&ctrl, state, shared).await,

@@ -18,6 +18,8 @@ use std::time::Duration;
 use memkv_frameio::BufPool;
 use memkv_proto::{AuthKey, Integrity, Limits};
 use memkv_store::Store;
+
+pub use conn::MAX_DEFERRED_READS;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;

@@ -76,6 +76,7 @@ async fn statuses(reply: Reply) -> Vec<u16> {
     let response = match reply {
         Reply::Now(_) => panic!("a batch put on a disk store is answered only once durable"),
         Reply::Later(response) => response.await,
+        Reply::Read(_) => panic!("a batch put is not a read"),
     };
     assert_eq!(response.status, Status::Ok);
     msg::decode::<msg::StatusList>(&response.ctrl)
