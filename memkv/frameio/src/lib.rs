@@ -284,19 +284,8 @@ pub async fn read_data_into<R: AsyncRead + Unpin>(
     filled: &mut usize,
     low_water: impl FnMut(&mut R, usize),
 ) -> std::io::Result<()> {
-    let mut mark = LowWater::new(low_water);
-    while *filled < dest.len() {
-        mark.before_read(rd, *filled, dest.len());
-        let end = dest.len().min(*filled + READ_PIECE);
-        let n = rd.read(&mut dest[*filled..end]).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        verifier.update(&dest[*filled..*filled + n]);
-        *filled += n;
-    }
-    mark.reset(rd);
-    read_trailer(rd, dest.len(), verifier, filled).await
+    let len = dest.len();
+    read_data_to(rd, len, Landing::Caller(dest), verifier, filled, low_water).await
 }
 
 /// [`read_data_into`] for data the caller does not keep (a value too large for the caller's
@@ -310,16 +299,51 @@ pub async fn read_data_discarded<R: AsyncRead + Unpin>(
     filled: &mut usize,
     low_water: impl FnMut(&mut R, usize),
 ) -> std::io::Result<()> {
+    let piece = Landing::Piece(vec![0u8; len.min(READ_PIECE)]);
+    read_data_to(rd, len, piece, verifier, filled, low_water).await
+}
+
+/// Where [`read_data_to`] puts the data it reads.
+enum Landing<'a> {
+    /// The caller's buffer, of exactly the data's length.
+    Caller(&'a mut [u8]),
+    /// One reused buffer of at most one read piece: the data is verified and dropped.
+    Piece(Vec<u8>),
+}
+
+impl Landing<'_> {
+    /// Room for the next read, at data offset `at`, of at most `want` bytes.
+    fn room(&mut self, at: usize, want: usize) -> &mut [u8] {
+        match self {
+            Landing::Caller(dest) => &mut dest[at..at + want],
+            Landing::Piece(piece) => {
+                let want = want.min(piece.len());
+                &mut piece[..want]
+            }
+        }
+    }
+}
+
+/// Reads `len` bytes of frame data to `landing`, read piece by read piece, feeding each to
+/// `verifier` as it arrives, then the trailer: the one loop of [`read_data_into`] and
+/// [`read_data_discarded`]. `filled` counts data and trailer bytes read, as for those.
+async fn read_data_to<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    len: usize,
+    mut landing: Landing<'_>,
+    verifier: &mut FrameVerifier,
+    filled: &mut usize,
+    low_water: impl FnMut(&mut R, usize),
+) -> std::io::Result<()> {
     let mut mark = LowWater::new(low_water);
-    let mut piece = vec![0u8; len.min(READ_PIECE)];
     while *filled < len {
         mark.before_read(rd, *filled, len);
-        let want = piece.len().min(len - *filled);
-        let n = rd.read(&mut piece[..want]).await?;
+        let room = landing.room(*filled, (len - *filled).min(READ_PIECE));
+        let n = rd.read(room).await?;
         if n == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
-        verifier.update(&piece[..n]);
+        verifier.update(&room[..n]);
         *filled += n;
     }
     mark.reset(rd);
