@@ -273,6 +273,27 @@ mod tests {
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_receivers_runtime_is_dropped_inside_a_task_without_panicking() {
+        // As on an early error return from `pump`: dropped in a task of the caller's runtime,
+        // with a task of its own still waiting. A `Runtime` dropped the ordinary way there
+        // panics ("Cannot drop a runtime in a context where blocking is not allowed").
+        let receiving = ReceiverRuntime(Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap(),
+        ));
+        let (_never, wait) = tokio::sync::oneshot::channel::<()>();
+        let waiting = receiving.spawn(async move {
+            let _ = wait.await;
+        });
+        drop(receiving);
+        let ended = waiting.await.expect_err("its runtime is gone");
+        assert!(ended.is_cancelled(), "{ended}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_check_moves_and_verifies_messages() {
         // (distinct asked for, distinct sent over 2 streams: at least one each, split evenly)
         for (check, (distinct, sent)) in PumpCheck::ALL.into_iter().zip([(1, 2), (5, 4), (2, 2)]) {
