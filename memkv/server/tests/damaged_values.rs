@@ -8,50 +8,22 @@
 //! server, its sockets and the client are the real ones.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use memkv_client::{AsyncClient, ClientConfig, GetInto};
-use memkv_proto::{AuthKey, Integrity, Limits};
-use memkv_server::dataplane::{DataPlane, DataPlaneSettings};
-use memkv_server::metrics::Metrics;
-use memkv_server::run::{OP_NAMES, STATUS_NAMES};
+use memkv_proto::{AuthKey, Integrity};
 use memkv_store::{MemoryStore, MemoryStoreConfig, Store};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+
+mod common;
 
 struct Running {
-    addr: std::net::SocketAddr,
     store: Arc<MemoryStore>,
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    served: common::Served,
 }
 
 async fn start(key: &AuthKey, integrity: Integrity) -> Running {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let store = Arc::new(MemoryStore::new(MemoryStoreConfig { max_size: 64 << 20 }));
-    let settings = DataPlaneSettings {
-        auth_key: key.clone(),
-        integrity,
-        limits: Limits::default(),
-        max_clock_skew: Duration::from_secs(60),
-        max_connections: 16,
-        idle_timeout: None,
-        max_inflight_bytes: 64 << 20,
-        handshake_timeout: Duration::from_secs(10),
-        release: "TEST".into(),
-        storage_mode: "memory".into(),
-    };
-    let metrics = Arc::new(Metrics::new(&OP_NAMES, &STATUS_NAMES));
-    let plane = DataPlane::new(listener, Arc::clone(&store), settings, metrics);
-    let (stop, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(plane.run(stop_rx));
-    Running {
-        addr,
-        store,
-        stop,
-        task,
-    }
+    let served = common::serve(Arc::clone(&store), key, integrity, "memory").await;
+    Running { store, served }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,7 +36,7 @@ async fn values_damaged_in_ram_are_misses_in_every_mode_and_are_dropped() {
             // The client reports damage before it answers the miss, so the drop is visible
             // as soon as the call returns.
             let client = AsyncClient::new(
-                ClientConfig::new([server.addr.to_string()])
+                ClientConfig::new([server.served.addr.to_string()])
                     .with_auth_key(key.clone())
                     .with_integrity(mode)
                     .with_num_connections(1),
@@ -116,8 +88,8 @@ async fn values_damaged_in_ram_are_misses_in_every_mode_and_are_dropped() {
             assert_eq!(stats.keys, 1, "{what}: batch, dropped");
             assert_eq!(client.stats().checksum_failures, 2, "{what}: batch");
 
-            server.stop.send(true).unwrap();
-            server.task.await.unwrap();
+            server.served.stop.send(true).unwrap();
+            server.served.task.await.unwrap();
         }
     }
 }

@@ -13,14 +13,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use memkv_client::{AsyncClient, ClientConfig};
-use memkv_proto::{AuthKey, Integrity, Limits};
-use memkv_server::dataplane::{DataPlane, DataPlaneSettings, MAX_DEFERRED_READS};
-use memkv_server::metrics::Metrics;
-use memkv_server::run::{OP_NAMES, STATUS_NAMES};
+use memkv_proto::{AuthKey, Integrity};
+use memkv_server::dataplane::MAX_DEFERRED_READS;
 use memkv_store::{
     MemoryStore, MemoryStoreConfig, Store, StoreError, StoreStats, Value, ValueMeta,
 };
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// Longest any step may take before the test fails instead of hanging: a deferral that does
@@ -86,8 +83,10 @@ impl Store for GatedReads {
     }
 }
 
+mod common;
+
 struct Running {
-    _stop: watch::Sender<bool>,
+    _served: common::Served,
     client: AsyncClient,
     store: Arc<GatedReads>,
     open: watch::Sender<bool>,
@@ -97,8 +96,6 @@ struct Running {
 /// A server on the gated store and a client with one connection to it.
 async fn start() -> Running {
     let key = AuthKey::from_hex(&"3c".repeat(32)).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let (open, open_rx) = watch::channel(false);
     let (begun_tx, begun) = watch::channel(0);
     let store = Arc::new(GatedReads {
@@ -108,31 +105,16 @@ async fn start() -> Running {
         waiting: AtomicUsize::new(0),
         most_waiting: AtomicUsize::new(0),
     });
-    let settings = DataPlaneSettings {
-        auth_key: key.clone(),
-        integrity: Integrity::Checksum,
-        limits: Limits::default(),
-        max_clock_skew: Duration::from_secs(60),
-        max_connections: 16,
-        idle_timeout: None,
-        max_inflight_bytes: 64 << 20,
-        handshake_timeout: Duration::from_secs(10),
-        release: "TEST".into(),
-        storage_mode: "memory".into(),
-    };
-    let metrics = Arc::new(Metrics::new(&OP_NAMES, &STATUS_NAMES));
-    let plane = DataPlane::new(listener, Arc::clone(&store), settings, metrics);
-    let (stop, stop_rx) = watch::channel(false);
-    tokio::spawn(plane.run(stop_rx));
+    let served = common::serve(Arc::clone(&store), &key, Integrity::Checksum, "memory").await;
     let client = AsyncClient::new(
-        ClientConfig::new([addr.to_string()])
+        ClientConfig::new([served.addr.to_string()])
             .with_auth_key(key)
             .with_integrity(Integrity::Checksum)
             .with_num_connections(1),
     )
     .unwrap();
     Running {
-        _stop: stop,
+        _served: served,
         client,
         store,
         open,
