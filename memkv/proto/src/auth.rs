@@ -219,6 +219,21 @@ impl Tagger {
         }
         tag
     }
+
+    /// The tag of the bytes fed so far, the tagger left as it is (a frame's header tag, after
+    /// which the same tagger goes on over the data). BLAKE3 finalizes by reference when
+    /// nothing is staged (a header and a control section under 1 KiB), instead of copying its
+    /// state (about 2 KiB, four times per request and reply).
+    fn tag_so_far(&self) -> [u8; TAG_LEN] {
+        match self {
+            Tagger::Blake3(h) if h.stage.is_empty() => {
+                let mut tag = [0u8; TAG_LEN];
+                tag.copy_from_slice(&h.hasher.finalize().as_bytes()[..TAG_LEN]);
+                tag
+            }
+            other => other.clone().finish(),
+        }
+    }
 }
 
 /// Bytes given to BLAKE3 at a time when the input arrives in smaller pieces: 16 chunks of
@@ -375,7 +390,7 @@ impl Session {
         };
         let mut raw = header.encode();
         let data_tagger = self.frame_tagger(&raw, ctrl);
-        let tag = data_tagger.clone().finish();
+        let tag = data_tagger.tag_so_far();
         raw[SIGNED_LEN..].copy_from_slice(&tag);
         header.tag = tag;
         let sum = crc == SendCrc::Compute && data_len > 0;
@@ -445,7 +460,7 @@ impl Session {
         crc: DataCrc,
     ) -> FrameVerifier {
         let tagger = self.frame_tagger(raw, ctrl);
-        let header_ok = bool::from(tagger.clone().finish().ct_eq(&header.tag));
+        let header_ok = bool::from(tagger.tag_so_far().ct_eq(&header.tag));
         // A frame whose sender left the CRC32C to us: nothing to compare it with (the data tag
         // proves these are the sender's bytes). With `DataCrc::Skip` the caller computes what
         // it needs itself (a batch put, each value's). In `checksum` mode, where the CRC32C is
@@ -656,6 +671,29 @@ impl FrameVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A header tag read off a tagger without finishing it is the tag of the bytes fed so far,
+    /// in every mode, with nothing staged and with bytes staged, and the tagger goes on as if
+    /// it had not been read.
+    #[test]
+    fn a_tag_so_far_is_the_tag_of_the_bytes_fed_and_leaves_the_tagger_as_it_was() {
+        let data: Vec<u8> = (0..40_000u32).map(|i| (i * 7 % 253) as u8).collect();
+        for integrity in Integrity::ALL {
+            let session = Session::handshake(&AuthKey::from_bytes([5; 32]), integrity);
+            // 64 bytes (a header: nothing staged), then past a BLAKE3 chunk (staged).
+            for first in [64, 3000] {
+                let mut tagger = session.tagger();
+                tagger.update(&data[..first]);
+                let mut whole = session.tagger();
+                whole.update(&data[..first]);
+                assert_eq!(tagger.tag_so_far(), whole.finish(), "{integrity} {first}");
+                tagger.update(&data[first..]);
+                let mut whole = session.tagger();
+                whole.update(&data);
+                assert_eq!(tagger.finish(), whole.finish(), "{integrity} {first}");
+            }
+        }
+    }
 
     /// The staged hash is the hash of the bytes in order, however they are split.
     #[test]
