@@ -79,6 +79,13 @@ impl Store for AnyStore {
         }
     }
 
+    fn get_unchecked_at_hand(&self, key: &[u8]) -> Option<Result<Option<Value>, StoreError>> {
+        match self {
+            Self::Memory(s) => s.get_unchecked_at_hand(key),
+            Self::Disk(s) => s.get_unchecked_at_hand(key),
+        }
+    }
+
     async fn delete(&self, key: &[u8]) -> Result<bool, StoreError> {
         match self {
             Self::Memory(s) => s.delete(key).await,

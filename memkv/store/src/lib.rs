@@ -290,6 +290,15 @@ pub trait Store: Send + Sync + 'static {
         self.get(key)
     }
 
+    /// [`get_unchecked`](Store::get_unchecked) answered from what the engine holds in RAM,
+    /// without waiting: `None` when the answer needs a drive read (the caller then uses
+    /// `get_unchecked`). The server answers such gets before reading its next request, and
+    /// sets up a read that may wait only for the others. The default is `None`.
+    fn get_unchecked_at_hand(&self, key: &[u8]) -> Option<Result<Option<Value>, StoreError>> {
+        let _ = key;
+        None
+    }
+
     /// Removes `key`; returns whether it existed.
     fn delete(&self, key: &[u8]) -> impl Future<Output = Result<bool, StoreError>> + Send;
 

@@ -387,6 +387,10 @@ impl Store for MemoryStore {
         Ok(self.get_unchecked_now(key))
     }
 
+    fn get_unchecked_at_hand(&self, key: &[u8]) -> Option<Result<Option<Value>, StoreError>> {
+        Some(Ok(self.get_unchecked_now(key)))
+    }
+
     async fn delete(&self, key: &[u8]) -> Result<bool, StoreError> {
         Ok(self.delete_now(key))
     }

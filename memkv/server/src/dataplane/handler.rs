@@ -176,6 +176,9 @@ pub(super) async fn handle<S: Store>(
                 .unwrap_or_else(Reply::Now);
         }
         Opcode::Get => {
+            if let Some(answer) = get_at_hand(&ctrl, shared) {
+                return Reply::Now(answer.unwrap_or_else(|e| e));
+            }
             let shared = Arc::clone(shared);
             return Reply::Read(Box::pin(async move {
                 get(&ctrl, &shared).await.unwrap_or_else(|e| e)
@@ -192,6 +195,9 @@ pub(super) async fn handle<S: Store>(
                 .unwrap_or_else(Reply::Now);
         }
         Opcode::BatchGet => {
+            if let Some(answer) = batch_get_at_hand(&ctrl, shared) {
+                return Reply::Now(answer.unwrap_or_else(|e| e));
+            }
             let shared = Arc::clone(shared);
             return Reply::Read(Box::pin(async move {
                 batch_get(&ctrl, &shared).await.unwrap_or_else(|e| e)
@@ -265,17 +271,34 @@ async fn put<S: Store>(
     Ok(Reply::Now(Response::ok()))
 }
 
-async fn get<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {
+/// The key of a get, checked.
+fn get_key(ctrl: &[u8]) -> Result<&[u8], Response> {
     let req: msg::KeyReq = msg::decode(ctrl)?;
-    if let Some(e) = key_too_long(req.key) {
-        return Err(e);
+    match key_too_long(req.key) {
+        Some(e) => Err(e),
+        None => Ok(req.key),
     }
-    let Some(value) = shared
-        .store
-        .get_unchecked(req.key)
-        .await
-        .map_err(store_error)?
-    else {
+}
+
+/// A get answered from what the store holds in RAM (`Store::get_unchecked_at_hand`); `None`
+/// when it needs a drive read, which [`get`] then does.
+fn get_at_hand<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Option<Handled> {
+    let key = match get_key(ctrl) {
+        Ok(key) => key,
+        Err(e) => return Some(Err(e)),
+    };
+    let found = shared.store.get_unchecked_at_hand(key)?;
+    Some(get_answer(found, shared))
+}
+
+async fn get<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {
+    let key = get_key(ctrl)?;
+    get_answer(shared.store.get_unchecked(key).await, shared)
+}
+
+/// The response to a get that found `found`.
+fn get_answer<S>(found: Result<Option<Value>, StoreError>, shared: &Shared<S>) -> Handled {
+    let Some(value) = found.map_err(store_error)? else {
         return Err(Response::error(Status::NotFound, "key not found"));
     };
     let meta = msg::ValueMeta {
@@ -460,19 +483,49 @@ fn item_status(e: StoreError) -> Status {
     }
 }
 
+/// A batch get answered from what the store holds in RAM, when every key is at hand; `None`
+/// when one needs a drive read, and [`batch_get`] then looks them all up together.
+fn batch_get_at_hand<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Option<Handled> {
+    let req: msg::KeyList = match batch_get_keys(ctrl) {
+        Ok(req) => req,
+        Err(e) => return Some(Err(e)),
+    };
+    let found: Option<Vec<_>> = req
+        .keys
+        .iter()
+        .map(|key| shared.store.get_unchecked_at_hand(key))
+        .collect();
+    Some(batch_get_answer(req.keys.len(), found?, shared))
+}
+
 async fn batch_get<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {
+    let req = batch_get_keys(ctrl)?;
+    // Looked up together: a disk store reads the values that are not in its cache side by
+    // side (one queue of reads for the drive) instead of one after another.
+    let found = join_all(req.keys.iter().map(|key| shared.store.get_unchecked(key))).await;
+    batch_get_answer(req.keys.len(), found, shared)
+}
+
+/// The keys of a batch get, checked.
+fn batch_get_keys(ctrl: &[u8]) -> Result<msg::KeyList<'_>, Response> {
     let req: msg::KeyList = msg::decode(ctrl)?;
     if let Some(e) = req.keys.iter().find_map(|k| key_too_long(k)) {
         return Err(e);
     }
-    let ctrl_len = 4 + req.keys.len() * msg::BATCH_GET_ITEM_LEN;
+    Ok(req)
+}
+
+/// The response to a batch get of `keys` keys that found `found`, in order.
+fn batch_get_answer<S>(
+    keys: usize,
+    found: Vec<Result<Option<Value>, StoreError>>,
+    shared: &Shared<S>,
+) -> Handled {
+    let ctrl_len = 4 + keys * msg::BATCH_GET_ITEM_LEN;
     let mut room = (shared.settings.limits.max_body as usize).saturating_sub(ctrl_len);
-    let mut items = Vec::with_capacity(req.keys.len());
+    let mut items = Vec::with_capacity(keys);
     let mut data = Vec::new();
     let mut frame_crc = 0u32;
-    // Looked up together: a disk store reads the values that are not in its cache side by
-    // side (one queue of reads for the drive) instead of one after another.
-    let found = join_all(req.keys.iter().map(|key| shared.store.get_unchecked(key))).await;
     for got in found {
         let item = match got.map_err(store_error)? {
             None => msg::BatchGetItem {

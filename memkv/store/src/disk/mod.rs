@@ -397,19 +397,7 @@ impl DiskStore {
             return self.recheck(key, &value).await;
         }
         if let Some(value) = cached {
-            // The cache only holds values the index agrees with (see `lane::append`). Keys
-            // of a failed drive are misses, also while their values are still cached.
-            let servable = inner.offline_drives.load(Relaxed) == 0
-                || inner
-                    .shard(key)
-                    .lock()
-                    .get(key)
-                    .is_some_and(|l| inner.servable(l));
-            if servable {
-                inner.counters.hits.fetch_add(1, Relaxed);
-                return Ok(Some(value));
-            }
-            return Ok(None);
+            return Ok(self.served_from_cache(key, value));
         }
         let Some(loc) = inner.shard(key).lock().get(key).cloned() else {
             return Ok(None);
@@ -423,6 +411,23 @@ impl DiskStore {
             }
         }
         Ok(value)
+    }
+
+    /// A value of `key` found in the RAM cache, as a get answers it: the cache only holds
+    /// values the index agrees with (see `lane::append`), and keys of a failed drive are
+    /// misses, also while their values are still cached.
+    fn served_from_cache(&self, key: &[u8], value: Value) -> Option<Value> {
+        let inner = &self.inner;
+        let servable = inner.offline_drives.load(Relaxed) == 0
+            || inner
+                .shard(key)
+                .lock()
+                .get(key)
+                .is_some_and(|l| inner.servable(l));
+        servable.then(|| {
+            inner.counters.hits.fetch_add(1, Relaxed);
+            value
+        })
     }
 
     /// A checked get found the cached copy of `key` damaged: reads the drive's copy checked.
@@ -606,6 +611,15 @@ impl Store for DiskStore {
 
     async fn get_unchecked(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
         self.lookup(key, false).await
+    }
+
+    /// A cached value, or a key the index does not hold; `None` for a value on a drive.
+    fn get_unchecked_at_hand(&self, key: &[u8]) -> Option<Result<Option<Value>, StoreError>> {
+        if let Some(value) = self.inner.cache.get_unchecked_now(key) {
+            return Some(Ok(self.served_from_cache(key, value)));
+        }
+        let absent = self.inner.shard(key).lock().get(key).is_none();
+        absent.then_some(Ok(None))
     }
 
     async fn delete(&self, key: &[u8]) -> Result<bool, StoreError> {

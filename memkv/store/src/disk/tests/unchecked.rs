@@ -64,3 +64,29 @@ async fn damage_in_the_ram_cache_is_counted_once_and_the_drive_copy_served() {
     assert_eq!(store.stats().corrupt_reads, 1);
     store.close().await;
 }
+
+/// What a get can answer without waiting for a drive: a value in the RAM cache and a key the
+/// index does not hold; a value only on a drive needs the read (`None`), and once read it is
+/// cached and at hand.
+#[tokio::test]
+async fn gets_at_hand_are_cached_values_and_absent_keys_not_values_on_a_drive() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 1, 8 * MIB, MIB, SyncPolicy::Always);
+    // Room for one 5000-byte value in the cache: the second put pushes the first out.
+    cfg.cache_size = 8192;
+    let store = DiskStore::open(cfg).await.unwrap();
+    let (first, second) = (value_for(1, 5000), value_for(2, 5000));
+    store.put(b"first", first.clone()).await.unwrap();
+    store.put(b"second", second.clone()).await.unwrap();
+
+    let at_hand = |key: &[u8]| store.get_unchecked_at_hand(key).map(Result::unwrap);
+    assert_eq!(at_hand(b"second"), Some(Some(second)), "cached by its put");
+    assert_eq!(at_hand(b"never-stored"), Some(None), "a miss needs no read");
+    assert_eq!(at_hand(b"first"), None, "only on the drive");
+    assert_eq!(
+        store.get_unchecked(b"first").await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(at_hand(b"first"), Some(Some(first)), "cached by the read");
+    store.close().await;
+}
