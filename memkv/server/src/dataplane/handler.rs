@@ -176,13 +176,9 @@ pub(super) async fn handle<S: Store>(
                 .unwrap_or_else(Reply::Now);
         }
         Opcode::Get => {
-            if let Some(answer) = get_at_hand(&ctrl, shared) {
-                return Reply::Now(answer.unwrap_or_else(|e| e));
-            }
-            let shared = Arc::clone(shared);
-            return Reply::Read(Box::pin(async move {
-                get(&ctrl, &shared).await.unwrap_or_else(|e| e)
-            }));
+            return read(ctrl, shared, get_at_hand, |ctrl, shared| async move {
+                get(&ctrl, &shared).await
+            });
         }
         Opcode::Delete => delete(&ctrl, shared).await,
         Opcode::Stat => stat(&ctrl, shared).await,
@@ -195,13 +191,9 @@ pub(super) async fn handle<S: Store>(
                 .unwrap_or_else(Reply::Now);
         }
         Opcode::BatchGet => {
-            if let Some(answer) = batch_get_at_hand(&ctrl, shared) {
-                return Reply::Now(answer.unwrap_or_else(|e| e));
-            }
-            let shared = Arc::clone(shared);
-            return Reply::Read(Box::pin(async move {
-                batch_get(&ctrl, &shared).await.unwrap_or_else(|e| e)
-            }));
+            return read(ctrl, shared, batch_get_at_hand, |ctrl, shared| async move {
+                batch_get(&ctrl, &shared).await
+            });
         }
         Opcode::PutBegin => put_begin(&ctrl, state, shared),
         Opcode::PutChunk => put_chunk(&ctrl, &data.whole(), state),
@@ -227,6 +219,24 @@ pub(super) async fn handle<S: Store>(
 }
 
 type Handled = Result<Response, Response>;
+
+/// A get or batch get: answered now when `at_hand` can answer it from what the store holds in
+/// RAM, else the read that `from_store` sets up, for the connection to run ([`Reply::Read`]).
+fn read<S: Store, F>(
+    ctrl: Bytes,
+    shared: &Arc<Shared<S>>,
+    at_hand: fn(&[u8], &Shared<S>) -> Option<Handled>,
+    from_store: impl FnOnce(Bytes, Arc<Shared<S>>) -> F,
+) -> Reply
+where
+    F: Future<Output = Handled> + Send + 'static,
+{
+    if let Some(answer) = at_hand(&ctrl, shared) {
+        return Reply::Now(answer.unwrap_or_else(|e| e));
+    }
+    let read = from_store(ctrl, Arc::clone(shared));
+    Reply::Read(Box::pin(async move { read.await.unwrap_or_else(|e| e) }))
+}
 
 /// A put: stored before the connection reads on; answered once durable (`Store::put_staged`),
 /// or, where the engine cannot stage it, stored and made durable before answering.
