@@ -139,8 +139,8 @@ pub(super) enum Reply {
     /// A put (or batch put) that is stored but not yet durable: its response once it is, while
     /// the connection reads its next request.
     Later(Pending),
-    /// A get or batch get, not yet started: the connection polls it once and, when it has to
-    /// wait for a drive, lets it finish while it reads on (`conn::MAX_DEFERRED_READS`).
+    /// A get or batch get that needs a drive read, not yet started: the connection polls it
+    /// once and, still waiting, lets it finish while it reads on (`conn::MAX_DEFERRED_READS`).
     Read(Pending),
 }
 
@@ -176,9 +176,13 @@ pub(super) async fn handle<S: Store>(
                 .unwrap_or_else(Reply::Now);
         }
         Opcode::Get => {
-            return read(ctrl, shared, get_at_hand, |ctrl, shared| async move {
-                get(&ctrl, &shared).await
-            });
+            if let Some(answer) = get_at_hand(&ctrl, shared) {
+                return Reply::Now(answer.unwrap_or_else(|e| e));
+            }
+            let shared = Arc::clone(shared);
+            return Reply::Read(Box::pin(async move {
+                get(&ctrl, &shared).await.unwrap_or_else(|e| e)
+            }));
         }
         Opcode::Delete => delete(&ctrl, shared).await,
         Opcode::Stat => stat(&ctrl, shared).await,
@@ -190,11 +194,7 @@ pub(super) async fn handle<S: Store>(
                 .await
                 .unwrap_or_else(Reply::Now);
         }
-        Opcode::BatchGet => {
-            return read(ctrl, shared, batch_get_at_hand, |ctrl, shared| async move {
-                batch_get(&ctrl, &shared).await
-            });
-        }
+        Opcode::BatchGet => return batch_get(ctrl, shared),
         Opcode::PutBegin => put_begin(&ctrl, state, shared),
         Opcode::PutChunk => put_chunk(&ctrl, &data.whole(), state),
         Opcode::PutCommit => put_commit(&ctrl, state, shared).await,
@@ -219,24 +219,6 @@ pub(super) async fn handle<S: Store>(
 }
 
 type Handled = Result<Response, Response>;
-
-/// A get or batch get: answered now when `at_hand` can answer it from what the store holds in
-/// RAM, else the read that `from_store` sets up, for the connection to run ([`Reply::Read`]).
-fn read<S: Store, F>(
-    ctrl: Bytes,
-    shared: &Arc<Shared<S>>,
-    at_hand: fn(&[u8], &Shared<S>) -> Option<Handled>,
-    from_store: impl FnOnce(Bytes, Arc<Shared<S>>) -> F,
-) -> Reply
-where
-    F: Future<Output = Handled> + Send + 'static,
-{
-    if let Some(answer) = at_hand(&ctrl, shared) {
-        return Reply::Now(answer.unwrap_or_else(|e| e));
-    }
-    let read = from_store(ctrl, Arc::clone(shared));
-    Reply::Read(Box::pin(async move { read.await.unwrap_or_else(|e| e) }))
-}
 
 /// A put: stored before the connection reads on; answered once durable (`Store::put_staged`),
 /// or, where the engine cannot stage it, stored and made durable before answering.
@@ -493,27 +475,39 @@ fn item_status(e: StoreError) -> Status {
     }
 }
 
-/// A batch get answered from what the store holds in RAM, when every key is at hand; `None`
-/// when one needs a drive read, and [`batch_get`] then looks them all up together.
-fn batch_get_at_hand<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Option<Handled> {
-    let req: msg::KeyList = match batch_get_keys(ctrl) {
-        Ok(req) => req,
-        Err(e) => return Some(Err(e)),
+/// A batch get: the values the store has at hand (`Store::get_unchecked_at_hand`), and when
+/// that is all of them, the answer now; otherwise the rest are looked up together, so a disk
+/// store reads the values that are not in its cache side by side (one queue of reads for the
+/// drive), and each key is looked up once.
+fn batch_get<S: Store>(ctrl: Bytes, shared: &Arc<Shared<S>>) -> Reply {
+    let found: Vec<_> = match batch_get_keys(&ctrl) {
+        Ok(req) => req
+            .keys
+            .iter()
+            .map(|key| shared.store.get_unchecked_at_hand(key))
+            .collect(),
+        Err(e) => return Reply::Now(e),
     };
-    let found: Option<Vec<_>> = req
-        .keys
-        .iter()
-        .map(|key| shared.store.get_unchecked_at_hand(key))
-        .collect();
-    Some(batch_get_answer(req.keys.len(), found?, shared))
-}
-
-async fn batch_get<S: Store>(ctrl: &[u8], shared: &Shared<S>) -> Handled {
-    let req = batch_get_keys(ctrl)?;
-    // Looked up together: a disk store reads the values that are not in its cache side by
-    // side (one queue of reads for the drive) instead of one after another.
-    let found = join_all(req.keys.iter().map(|key| shared.store.get_unchecked(key))).await;
-    batch_get_answer(req.keys.len(), found, shared)
+    if found.iter().all(Option::is_some) {
+        let found = found.into_iter().flatten().collect();
+        return Reply::Now(batch_get_answer(found, shared).unwrap_or_else(|e| e));
+    }
+    let shared = Arc::clone(shared);
+    Reply::Read(Box::pin(async move {
+        let answer = async {
+            let req = batch_get_keys(&ctrl)?;
+            let missing = req.keys.iter().zip(&found).filter(|(_, f)| f.is_none());
+            let read = join_all(missing.map(|(key, _)| shared.store.get_unchecked(key))).await;
+            let mut read = read.into_iter();
+            let found = found
+                .into_iter()
+                .map(|f| f.or_else(|| read.next()))
+                .collect::<Option<Vec<_>>>()
+                .unwrap_or_default();
+            batch_get_answer(found, &shared)
+        };
+        answer.await.unwrap_or_else(|e| e)
+    }))
 }
 
 /// The keys of a batch get, checked.
@@ -525,12 +519,12 @@ fn batch_get_keys(ctrl: &[u8]) -> Result<msg::KeyList<'_>, Response> {
     Ok(req)
 }
 
-/// The response to a batch get of `keys` keys that found `found`, in order.
+/// The response to a batch get that found `found`, one per key, in order.
 fn batch_get_answer<S>(
-    keys: usize,
     found: Vec<Result<Option<Value>, StoreError>>,
     shared: &Shared<S>,
 ) -> Handled {
+    let keys = found.len();
     let ctrl_len = 4 + keys * msg::BATCH_GET_ITEM_LEN;
     let mut room = (shared.settings.limits.max_body as usize).saturating_sub(ctrl_len);
     let mut items = Vec::with_capacity(keys);
