@@ -192,7 +192,11 @@ async fn gets_waiting_for_a_drive_do_not_hold_up_the_requests_behind_them() {
         .unwrap();
     assert_eq!(
         got,
-        vec![Some(Bytes::from(fast)), Some(Bytes::from(value(3, 8192))), None]
+        vec![
+            Some(Bytes::from(fast)),
+            Some(Bytes::from(value(3, 8192))),
+            None
+        ]
     );
 }
 
