@@ -141,6 +141,7 @@ pub struct Metrics {
     auth_failures: [AtomicU64; AuthFailure::ALL.len()],
     frames_rejected: [AtomicU64; FrameReject::ALL.len()],
     checksum_failures: [AtomicU64; ChecksumStage::ALL.len()],
+    reads_deferred: AtomicU64,
     started: Instant,
     version: String,
 }
@@ -163,6 +164,7 @@ impl Metrics {
             auth_failures: std::array::from_fn(|_| AtomicU64::new(0)),
             frames_rejected: std::array::from_fn(|_| AtomicU64::new(0)),
             checksum_failures: std::array::from_fn(|_| AtomicU64::new(0)),
+            reads_deferred: AtomicU64::new(0),
             started: Instant::now(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
         }
@@ -241,6 +243,11 @@ impl Metrics {
         self.checksum_failures[stage as usize].fetch_add(1, Relaxed);
     }
 
+    /// A get or batch get went on waiting for a drive while its connection read on.
+    pub fn read_deferred(&self) {
+        self.reads_deferred.fetch_add(1, Relaxed);
+    }
+
     /// The operation names given to [`Metrics::new`].
     pub fn ops(&self) -> &'static [&'static str] {
         self.ops
@@ -306,6 +313,11 @@ impl Metrics {
         self.checksum_failures[stage as usize].load(Relaxed)
     }
 
+    /// Gets and batch gets that waited for a drive while their connection read on.
+    pub fn reads_deferred(&self) -> u64 {
+        self.reads_deferred.load(Relaxed)
+    }
+
     /// Time since these metrics were created (server start).
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
@@ -356,6 +368,7 @@ impl Metrics {
                 self.checksum_failures(stage),
             );
         }
+        single(out, &READS_DEFERRED, self.reads_deferred());
 
         single(out, &EVICTIONS, capacity.evictions);
         single(out, &EVICTED_BYTES, capacity.evicted_bytes);

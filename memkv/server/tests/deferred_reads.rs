@@ -94,7 +94,7 @@ impl Store for GatedReads {
 mod common;
 
 struct Running {
-    _served: common::Served,
+    served: common::Served,
     client: AsyncClient,
     store: Arc<GatedReads>,
     open: watch::Sender<bool>,
@@ -122,7 +122,7 @@ async fn start() -> Running {
     )
     .unwrap();
     Running {
-        _served: served,
+        served,
         client,
         store,
         open,
@@ -181,6 +181,11 @@ async fn gets_waiting_for_a_drive_do_not_hold_up_the_requests_behind_them() {
         !get.is_finished() && !batch.is_finished(),
         "the gate is closed"
     );
+    assert_eq!(
+        s.served.metrics.reads_deferred(),
+        2,
+        "memkv_reads_deferred_total"
+    );
 
     // Once the reads finish, each answer is the right one.
     s.open.send(true).unwrap();
@@ -227,6 +232,8 @@ async fn a_connection_lets_at_most_its_limit_of_reads_wait_and_answers_every_one
         let got = within("a get", get).await.unwrap().unwrap();
         assert_eq!(got.as_deref(), Some(&value(i as u8, 4096)[..]), "slow-{i}");
     }
+    // Once the gate is open, the reads behind the one the reader waited for finish at once.
+    assert_eq!(s.served.metrics.reads_deferred(), MAX_DEFERRED_READS as u64);
     assert_eq!(
         s.store.most_waiting.load(Ordering::SeqCst),
         MAX_DEFERRED_READS + 1,

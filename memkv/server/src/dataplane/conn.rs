@@ -413,6 +413,7 @@ async fn frame<S: Store>(
                 Ok(slot) => match poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await {
                     Poll::Ready(response) => response,
                     Poll::Pending => {
+                        out.metrics.read_deferred();
                         answer_later(out, header, opcode, started, read, None, Some(slot));
                         return Next::Continue;
                     }

@@ -120,6 +120,13 @@ metric!(
     "Payload checksum mismatches: put (request payload) or get (stored value on read)."
 );
 metric!(
+    READS_DEFERRED,
+    "memkv_reads_deferred_total",
+    Counter,
+    [],
+    "Gets and batch gets that waited for a drive while their connection went on reading requests (at most 32 at once per connection)."
+);
+metric!(
     EVICTIONS,
     "memkv_evictions_total",
     Counter,
@@ -252,6 +259,7 @@ pub const METRICS: &[MetricDoc] = &[
     AUTH_FAILURES,
     FRAMES_REJECTED,
     CHECKSUM_FAILURES,
+    READS_DEFERRED,
     EVICTIONS,
     EVICTED_BYTES,
     CORRUPT_READS,

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 /// A data plane running on a tokio task.
 pub struct Served {
     pub addr: SocketAddr,
+    pub metrics: Arc<Metrics>,
     /// Sending `true` starts a graceful shutdown; dropping it does too.
     pub stop: watch::Sender<bool>,
     pub task: tokio::task::JoinHandle<()>,
@@ -45,8 +46,13 @@ pub async fn serve<S: Store>(
         storage_mode: storage_mode.into(),
     };
     let metrics = Arc::new(Metrics::new(&OP_NAMES, &STATUS_NAMES));
-    let plane = DataPlane::new(listener, store, settings, metrics);
+    let plane = DataPlane::new(listener, store, settings, Arc::clone(&metrics));
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(plane.run(stop_rx));
-    Served { addr, stop, task }
+    Served {
+        addr,
+        metrics,
+        stop,
+        task,
+    }
 }
