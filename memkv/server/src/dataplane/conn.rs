@@ -404,10 +404,11 @@ async fn frame<S: Store>(
         }
         Reply::Read(mut read) => {
             drop(permit);
-            // A value at hand (RAM, the disk store's cache) is answered now. One that waits for
-            // a drive finishes in a task of its own while the reader goes on, so a connection
-            // with many gets in flight keeps that many reads in the drive's queue instead of
-            // one; past MAX_DEFERRED_READS of them the reader waits for this one.
+            // A read the store could not answer from RAM (the handler answered those). Polled
+            // once, which starts it; still waiting for the drive, it finishes in a task of its
+            // own while the reader goes on, so a connection with many gets in flight keeps that
+            // many reads in the drive's queue instead of one; past MAX_DEFERRED_READS of them
+            // the reader waits for this one.
             match Arc::clone(&out.reads).try_acquire_owned() {
                 Err(_) => read.await,
                 Ok(slot) => match poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await {

@@ -480,7 +480,7 @@ fn item_status(e: StoreError) -> Status {
 /// store reads the values that are not in its cache side by side (one queue of reads for the
 /// drive), and each key is looked up once.
 fn batch_get<S: Store>(ctrl: Bytes, shared: &Arc<Shared<S>>) -> Reply {
-    let found: Vec<_> = match batch_get_keys(&ctrl) {
+    let mut found: Vec<_> = match batch_get_keys(&ctrl) {
         Ok(req) => req
             .keys
             .iter()
@@ -496,15 +496,16 @@ fn batch_get<S: Store>(ctrl: Bytes, shared: &Arc<Shared<S>>) -> Reply {
     Reply::Read(Box::pin(async move {
         let answer = async {
             let req = batch_get_keys(&ctrl)?;
-            let missing = req.keys.iter().zip(&found).filter(|(_, f)| f.is_none());
-            let read = join_all(missing.map(|(key, _)| shared.store.get_unchecked(key))).await;
-            let mut read = read.into_iter();
-            let found = found
-                .into_iter()
-                .map(|f| f.or_else(|| read.next()))
-                .collect::<Option<Vec<_>>>()
-                .unwrap_or_default();
-            batch_get_answer(found, &shared)
+            let missing: Vec<usize> = (0..found.len()).filter(|&i| found[i].is_none()).collect();
+            let read = join_all(
+                missing
+                    .iter()
+                    .map(|&i| shared.store.get_unchecked(req.keys[i])),
+            );
+            for (i, got) in missing.into_iter().zip(read.await) {
+                found[i] = Some(got);
+            }
+            batch_get_answer(found.into_iter().flatten().collect(), &shared)
         };
         answer.await.unwrap_or_else(|e| e)
     }))
