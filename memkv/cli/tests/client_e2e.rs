@@ -197,6 +197,27 @@ fn batches_split_by_frame_limit_and_large_items_go_alone() {
     }
     // The two large values came back through chunked downloads.
     assert_eq!(client.stats().chunked_gets, 2);
+
+    // Into the caller's buffers, frame by frame: every value lands in its own key's buffer
+    // (one buffer too small by a byte), the large ones again chunked.
+    let mut bufs: Vec<Vec<u8>> = values.iter().map(|v| vec![0u8; v.len() + 1]).collect();
+    bufs[7].truncate(values[7].len() - 1);
+    let mut into: Vec<(&[u8], &mut [u8])> = key_refs
+        .iter()
+        .copied()
+        .zip(bufs.iter_mut().map(Vec::as_mut_slice))
+        .collect();
+    let outcomes = client.batch_get_into(&mut into).unwrap();
+    for (i, (o, v)) in outcomes.iter().zip(&values).enumerate() {
+        if i == 7 {
+            let len = v.len() as u64;
+            assert_eq!(*o, GetInto::TooSmall { len });
+        } else {
+            assert_eq!(*o, GetInto::Hit(v.len()), "key {i}");
+            assert!(bufs[i][..v.len()] == v[..], "key {i}");
+        }
+    }
+    assert_eq!(client.stats().chunked_gets, 4);
 }
 
 #[test]
@@ -552,6 +573,66 @@ async fn a_get_into_too_small_given_up_while_its_value_arrives_leaves_the_connec
     // verified) before the caller hears `TooSmall`, so giving up inside it must leave the
     // reader the right number of bytes to skip.
     given_up_gets_leave_the_connection_exact(1000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_get_into_given_up_while_its_values_arrive_leaves_the_connection_exact() {
+    // `batch_get_into` reads each value from the socket straight into its key's buffer (one
+    // here too small: read and dropped). Giving up at points from before the answer to inside
+    // its values must leave the one connection usable and every later answer exact.
+    let server = Server::start();
+    let client = AsyncClient::new(
+        config_for(&[&server], &server.key())
+            .with_num_connections(1)
+            .with_op_timeout(Duration::from_secs(60)),
+    )
+    .unwrap();
+    let values: Vec<Vec<u8>> = (0..6).map(|i| pattern(10 + i, 4 << 20)).collect();
+    let keys: Vec<String> = (0..values.len()).map(|i| format!("batch/{i}")).collect();
+    for (k, v) in keys.iter().zip(&values) {
+        client.put(k.as_bytes(), v).await.unwrap();
+    }
+    let mut given_up: Vec<Vec<u8>> = values.iter().map(|v| vec![0u8; v.len()]).collect();
+    given_up[2].truncate(1000);
+    let mut bufs: Vec<Vec<u8>> = values.iter().map(|v| vec![0u8; v.len()]).collect();
+    let mut finished = 0;
+    for i in 0..24u64 {
+        let give_up = Duration::from_micros(i * i * 30);
+        let mut items: Vec<(&[u8], &mut [u8])> = keys
+            .iter()
+            .map(|k| k.as_bytes())
+            .zip(given_up.iter_mut().map(Vec::as_mut_slice))
+            .collect();
+        if tokio::time::timeout(give_up, client.batch_get_into(&mut items))
+            .await
+            .is_ok()
+        {
+            finished += 1;
+        }
+        bufs.iter_mut().for_each(|b| b.fill(0));
+        let mut items: Vec<(&[u8], &mut [u8])> = keys
+            .iter()
+            .map(|k| k.as_bytes())
+            .zip(bufs.iter_mut().map(Vec::as_mut_slice))
+            .collect();
+        let outcomes = client.batch_get_into(&mut items).await.unwrap();
+        for (j, v) in values.iter().enumerate() {
+            assert_eq!(outcomes[j], GetInto::Hit(v.len()), "round {i}, key {j}");
+            assert!(bufs[j] == *v, "round {i}: value {j} is exact");
+        }
+    }
+    let stats = client.stats();
+    assert!(finished < 24, "some batch gets were given up");
+    assert!(
+        stats.abandoned_replies > 0,
+        "the answers of given-up batch gets were read past"
+    );
+    assert_eq!(
+        stats.connections_opened, 1,
+        "the one connection stayed in use"
+    );
+    assert_eq!(stats.connections_failed, 0);
+    assert_eq!(stats.checksum_failures, 0);
 }
 
 /// Gives up `get_into`s of a 48 MiB value into a buffer of `buf_len` bytes at points from

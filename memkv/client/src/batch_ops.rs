@@ -3,13 +3,14 @@
 //! concurrently, and the answers are stitched back into input order.
 
 use bytes::Bytes;
+use memkv_frameio::Part;
 use memkv_proto::msg::{self, Message};
 use memkv_proto::{Opcode, SendCrc, Status};
 
 use crate::batch::{FRAME_SLACK, frame_fits, gather, group_by_server, scatter, split_frames};
 use crate::client::{AsyncClient, Inner, check_key};
 use crate::error::ClientError;
-use crate::frame::{Request, combine_crcs, server_computes_crc};
+use crate::frame::{Reply, Request, combine_crcs, server_computes_crc};
 use crate::join::{join_all, join_concat};
 use crate::stream::Sink;
 use crate::types::GetInto;
@@ -20,10 +21,31 @@ const COUNT_LEN: usize = 4;
 /// One key's outcome in a batch get, before oversized values are fetched on their own.
 #[derive(Debug)]
 enum Fetched {
+    /// The value, a slice of the received frame (a batch get without buffers).
     Found(Bytes),
+    /// The whole value, of this many bytes, was read into the key's buffer.
+    Landed(usize),
+    /// The value, of this length, is larger than the key's buffer: read, checked and dropped.
+    TooSmall(u64),
     Miss,
     /// Too large for the batch frame: fetch it with a single (chunked) get.
     Large(u64),
+}
+
+/// The caller's buffers of a batch get that reads into them, one per key of the call, in the
+/// keys' order: each frame and server takes its keys' share.
+type Bufs<'a, 'b> = Option<&'a mut [&'b mut [u8]]>;
+
+/// Reborrows the buffers at `at` (ascending positions in `bufs`).
+fn pick<'a>(bufs: &'a mut [&mut [u8]], at: &[usize]) -> Vec<&'a mut [u8]> {
+    let mut at = at.iter().peekable();
+    let mut out = Vec::with_capacity(at.len());
+    for (j, buf) in bufs.iter_mut().enumerate() {
+        if at.next_if_eq(&&j).is_some() {
+            out.push(&mut **buf);
+        }
+    }
+    out
 }
 
 impl Inner {
@@ -211,7 +233,8 @@ impl Inner {
             .collect()
     }
 
-    /// Fetches `keys[idx]` from server `s` in batch frames, in `idx` order. Values the server
+    /// Fetches `keys[idx]` from server `s` in batch frames, in `idx` order, into `bufs` (one per
+    /// key of `idx`) when given. Values the server
     /// could not fit in a response frame are fetched again in frames packed by their now known
     /// lengths; those too large for any frame stay [`Fetched::Large`].
     async fn get_group(
@@ -219,11 +242,14 @@ impl Inner {
         s: usize,
         keys: &[&[u8]],
         idx: &[usize],
+        mut bufs: Bufs<'_, '_>,
     ) -> Result<Vec<Fetched>, ClientError> {
         let limit = self.frame_limit(s).await?;
         let base = COUNT_LEN + FRAME_SLACK;
         let sizes: Vec<usize> = idx.iter().map(|&i| msg::key_encoded_len(keys[i])).collect();
-        let mut out = self.get_frames(s, keys, idx, &sizes, limit).await?;
+        let mut out = self
+            .get_frames(s, keys, idx, &sizes, limit, bufs.as_deref_mut())
+            .await?;
         loop {
             let again: Vec<usize> = (0..out.len())
                 .filter(|&j| match out[j] {
@@ -244,7 +270,10 @@ impl Inner {
                     _ => 0,
                 })
                 .collect();
-            let fetched = self.get_frames(s, keys, &sub, &sizes, limit).await?;
+            let mut sub_bufs = bufs.as_deref_mut().map(|b| pick(b, &again));
+            let fetched = self
+                .get_frames(s, keys, &sub, &sizes, limit, sub_bufs.as_deref_mut())
+                .await?;
             let progress = fetched.iter().any(|f| !matches!(f, Fetched::Large(_)));
             for (j, f) in again.into_iter().zip(fetched) {
                 out[j] = f;
@@ -263,7 +292,8 @@ impl Inner {
         response.max(msg::key_encoded_len(key))
     }
 
-    /// Sends `keys[idx]` in frames sized by `sizes` (concurrently) and concatenates the answers.
+    /// Sends `keys[idx]` in frames sized by `sizes` (concurrently), each with its keys' share
+    /// of `bufs`, and concatenates the answers.
     async fn get_frames(
         &self,
         s: usize,
@@ -271,6 +301,7 @@ impl Inner {
         idx: &[usize],
         sizes: &[usize],
         limit: usize,
+        bufs: Bufs<'_, '_>,
     ) -> Result<Vec<Fetched>, ClientError> {
         let frames = split_frames(
             sizes,
@@ -278,58 +309,203 @@ impl Inner {
             self.config.max_batch_size(),
             limit,
         );
-        join_concat(
-            frames
-                .iter()
-                .map(|f| self.get_frame(s, keys, &idx[f.clone()]))
-                .collect(),
-        )
-        .await
+        let mut rest = bufs;
+        let mut calls = Vec::with_capacity(frames.len());
+        for f in &frames {
+            let mine = rest.take().map(|r| {
+                let (mine, after) = r.split_at_mut(f.len());
+                rest = Some(after);
+                mine
+            });
+            calls.push(self.get_frame(s, keys, &idx[f.clone()], mine));
+        }
+        join_concat(calls).await
     }
 
+    /// One batch-get frame for `keys[idx]`: its values read into `bufs` (one per key) when
+    /// given, else kept as slices of the received frame. A request whose connection was lost
+    /// is sent again once on another.
     async fn get_frame(
         &self,
         s: usize,
         keys: &[&[u8]],
         idx: &[usize],
+        bufs: Bufs<'_, '_>,
     ) -> Result<Vec<Fetched>, ClientError> {
         let ctrl = msg::KeyList {
             keys: idx.iter().map(|&i| keys[i]).collect(),
         }
         .encode();
-        let reply = self
-            .request(s, &Request::ctrl_only(Opcode::BatchGet, &ctrl), "batch_get")
-            .await?;
+        let req = Request::ctrl_only(Opcode::BatchGet, &ctrl);
+        let Some(bufs) = bufs else {
+            let reply = self.request(s, &req, "batch_get").await?;
+            return self.get_answer(s, keys, idx, &reply).await;
+        };
+        let r = self.get_frame_into(s, keys, idx, &req, bufs).await;
+        if !self.retry(s, "batch_get", &r) {
+            return r;
+        }
+        self.get_frame_into(s, keys, idx, &req, bufs).await
+    }
+
+    /// The values of a batch-get answer read whole (`reply.data`), as slices of it.
+    async fn get_answer(
+        &self,
+        s: usize,
+        keys: &[&[u8]],
+        idx: &[usize],
+        reply: &Reply,
+    ) -> Result<Vec<Fetched>, ClientError> {
         if !reply.is_ok() {
-            return Err(self.error(s, &reply));
+            return Err(self.error(s, reply));
         }
         let resp: msg::BatchGetResp = reply.decode(self.server_name(s))?;
+        let lens = self.value_lens(s, idx, &resp, reply.data().len())?;
+        let data = reply.data();
+        let mut offset = 0;
+        let mut values = Vec::with_capacity(lens.len());
+        for &len in &lens {
+            let value = data.slice(offset..offset + len);
+            offset += len;
+            values.push((memkv_proto::crc32c(&value), Fetched::Found(value)));
+        }
+        Ok(self.settle(s, keys, idx, &resp, reply, values, &lens).await)
+    }
+
+    /// One try of [`get_frame`](Self::get_frame) into `bufs`: the connection's stream is lent
+    /// to this request once the answer's control section is in, and each value is read from
+    /// the socket straight into its key's buffer (or, larger than it, read and dropped),
+    /// summed as it arrives.
+    async fn get_frame_into(
+        &self,
+        s: usize,
+        keys: &[&[u8]],
+        idx: &[usize],
+        req: &Request<'_>,
+        bufs: &mut [&mut [u8]],
+    ) -> Result<Vec<Fetched>, ClientError> {
+        const OP: &str = "batch_get";
+        let conn = self.pools[s].conn().await?;
+        let timeout = self.config.op_timeout();
+        let handoff = conn.call_handoff(req, OP, timeout).await?;
+        // Where the data goes is read off the answer before its tag is checked: nothing else
+        // is done with it until `read_parts` has verified the whole frame.
+        let head = handoff.unverified();
+        let data_len = usize::try_from(head.header.data_len).unwrap_or(usize::MAX);
+        if !head.is_ok() {
+            let (reply, _) = conn
+                .read_parts(handoff, &mut [Part::Drop(data_len)], OP, timeout)
+                .await?;
+            return Err(self.error(s, &reply));
+        }
+        let resp: msg::BatchGetResp = head.decode(self.server_name(s))?;
+        let lens = self.value_lens(s, idx, &resp, data_len)?;
+        let mut parts: Vec<Part<'_>> = lens
+            .iter()
+            .zip(
+                resp.items
+                    .iter()
+                    .zip(bufs.iter_mut())
+                    .filter(|(item, _)| Status::from_code(item.status) == Some(Status::Ok)),
+            )
+            .map(|(&len, (_, buf))| match buf.get_mut(..len) {
+                Some(dest) => Part::Into(dest),
+                None => Part::Drop(len),
+            })
+            .collect();
+        let (reply, crcs) = conn.read_parts(handoff, &mut parts, OP, timeout).await?;
+        drop(parts);
+        let found = resp
+            .items
+            .iter()
+            .zip(bufs.iter())
+            .filter(|(item, _)| Status::from_code(item.status) == Some(Status::Ok));
+        let values = crcs
+            .into_iter()
+            .zip(lens.iter().zip(found))
+            .map(|(crc, (&len, (_, buf)))| {
+                let fetched = if len <= buf.len() {
+                    Fetched::Landed(len)
+                } else {
+                    Fetched::TooSmall(len as u64)
+                };
+                (crc, fetched)
+            })
+            .collect();
+        Ok(self
+            .settle(s, keys, idx, &resp, &reply, values, &lens)
+            .await)
+    }
+
+    /// The lengths of the values a batch-get answer carries (its `Ok` items, in order),
+    /// checked against the answer's item count and its data's length.
+    fn value_lens(
+        &self,
+        s: usize,
+        idx: &[usize],
+        resp: &msg::BatchGetResp,
+        data_len: usize,
+    ) -> Result<Vec<usize>, ClientError> {
         if resp.items.len() != idx.len() {
             return Err(self.count_mismatch(s, "batch_get", idx.len(), resp.items.len()));
         }
-        let data = reply.data();
-        let mut offset = 0usize;
+        let protocol = |detail: &str| ClientError::Protocol {
+            server: self.server_name(s).to_owned(),
+            detail: detail.into(),
+        };
+        let mut total = 0usize;
+        let mut lens = Vec::new();
+        for item in &resp.items {
+            if Status::from_code(item.status) == Some(Status::Ok) {
+                let len = usize::try_from(item.len)
+                    .ok()
+                    .filter(|&l| total.checked_add(l).is_some_and(|t| t <= data_len))
+                    .ok_or_else(|| {
+                        protocol("batch_get answer lists more value bytes than it carries")
+                    })?;
+                total += len;
+                lens.push(len);
+            }
+        }
+        if total != data_len {
+            return Err(protocol(
+                "batch_get answer carries more value bytes than it lists",
+            ));
+        }
+        Ok(lens)
+    }
+
+    /// Each key's outcome from a verified batch-get answer: `values` holds, for each `Ok`
+    /// item in order, the CRC32C of the bytes received and what became of them (of `lens`
+    /// bytes). A value whose bytes do not match its writer's CRC32C is a miss, counted and
+    /// reported to the server as damaged. When every value matched, their CRC32Cs must also
+    /// make up the frame's data CRC (in `checksum` mode the only check of the data section as
+    /// a whole), or every key of the frame is a miss.
+    #[allow(clippy::too_many_arguments)]
+    async fn settle(
+        &self,
+        s: usize,
+        keys: &[&[u8]],
+        idx: &[usize],
+        resp: &msg::BatchGetResp,
+        reply: &Reply,
+        values: Vec<(u32, Fetched)>,
+        lens: &[usize],
+    ) -> Vec<Fetched> {
+        let crcs: Vec<(u32, usize)> = values
+            .iter()
+            .map(|(crc, _)| *crc)
+            .zip(lens.iter().copied())
+            .collect();
+        let mut values = values.into_iter();
         let mut out = Vec::with_capacity(idx.len());
-        let mut crcs = Vec::new();
         let mut damaged = Vec::new();
         for (item, &i) in resp.items.iter().zip(idx) {
             match Status::from_code(item.status) {
                 Some(Status::Ok) => {
-                    let end = usize::try_from(item.len)
-                        .ok()
-                        .and_then(|l| offset.checked_add(l))
-                        .filter(|&e| e <= data.len())
-                        .ok_or_else(|| ClientError::Protocol {
-                            server: self.server_name(s).to_owned(),
-                            detail: "batch_get answer lists more value bytes than it carries"
-                                .into(),
-                        })?;
-                    let value = data.slice(offset..end);
-                    offset = end;
-                    let crc = memkv_proto::crc32c(&value);
-                    crcs.push((crc, value.len()));
+                    let (crc, fetched) = values.next().unwrap_or((!item.crc, Fetched::Miss));
                     if crc == item.crc {
-                        out.push(Fetched::Found(value));
+                        out.push(fetched);
                     } else {
                         self.checksum_failure(s);
                         damaged.push(keys[i]);
@@ -348,45 +524,53 @@ impl Inner {
                 }
             }
         }
-        if offset != data.len() {
-            return Err(ClientError::Protocol {
-                server: self.server_name(s).to_owned(),
-                detail: "batch_get answer carries more value bytes than it lists".into(),
-            });
-        }
-        // The data section is covered by the frame's (tagged) trailer CRC; derive it from the
-        // per-value CRCs computed above instead of summing the bytes again. Every value was
-        // also checked against its own (tagged) CRC, so this only matters when those all
-        // passed: then a mismatch means the frame does not hold what its trailer says.
-        let all_intact = crcs.len()
-            == out
-                .iter()
-                .filter(|f| matches!(f, Fetched::Found(_)))
-                .count();
-        if all_intact && combine_crcs(crcs) != reply.sent_crc {
+        if damaged.is_empty() && combine_crcs(crcs) != reply.sent_crc {
             self.checksum_failure(s);
-            return Ok(idx.iter().map(|_| Fetched::Miss).collect());
+            return idx.iter().map(|_| Fetched::Miss).collect();
         }
         if !damaged.is_empty() {
             self.report_damaged(s, &damaged).await;
         }
-        Ok(out)
+        out
     }
 
     /// Batch-fetches `keys`, one entry per key in input order; oversized values are reported as
-    /// [`Fetched::Large`]. Unreachable servers follow the `unreachable` policy.
-    async fn fetch_all(&self, keys: &[&[u8]]) -> Result<Vec<Fetched>, ClientError> {
+    /// [`Fetched::Large`]. With `bufs` (one per key), values are read into them. Unreachable
+    /// servers follow the `unreachable` policy.
+    async fn fetch_all(
+        &self,
+        keys: &[&[u8]],
+        bufs: Bufs<'_, '_>,
+    ) -> Result<Vec<Fetched>, ClientError> {
         for k in keys {
             check_key(k)?;
         }
         let groups = group_by_server(keys.iter().copied(), &self.ring);
+        // Each server's share of the buffers, in its group's (ascending) order.
+        let mut shares: Vec<Option<Vec<&mut [u8]>>> = match bufs {
+            None => groups.iter().map(|_| None).collect(),
+            Some(bufs) => {
+                let mut owner = vec![0; keys.len()];
+                for (s, group) in groups.iter().enumerate() {
+                    group.iter().for_each(|&i| owner[i] = s);
+                }
+                let mut shares: Vec<Vec<&mut [u8]>> =
+                    groups.iter().map(|g| Vec::with_capacity(g.len())).collect();
+                for (i, buf) in bufs.iter_mut().enumerate() {
+                    shares[owner[i]].push(&mut **buf);
+                }
+                shares.into_iter().map(Some).collect()
+            }
+        };
         let active: Vec<usize> = (0..groups.len())
             .filter(|&s| !groups[s].is_empty())
             .collect();
         let results = join_all(
-            active
-                .iter()
-                .map(|&s| self.get_group(s, keys, &groups[s]))
+            shares
+                .iter_mut()
+                .enumerate()
+                .filter(|(s, _)| !groups[*s].is_empty())
+                .map(|(s, share)| self.get_group(s, keys, &groups[s], share.as_deref_mut()))
                 .collect(),
         )
         .await;
@@ -483,13 +667,16 @@ impl AsyncClient {
     /// frames (no copy).
     pub async fn batch_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Bytes>>, ClientError> {
         let inner = &self.inner;
-        let fetched = inner.fetch_all(keys).await?;
+        let fetched = inner.fetch_all(keys, None).await?;
         let mut out: Vec<Option<Bytes>> = Vec::with_capacity(keys.len());
         let mut large = Vec::new();
         for (i, f) in fetched.into_iter().enumerate() {
             out.push(match f {
                 Fetched::Found(b) => Some(b),
                 Fetched::Miss => None,
+                Fetched::Landed(_) | Fetched::TooSmall(_) => {
+                    unreachable!("a batch get without buffers reads into none")
+                }
                 Fetched::Large(_) => {
                     large.push(i);
                     None
@@ -527,11 +714,16 @@ impl AsyncClient {
     ) -> Result<Vec<GetInto>, ClientError> {
         let inner = &self.inner;
         let keys: Vec<&[u8]> = items.iter().map(|(k, _)| *k).collect();
-        let fetched = inner.fetch_all(&keys).await?;
+        let fetched = {
+            let mut bufs: Vec<&mut [u8]> = items.iter_mut().map(|(_, b)| &mut **b).collect();
+            inner.fetch_all(&keys, Some(&mut bufs)).await?
+        };
         let mut out = Vec::with_capacity(items.len());
         let mut large = Vec::new();
         for ((key, buf), f) in items.iter_mut().zip(fetched) {
             out.push(match f {
+                Fetched::Landed(n) => GetInto::Hit(n),
+                Fetched::TooSmall(len) => GetInto::TooSmall { len },
                 Fetched::Found(v) if v.len() <= buf.len() => {
                     buf[..v.len()].copy_from_slice(&v);
                     GetInto::Hit(v.len())

@@ -101,7 +101,7 @@ impl Inner {
 
     /// Whether a request to server `s` that ended in `r` is retried once on another
     /// connection: only when its connection was lost.
-    fn retry<T>(&self, s: usize, op: &'static str, r: &Result<T, ClientError>) -> bool {
+    pub(crate) fn retry<T>(&self, s: usize, op: &'static str, r: &Result<T, ClientError>) -> bool {
         let Err(e @ ClientError::ConnectionLost { .. }) = r else {
             return false;
         };

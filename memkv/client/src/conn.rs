@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use memkv_frameio::{BufPool, read_body, read_data, set_socket_low_water, write_sealed};
+use memkv_frameio::{BufPool, Part, read_body, read_data, set_socket_low_water, write_sealed};
 use memkv_proto::msg::{self, Message};
 use memkv_proto::{
     DataCrc, DataSealer, DataSums, FrameError, HEADER_LEN, Header, Limits, Nonce, Opcode, Session,
@@ -476,12 +476,39 @@ impl Conn {
         timeout: Duration,
         dest: &mut [u8],
     ) -> Result<Landed, ClientError> {
-        let handoff: Handoff = self
-            .send_as(req, op, timeout)
+        let handoff = self.call_handoff(req, op, timeout).await?;
+        match tokio::time::timeout(timeout, handoff.read(dest)).await {
+            Ok(r) => r,
+            Err(_) => Err(self.timed_out(op, timeout)),
+        }
+    }
+
+    /// Sends `req` and waits until the stream is lent to it for its reply's data, right
+    /// after the reply's header and control section; `timeout` bounds each of the two steps.
+    /// The caller reads the data with [`read_parts`](Self::read_parts) (or drops the
+    /// [`Handoff`], and the reader skips the frame).
+    pub(crate) async fn call_handoff(
+        self: &Arc<Self>,
+        req: &Request<'_>,
+        op: &'static str,
+        timeout: Duration,
+    ) -> Result<Handoff, ClientError> {
+        self.send_as(req, op, timeout)
             .await?
             .wait(op, timeout)
-            .await?;
-        match tokio::time::timeout(timeout, handoff.read(dest)).await {
+            .await
+    }
+
+    /// Reads the data of a reply lent by [`call_handoff`](Self::call_handoff), values back to
+    /// back, to `parts` ([`Handoff::read_parts`]), at most `timeout`.
+    pub(crate) async fn read_parts(
+        &self,
+        handoff: Handoff,
+        parts: &mut [Part<'_>],
+        op: &'static str,
+        timeout: Duration,
+    ) -> Result<(Reply, Vec<u32>), ClientError> {
+        match tokio::time::timeout(timeout, handoff.read_parts(parts)).await {
             Ok(r) => r,
             Err(_) => Err(self.timed_out(op, timeout)),
         }

@@ -162,6 +162,14 @@ async fn damaged_values_are_misses_and_counted_never_returned() {
     let got = client.batch_get(&[b"a", b"b"]).await.unwrap();
     assert_eq!(got, vec![None, None]);
     assert_eq!(client.stats().checksum_failures, 4);
+
+    // Read from the socket into the caller's buffers (or, too small for one, read and
+    // dropped): damaged all the same, and counted.
+    let (mut fits, mut small) = (vec![0u8; 64], vec![0u8; 4]);
+    let mut items = [(&b"a"[..], &mut fits[..]), (&b"b"[..], &mut small[..])];
+    let got = client.batch_get_into(&mut items).await.unwrap();
+    assert_eq!(got, vec![GetInto::Miss, GetInto::Miss]);
+    assert_eq!(client.stats().checksum_failures, 6);
     drop(client);
     server.abort();
 }

@@ -9,7 +9,8 @@
 //!
 //! - [`read_body`]: a control section (or any small body) into a fresh buffer;
 //! - [`read_data`]: a data section into a buffer from a [`BufPool`] (or, [`read_data_into`],
-//!   into the caller's buffer; [`read_data_discarded`], through one small buffer, dropped),
+//!   into the caller's buffer; [`read_data_discarded`], through one small buffer, dropped;
+//!   [`read_parts`], values back to back, each to its own [`Part`]),
 //!   each piece fed to the frame's [`FrameVerifier`] as it arrives, so the MAC (or, in
 //!   `checksum` mode, the CRC32C) and the value's CRC32C are computed on bytes the socket copy
 //!   has just brought into the cache, in one pass, instead of in later passes over memory.
@@ -284,8 +285,15 @@ pub async fn read_data_into<R: AsyncRead + Unpin>(
     filled: &mut usize,
     low_water: impl FnMut(&mut R, usize),
 ) -> std::io::Result<()> {
-    let len = dest.len();
-    read_data_to(rd, len, Landing::Caller(dest), verifier, filled, low_water).await
+    read_data_to(
+        rd,
+        &mut [Part::Into(dest)],
+        None,
+        verifier,
+        filled,
+        low_water,
+    )
+    .await
 }
 
 /// [`read_data_into`] for data the caller does not keep (a value too large for the caller's
@@ -299,52 +307,100 @@ pub async fn read_data_discarded<R: AsyncRead + Unpin>(
     filled: &mut usize,
     low_water: impl FnMut(&mut R, usize),
 ) -> std::io::Result<()> {
-    let piece = Landing::Piece(vec![0u8; len.min(READ_PIECE)]);
-    read_data_to(rd, len, piece, verifier, filled, low_water).await
+    read_data_to(
+        rd,
+        &mut [Part::Drop(len)],
+        None,
+        verifier,
+        filled,
+        low_water,
+    )
+    .await
 }
 
-/// Where [`read_data_to`] puts the data it reads.
-enum Landing<'a> {
-    /// The caller's buffer, of exactly the data's length.
-    Caller(&'a mut [u8]),
-    /// One reused buffer of at most one read piece: the data is verified and dropped.
-    Piece(Vec<u8>),
+/// Where one value of a frame's data goes, for [`read_parts`].
+#[derive(Debug)]
+pub enum Part<'a> {
+    /// Into this buffer, which the value fills exactly.
+    Into(&'a mut [u8]),
+    /// Read, summed and dropped: a value of this many bytes the caller does not keep.
+    Drop(usize),
 }
 
-impl Landing<'_> {
-    /// Room for the next read, at data offset `at`, of at most `want` bytes.
-    fn room(&mut self, at: usize, want: usize) -> &mut [u8] {
+impl Part<'_> {
+    fn len(&self) -> usize {
         match self {
-            Landing::Caller(dest) => &mut dest[at..at + want],
-            Landing::Piece(piece) => {
-                let want = want.min(piece.len());
-                &mut piece[..want]
-            }
+            Part::Into(dest) => dest.len(),
+            Part::Drop(len) => *len,
         }
     }
 }
 
-/// Reads `len` bytes of frame data to `landing`, read piece by read piece, feeding each to
-/// `verifier` as it arrives, then the trailer: the one loop of [`read_data_into`] and
-/// [`read_data_discarded`]. `filled` counts data and trailer bytes read, as for those.
+/// Reads frame data made of values back to back (a batch get's answer), each to its
+/// [`Part`], then the trailer; returns the CRC32C of each part. Every piece is fed to
+/// `verifier` and to its part's CRC32C as it arrives, while the socket copy has just brought
+/// it into the cache. The parts' lengths add up to the frame's data length: the caller
+/// checks that against the header first. `filled` and `low_water` as for [`read_data_into`].
+pub async fn read_parts<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    parts: &mut [Part<'_>],
+    verifier: &mut FrameVerifier,
+    filled: &mut usize,
+    low_water: impl FnMut(&mut R, usize),
+) -> std::io::Result<Vec<u32>> {
+    let mut crcs = Vec::with_capacity(parts.len());
+    read_data_to(rd, parts, Some(&mut crcs), verifier, filled, low_water).await?;
+    Ok(crcs)
+}
+
+/// Reads frame data to `parts` in order, read piece by read piece, feeding each to `verifier`
+/// (and, with `crcs`, to its part's CRC32C, pushed there as each part ends), then the trailer:
+/// the one loop of [`read_data_into`], [`read_data_discarded`] and [`read_parts`]. `filled`
+/// counts data and trailer bytes read, as for those.
 async fn read_data_to<R: AsyncRead + Unpin>(
     rd: &mut R,
-    len: usize,
-    mut landing: Landing<'_>,
+    parts: &mut [Part<'_>],
+    mut crcs: Option<&mut Vec<u32>>,
     verifier: &mut FrameVerifier,
     filled: &mut usize,
     low_water: impl FnMut(&mut R, usize),
 ) -> std::io::Result<()> {
+    let len: usize = parts.iter().map(Part::len).sum();
     let mut mark = LowWater::new(low_water);
-    while *filled < len {
-        mark.before_read(rd, *filled, len);
-        let room = landing.room(*filled, (len - *filled).min(READ_PIECE));
-        let n = rd.read(room).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
+    // Dropped data lands here, one read piece at a time.
+    let mut scratch = Vec::new();
+    // Where the current part starts in the data.
+    let mut part_start = 0;
+    for part in parts.iter_mut() {
+        let part_len = part.len();
+        let mut crc = 0;
+        while *filled < part_start + part_len {
+            mark.before_read(rd, *filled, len);
+            let at = *filled - part_start;
+            let want = (part_len - at).min(READ_PIECE);
+            let room = match part {
+                Part::Into(dest) => &mut dest[at..at + want],
+                Part::Drop(_) => {
+                    if scratch.len() < want {
+                        scratch.resize(want, 0);
+                    }
+                    &mut scratch[..want]
+                }
+            };
+            let n = rd.read(room).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            verifier.update(&room[..n]);
+            if crcs.is_some() {
+                crc = memkv_proto::crc32c_append(crc, &room[..n]);
+            }
+            *filled += n;
         }
-        verifier.update(&room[..n]);
-        *filled += n;
+        if let Some(crcs) = crcs.as_deref_mut() {
+            crcs.push(crc);
+        }
+        part_start += part_len;
     }
     mark.reset(rd);
     read_trailer(rd, len, verifier, filled).await
@@ -458,6 +514,72 @@ mod tests {
             assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
             assert_eq!(filled, cut);
         }
+    }
+
+    #[tokio::test]
+    async fn values_read_to_their_parts_are_summed_one_by_one_and_verified_together() {
+        let values: Vec<Vec<u8>> = [5000, READ_PIECE + 100, 0, 300]
+            .iter()
+            .enumerate()
+            .map(|(v, &n)| (0..n).map(|i| ((i * 7 + v * 13) % 253) as u8).collect())
+            .collect();
+        let data = values.concat();
+        let (mut v, wire) = frame_for(&data);
+        let mut first = vec![0u8; values[0].len()];
+        let mut empty = [0u8; 0];
+        let mut last = vec![0u8; values[3].len()];
+        let mut parts = [
+            Part::Into(&mut first),
+            Part::Drop(values[1].len()),
+            Part::Into(&mut empty),
+            Part::Into(&mut last),
+        ];
+        let mut filled = 0;
+        let crcs = read_parts(&mut &wire[..], &mut parts, &mut v, &mut filled, |_, _| {})
+            .await
+            .unwrap();
+        assert_eq!(filled, rest_len(data.len()));
+        let want: Vec<u32> = values.iter().map(|x| crc32c(x)).collect();
+        assert_eq!(crcs, want);
+        assert_eq!((first, last), (values[0].clone(), values[3].clone()));
+        assert_eq!(v.finish(), Ok(sums(&data)));
+
+        // Cut short inside the dropped part: an error, and `filled` says how much arrived.
+        let cut = values[0].len() + 1000;
+        let (mut v, wire) = frame_for(&data);
+        let mut first = vec![0u8; values[0].len()];
+        let mut parts = [Part::Into(&mut first), Part::Drop(values[1].len())];
+        let mut filled = 0;
+        let err = read_parts(
+            &mut &wire[..cut],
+            &mut parts,
+            &mut v,
+            &mut filled,
+            |_, _| {},
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+        assert_eq!(filled, cut);
+
+        // A damaged byte in a part: its CRC and the frame's verification both say so.
+        let (mut v, mut wire) = frame_for(&data);
+        wire[values[0].len() + 5] ^= 1;
+        let mut first = vec![0u8; values[0].len()];
+        let mut second = vec![0u8; values[1].len()];
+        let mut parts = [
+            Part::Into(&mut first),
+            Part::Into(&mut second),
+            Part::Drop(0),
+            Part::Drop(values[3].len()),
+        ];
+        let mut filled = 0;
+        let crcs = read_parts(&mut &wire[..], &mut parts, &mut v, &mut filled, |_, _| {})
+            .await
+            .unwrap();
+        assert_eq!((crcs[0], crcs[2], crcs[3]), (want[0], want[2], want[3]));
+        assert_ne!(crcs[1], want[1]);
+        assert!(v.finish().is_err());
     }
 
     #[tokio::test]

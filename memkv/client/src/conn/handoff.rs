@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use memkv_frameio::{read_data_discarded, read_data_into, rest_len, set_socket_low_water};
+use memkv_frameio::{
+    Part, read_data_discarded, read_data_into, read_parts, rest_len, set_socket_low_water,
+};
 use memkv_proto::{HEADER_LEN, Header};
 use tokio::io::AsyncReadExt;
 use tokio::sync::oneshot;
@@ -98,22 +100,64 @@ impl Handoff {
                 .map(|()| None)
         };
         let in_dest = read.map_err(|e| self.lost(format!("read failed inside a frame: {e}")))?;
-        let sums = match shared.check_reply(&header, verifier.finish()) {
+        let reply = self.verified(verifier)?;
+        Ok(Landed { reply, in_dest })
+    }
+
+    /// The reply as it stands before its data is read: its header and control section, not
+    /// verified yet (the frame's tag covers the data too). Only for deciding where the data
+    /// goes ([`read_parts`](Self::read_parts)); nothing else may act on it.
+    pub(crate) fn unverified(&self) -> Reply {
+        Reply {
+            header: self.header,
+            ctrl: self.ctrl.clone(),
+            data: Bytes::new(),
+            data_crc: None,
+            sent_crc: 0,
+        }
+    }
+
+    /// Reads the frame's data, values back to back, to `parts` (their lengths add up to the
+    /// data's: the caller checks that against [`unverified`](Self::unverified)'s header),
+    /// verifies the frame and gives the stream back. Returns the verified reply (its data
+    /// empty) and each part's CRC32C, computed as its bytes arrived.
+    pub(crate) async fn read_parts(
+        mut self,
+        parts: &mut [Part<'_>],
+    ) -> Result<(Reply, Vec<u32>), ClientError> {
+        let shared = Arc::clone(&self.shared);
+        let header = self.header;
+        let crc = reply_crc(header.opcode);
+        let mut verifier = shared.session.verifier(&header, &self.raw, &self.ctrl, crc);
+        let rd = self.rd.as_mut().expect("lent until dropped");
+        let crcs = read_parts(
+            rd,
+            parts,
+            &mut verifier,
+            &mut self.read,
+            set_socket_low_water,
+        )
+        .await
+        .map_err(|e| self.lost(format!("read failed inside a frame: {e}")))?;
+        let reply = self.verified(verifier)?;
+        Ok((reply, crcs))
+    }
+
+    /// Checks the frame once its data and trailer are read; a failed tag ends the connection.
+    fn verified(&mut self, verifier: memkv_proto::FrameVerifier) -> Result<Reply, ClientError> {
+        let sums = match self.shared.check_reply(&self.header, verifier.finish()) {
             Ok(r) => r?,
             Err(fatal) => {
                 self.fatal = Some(fatal.clone());
                 return Err(fatal);
             }
         };
-        Ok(Landed {
-            reply: Reply {
-                header,
-                ctrl: self.ctrl.clone(),
-                data: Bytes::new(),
-                data_crc: sums.computed,
-                sent_crc: sums.sent,
-            },
-            in_dest,
+        Ok(Reply {
+            header: self.header,
+            ctrl: self.ctrl.clone(),
+            data: Bytes::new(),
+            data_crc: sums.computed,
+            sent_crc: sums.sent,
         })
     }
 
