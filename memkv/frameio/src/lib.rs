@@ -58,7 +58,9 @@ pub async fn write_sealed<W: AsyncWrite + Unpin>(
     data: &[impl AsRef<[u8]>],
     mut sealer: DataSealer,
 ) -> std::io::Result<()> {
-    let mut gathered: Vec<&[u8]> = head.to_vec();
+    // Room for every piece of a frame of small values (a batch), which leaves in one write.
+    let mut gathered: Vec<&[u8]> = Vec::with_capacity(head.len() + data.len().min(1024) + 1);
+    gathered.extend(head);
     // Where the data pieces of `gathered` begin (after `head`, in the first batch).
     let mut data_from = gathered.len();
     let mut gathered_len = 0;
@@ -92,10 +94,8 @@ pub async fn write_all_vectored<'a, W: AsyncWrite + Unpin>(
     w: &mut W,
     pieces: impl Iterator<Item = &'a [u8]>,
 ) -> std::io::Result<()> {
-    let mut slices: Vec<std::io::IoSlice<'_>> = pieces
-        .filter(|p| !p.is_empty())
-        .map(std::io::IoSlice::new)
-        .collect();
+    let mut slices: Vec<std::io::IoSlice<'_>> = Vec::with_capacity(pieces.size_hint().0);
+    slices.extend(pieces.filter(|p| !p.is_empty()).map(std::io::IoSlice::new));
     let mut bufs: &mut [std::io::IoSlice<'_>] = &mut slices;
     while !bufs.is_empty() {
         let n = w.write_vectored(bufs).await?;

@@ -37,9 +37,15 @@ pub trait Message<'a>: Sized {
     /// Reads one message; trailing bytes are checked by [`decode`].
     fn decode_from(d: &mut Decoder<'a>) -> Result<Self, DecodeError>;
 
+    /// Bytes to allocate for the encoding: exact for the lists that batches send, so that
+    /// encoding one does not grow its buffer step by step; a small guess for the rest.
+    fn encoded_len_hint(&self) -> usize {
+        64
+    }
+
     /// The encoding as a new buffer.
     fn encode(&self) -> Vec<u8> {
-        let mut e = Encoder::with_capacity(64);
+        let mut e = Encoder::with_capacity(self.encoded_len_hint());
         self.encode_into(&mut e);
         e.finish()
     }
@@ -227,6 +233,9 @@ pub struct KeyList<'a> {
 }
 
 impl<'a> Message<'a> for KeyList<'a> {
+    fn encoded_len_hint(&self) -> usize {
+        4 + self.keys.iter().map(|k| key_encoded_len(k)).sum::<usize>()
+    }
     fn encode_into(&self, e: &mut Encoder) {
         e.u32(u32::try_from(self.keys.len()).expect("key count fits in u32"));
         for k in &self.keys {
@@ -300,6 +309,13 @@ pub fn batch_put_item_encoded_len(key: &[u8]) -> usize {
 }
 
 impl<'a> Message<'a> for BatchPutReq<'a> {
+    fn encoded_len_hint(&self) -> usize {
+        4 + self
+            .items
+            .iter()
+            .map(|i| batch_put_item_encoded_len(i.key))
+            .sum::<usize>()
+    }
     fn encode_into(&self, e: &mut Encoder) {
         e.u32(u32::try_from(self.items.len()).expect("item count fits in u32"));
         for it in &self.items {
@@ -366,6 +382,9 @@ pub struct BatchGetResp {
 pub const BATCH_GET_ITEM_LEN: usize = 14;
 
 impl<'a> Message<'a> for BatchGetResp {
+    fn encoded_len_hint(&self) -> usize {
+        4 + self.items.len() * BATCH_GET_ITEM_LEN
+    }
     fn encode_into(&self, e: &mut Encoder) {
         e.u32(u32::try_from(self.items.len()).expect("item count fits in u32"));
         for it in &self.items {
@@ -720,5 +739,42 @@ impl<'a> Message<'a> for BatchWriteReq<'a> {
             items.push((d.key()?, MemRegion::decode_from(d)?, d.u32("crc")?));
         }
         Ok(BatchWriteReq { items })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_lists_allocate_exactly_their_encoding() {
+        let keys: Vec<Vec<u8>> = (0..40).map(|i| vec![b'k'; i * 7]).collect();
+        let list = KeyList {
+            keys: keys.iter().map(Vec::as_slice).collect(),
+        };
+        let put = BatchPutReq {
+            items: keys
+                .iter()
+                .map(|k| BatchPutItem {
+                    key: k,
+                    len: 4096,
+                    crc: 7,
+                })
+                .collect(),
+        };
+        let got = BatchGetResp {
+            items: vec![
+                BatchGetItem {
+                    status: 0,
+                    len: 4096,
+                    crc: 7
+                };
+                40
+            ],
+        };
+        assert_eq!(list.encode().len(), list.encoded_len_hint());
+        assert_eq!(put.encode().len(), put.encoded_len_hint());
+        assert_eq!(got.encode().len(), got.encoded_len_hint());
+        assert_eq!(list.encode().capacity(), list.encoded_len_hint());
     }
 }

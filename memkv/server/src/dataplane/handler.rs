@@ -489,8 +489,7 @@ fn batch_get<S: Store>(ctrl: Bytes, shared: &Arc<Shared<S>>) -> Reply {
         Err(e) => return Reply::Now(e),
     };
     if found.iter().all(Option::is_some) {
-        let found = found.into_iter().flatten().collect();
-        return Reply::Now(batch_get_answer(found, shared).unwrap_or_else(|e| e));
+        return Reply::Now(batch_get_answer(all_found(found), shared).unwrap_or_else(|e| e));
     }
     let shared = Arc::clone(shared);
     Reply::Read(Box::pin(async move {
@@ -505,10 +504,18 @@ fn batch_get<S: Store>(ctrl: Bytes, shared: &Arc<Shared<S>>) -> Reply {
             for (i, got) in missing.into_iter().zip(read.await) {
                 found[i] = Some(got);
             }
-            batch_get_answer(found.into_iter().flatten().collect(), &shared)
+            batch_get_answer(all_found(found), &shared)
         };
         answer.await.unwrap_or_else(|e| e)
     }))
+}
+
+/// The lookups of a batch get once every key has one (`flatten` alone would give `collect` no
+/// size to allocate for, and the vector would grow value by value).
+fn all_found<T>(found: Vec<Option<T>>) -> Vec<T> {
+    let mut all = Vec::with_capacity(found.len());
+    all.extend(found.into_iter().flatten());
+    all
 }
 
 /// The keys of a batch get, checked.
@@ -529,7 +536,7 @@ fn batch_get_answer<S>(
     let ctrl_len = 4 + keys * msg::BATCH_GET_ITEM_LEN;
     let mut room = (shared.settings.limits.max_body as usize).saturating_sub(ctrl_len);
     let mut items = Vec::with_capacity(keys);
-    let mut data = Vec::new();
+    let mut data = Vec::with_capacity(keys);
     let mut frame_crc = 0u32;
     for got in found {
         let item = match got.map_err(store_error)? {
