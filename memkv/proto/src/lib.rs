@@ -144,19 +144,16 @@ mod gf2 {
     /// `x^(8 n)` modulo the polynomial: the factor that shifts a CRC past `n` zero bytes.
     pub(super) fn x_pow_8n(mut n: u64) -> u32 {
         let mut p = ONE;
-        let mut k = 3; // 8 n = n * 2^3
+        // One step per bit set in n (8 n = n * 2^3): a batch of 4 KiB values takes one.
         while n != 0 {
-            if n & 1 != 0 {
-                // Times one is the factor itself: a length that is a power of two (a batch of
-                // 4 KiB values) costs no multiplication here.
-                p = if p == ONE {
-                    X_POW_2K[k % 64]
-                } else {
-                    mul(X_POW_2K[k % 64], p)
-                };
-            }
-            n >>= 1;
-            k += 1;
+            let k = (n.trailing_zeros() + 3) as usize;
+            // Times one is the factor itself: a power of two costs no multiplication.
+            p = if p == ONE {
+                X_POW_2K[k % 64]
+            } else {
+                mul(X_POW_2K[k % 64], p)
+            };
+            n &= n - 1;
         }
         p
     }
