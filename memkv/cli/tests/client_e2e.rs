@@ -621,11 +621,17 @@ async fn a_batch_get_into_given_up_while_its_values_arrive_leaves_the_connection
             assert!(bufs[j] == *v, "round {i}: value {j} is exact");
         }
     }
+    assert_given_up_on_one_connection(&client, finished);
+}
+
+/// After 24 rounds, `finished` of them not given up: some were, what they left on the stream
+/// was read past, and the one connection stayed in use with nothing damaged.
+fn assert_given_up_on_one_connection(client: &AsyncClient, finished: usize) {
     let stats = client.stats();
-    assert!(finished < 24, "some batch gets were given up");
+    assert!(finished < 24, "some reads were given up");
     assert!(
         stats.abandoned_replies > 0,
-        "the answers of given-up batch gets were read past"
+        "the replies of given-up reads were read past"
     );
     assert_eq!(
         stats.connections_opened, 1,
@@ -682,16 +688,5 @@ async fn given_up_gets_leave_the_connection_exact(buf_len: usize) {
             }
         );
     }
-    let stats = client.stats();
-    assert!(finished < 24, "some gets were given up");
-    assert!(
-        stats.abandoned_replies > 0,
-        "the replies of given-up gets were read past"
-    );
-    assert_eq!(
-        stats.connections_opened, 1,
-        "the one connection stayed in use"
-    );
-    assert_eq!(stats.connections_failed, 0);
-    assert_eq!(stats.checksum_failures, 0);
+    assert_given_up_on_one_connection(&client, finished);
 }

@@ -410,7 +410,18 @@ impl Conn {
         timeout: Duration,
     ) -> Result<PendingReply<T>, ClientError> {
         let inflight = InflightGuard::new(&self.shared);
-        match tokio::time::timeout(timeout, self.write(req, inflight)).await {
+        self.within(op, timeout, self.write(req, inflight)).await
+    }
+
+    /// Runs `step` of `op` for at most `timeout`; a step that runs out marks the connection
+    /// unhealthy ([`timed_out`](Self::timed_out)).
+    async fn within<T>(
+        &self,
+        op: &'static str,
+        timeout: Duration,
+        step: impl Future<Output = Result<T, ClientError>>,
+    ) -> Result<T, ClientError> {
+        match tokio::time::timeout(timeout, step).await {
             Ok(r) => r,
             Err(_) => Err(self.timed_out(op, timeout)),
         }
@@ -477,10 +488,7 @@ impl Conn {
         dest: &mut [u8],
     ) -> Result<Landed, ClientError> {
         let handoff = self.call_handoff(req, op, timeout).await?;
-        match tokio::time::timeout(timeout, handoff.read(dest)).await {
-            Ok(r) => r,
-            Err(_) => Err(self.timed_out(op, timeout)),
-        }
+        self.within(op, timeout, handoff.read(dest)).await
     }
 
     /// Sends `req` and waits until the stream is lent to it for its reply's data, right
@@ -508,10 +516,7 @@ impl Conn {
         op: &'static str,
         timeout: Duration,
     ) -> Result<(Reply, Vec<u32>), ClientError> {
-        match tokio::time::timeout(timeout, handoff.read_parts(parts)).await {
-            Ok(r) => r,
-            Err(_) => Err(self.timed_out(op, timeout)),
-        }
+        self.within(op, timeout, handoff.read_parts(parts)).await
     }
 }
 

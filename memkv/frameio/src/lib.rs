@@ -453,6 +453,13 @@ mod tests {
         (s.verifier(&h, &sealed.header, b"", DataCrc::Compute), wire)
     }
 
+    /// A read of a frame cut short after `cut` bytes: an error, and `filled` says how much
+    /// arrived.
+    fn assert_cut_short<T: std::fmt::Debug>(read: std::io::Result<T>, filled: usize, cut: usize) {
+        assert_eq!(read.unwrap_err().kind(), std::io::ErrorKind::UnexpectedEof);
+        assert_eq!(filled, cut);
+    }
+
     fn sums(data: &[u8]) -> DataSums {
         DataSums {
             sent: crc32c(data),
@@ -508,11 +515,9 @@ mod tests {
         for cut in [1000, data.len() + 7] {
             let (mut v, wire) = frame_for(&data);
             let mut filled = 0;
-            let err = read_data_into(&mut &wire[..cut], &mut dest, &mut v, &mut filled, |_, _| {})
-                .await
-                .unwrap_err();
-            assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
-            assert_eq!(filled, cut);
+            let read =
+                read_data_into(&mut &wire[..cut], &mut dest, &mut v, &mut filled, |_, _| {}).await;
+            assert_cut_short(read, filled, cut);
         }
     }
 
@@ -550,17 +555,15 @@ mod tests {
         let mut first = vec![0u8; values[0].len()];
         let mut parts = [Part::Into(&mut first), Part::Drop(values[1].len())];
         let mut filled = 0;
-        let err = read_parts(
+        let read = read_parts(
             &mut &wire[..cut],
             &mut parts,
             &mut v,
             &mut filled,
             |_, _| {},
         )
-        .await
-        .unwrap_err();
-        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
-        assert_eq!(filled, cut);
+        .await;
+        assert_cut_short(read, filled, cut);
 
         // A damaged byte in a part: its CRC and the frame's verification both say so.
         let (mut v, mut wire) = frame_for(&data);
@@ -606,17 +609,15 @@ mod tests {
         for cut in [READ_PIECE * 2 + 5, data.len() + 3] {
             let (mut v, wire) = frame_for(&data);
             let mut filled = 0;
-            let err = read_data_discarded(
+            let read = read_data_discarded(
                 &mut &wire[..cut],
                 data.len(),
                 &mut v,
                 &mut filled,
                 |_, _| {},
             )
-            .await
-            .unwrap_err();
-            assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
-            assert_eq!(filled, cut);
+            .await;
+            assert_cut_short(read, filled, cut);
         }
     }
 
