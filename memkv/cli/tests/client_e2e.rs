@@ -581,12 +581,7 @@ async fn a_batch_get_into_given_up_while_its_values_arrive_leaves_the_connection
     // here too small: read and dropped). Giving up at points from before the answer to inside
     // its values must leave the one connection usable and every later answer exact.
     let server = Server::start();
-    let client = AsyncClient::new(
-        config_for(&[&server], &server.key())
-            .with_num_connections(1)
-            .with_op_timeout(Duration::from_secs(60)),
-    )
-    .unwrap();
+    let client = one_connection_client(&server);
     let values: Vec<Vec<u8>> = (0..6).map(|i| pattern(10 + i, 4 << 20)).collect();
     let keys: Vec<String> = (0..values.len()).map(|i| format!("batch/{i}")).collect();
     for (k, v) in keys.iter().zip(&values) {
@@ -624,6 +619,16 @@ async fn a_batch_get_into_given_up_while_its_values_arrive_leaves_the_connection
     assert_given_up_on_one_connection(&client, finished);
 }
 
+/// A client of `server` over one connection, with a timeout that only a hang reaches.
+fn one_connection_client(server: &Server) -> AsyncClient {
+    AsyncClient::new(
+        config_for(&[server], &server.key())
+            .with_num_connections(1)
+            .with_op_timeout(Duration::from_secs(60)),
+    )
+    .unwrap()
+}
+
 /// After 24 rounds, `finished` of them not given up: some were, what they left on the stream
 /// was read past, and the one connection stayed in use with nothing damaged.
 fn assert_given_up_on_one_connection(client: &AsyncClient, finished: usize) {
@@ -646,12 +651,7 @@ fn assert_given_up_on_one_connection(client: &AsyncClient, finished: usize) {
 /// connection that must stay in use.
 async fn given_up_gets_leave_the_connection_exact(buf_len: usize) {
     let server = Server::start();
-    let client = AsyncClient::new(
-        config_for(&[&server], &server.key())
-            .with_num_connections(1)
-            .with_op_timeout(Duration::from_secs(60)),
-    )
-    .unwrap();
+    let client = one_connection_client(&server);
     let big = pattern(3, 48 << 20);
     let small = pattern(4, 100_000);
     client.put(b"big", &big).await.unwrap();
