@@ -108,6 +108,27 @@ fn every_integrity_mode_round_trips_single_batch_and_chunked_values() {
         for (g, v) in got.iter().zip(&values) {
             assert_eq!(g.as_deref(), Some(v.as_slice()), "{mode}");
         }
+        // The same values read into buffers, with a buffer one byte short and an absent key.
+        let mut bufs: Vec<Vec<u8>> = values.iter().map(|v| vec![0u8; v.len()]).collect();
+        bufs[3].pop();
+        let mut absent = [0u8; 8];
+        let mut into: Vec<(&[u8], &mut [u8])> = key_refs
+            .iter()
+            .copied()
+            .zip(bufs.iter_mut().map(Vec::as_mut_slice))
+            .collect();
+        into.push((b"absent", &mut absent));
+        let outcomes = client.batch_get_into(&mut into).unwrap();
+        assert_eq!(outcomes[50], GetInto::Miss, "{mode}");
+        for (i, v) in values.iter().enumerate() {
+            if i == 3 {
+                let len = v.len() as u64;
+                assert_eq!(outcomes[i], GetInto::TooSmall { len }, "{mode}");
+            } else {
+                assert_eq!(outcomes[i], GetInto::Hit(v.len()), "{mode} key {i}");
+                assert_eq!(bufs[i], *v, "{mode} key {i}");
+            }
+        }
         assert_eq!(client.stats().checksum_failures, 0, "{mode}");
         assert_eq!(client.stats().chunked_puts, 1, "{mode}");
     }
