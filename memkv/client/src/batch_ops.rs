@@ -414,22 +414,13 @@ impl Inner {
             })
             .collect();
         let (reply, crcs) = conn.read_parts(handoff, &mut parts, OP, timeout).await?;
-        drop(parts);
-        let found = resp
-            .items
-            .iter()
-            .zip(bufs.iter())
-            .filter(|(item, _)| Status::from_code(item.status) == Some(Status::Ok));
+        // Each part says what became of its value: in its buffer, or read and dropped.
         let values = crcs
             .into_iter()
-            .zip(lens.iter().zip(found))
-            .map(|(crc, (&len, (_, buf)))| {
-                let fetched = if len <= buf.len() {
-                    Fetched::Landed(len)
-                } else {
-                    Fetched::TooSmall(len as u64)
-                };
-                (crc, fetched)
+            .zip(&parts)
+            .map(|(crc, part)| match part {
+                Part::Into(dest) => (crc, Fetched::Landed(dest.len())),
+                Part::Drop(len) => (crc, Fetched::TooSmall(*len as u64)),
             })
             .collect();
         Ok(self
@@ -724,13 +715,9 @@ impl AsyncClient {
             out.push(match f {
                 Fetched::Landed(n) => GetInto::Hit(n),
                 Fetched::TooSmall(len) => GetInto::TooSmall { len },
-                Fetched::Found(v) if v.len() <= buf.len() => {
-                    buf[..v.len()].copy_from_slice(&v);
-                    GetInto::Hit(v.len())
+                Fetched::Found(_) => {
+                    unreachable!("a batch get into buffers reads values into them")
                 }
-                Fetched::Found(v) => GetInto::TooSmall {
-                    len: v.len() as u64,
-                },
                 Fetched::Miss => GetInto::Miss,
                 Fetched::Large(len) if len > buf.len() as u64 => GetInto::TooSmall { len },
                 Fetched::Large(_) => {
