@@ -24,7 +24,7 @@ use crate::servers::{
 };
 use crate::summary::{
     CACHED_PUMP, CellKey, Goal, GoalResult, PumpRun, Run, SummaryRow, evaluate, issue_goals,
-    pump_streams, summarize,
+    pump_ref, pump_streams, same_check, summarize,
 };
 use crate::sweep::{keys_for, progress};
 use crate::target::{GetApi, Target};
@@ -496,6 +496,7 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
         &opts.concurrency,
         &opts.modes,
         &runs,
+        &pumps,
         &limits,
     ));
     let ok = runs.iter().all(|r| r.result.is_clean(false))
@@ -527,11 +528,16 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
 /// are those with 32 clients (as many requests in flight as fio's queue depth) when the run has
 /// them, else those with the most clients. Ratios are medians of per-repeat ratios when fio ran
 /// in every repeat. A target whose server was not run is `n/a`.
+///
+/// Each target also gets its ceiling (informative): the pump that computes the mode's check on
+/// both ends, with as many streams as the cells, against the same fio figure. Where the drive
+/// is faster than loopback TCP carries checked values, no server reaches the target.
 fn storage_goals(
     storage: &[MemkvStorage],
     concurrency: &[usize],
     modes: &[String],
     runs: &[Run],
+    pumps: &[PumpRun],
     limits: &Limits,
 ) -> Vec<GoalResult> {
     let ran = |engine: DiskEngine| {
@@ -652,6 +658,34 @@ fn storage_goals(
                         measured,
                     );
                 }
+                // The ceiling: the pump computing the mode's check, as many streams as the
+                // cells, over fio in the same repeat.
+                let check = same_check(mode);
+                let pump_over_fio: Vec<f64> = pumps
+                    .iter()
+                    .filter(|p| {
+                        !p.cached
+                            && p.result.size == FIO_BLOCK
+                            && p.result.streams == pump_streams(tasks)
+                            && p.result.check == check
+                    })
+                    .filter_map(|p| Some(p.result.gib_per_s / fio_at(0, p.repeat)?))
+                    .collect();
+                let measured = median(&pump_over_fio);
+                out.push(GoalResult {
+                    goal: Goal {
+                        name: format!(
+                            "ceiling of {name} {mode} {what} x{tasks}: {} vs fio {rw} QD{FIO_QD} on a {medium} (informative)",
+                            check.described()
+                        ),
+                        target: pump_ref(check),
+                        cell,
+                        reference: format!("fio-{medium}-{rw}-qd{FIO_QD}"),
+                        min: 0.90,
+                    },
+                    pass: measured.map(|m| m >= 0.90),
+                    measured,
+                });
             }
         }
     }
@@ -688,7 +722,7 @@ pub fn compare_panels(report: &CompareReport) -> Vec<Panel> {
             .filter(|r| r.cell.op == Op::Put && r.cell.tasks == tasks && r.cell.batch == 1)
             .filter_map(|r| {
                 r.pumps
-                    .get(&crate::summary::pump_ref(PumpCheck::Raw))
+                    .get(&pump_ref(PumpCheck::Raw))
                     .map(|g| (r.cell.size, *g))
             })
             .collect();
@@ -709,7 +743,7 @@ pub fn compare_panels(report: &CompareReport) -> Vec<Panel> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::summary::tests::cell;
+    use crate::summary::tests::{cell, pump};
 
     fn put(target: &str, repeat: usize, gib: f64) -> Run {
         Run {
@@ -731,7 +765,7 @@ mod tests {
     }
 
     #[test]
-    fn disk_puts_are_compared_with_fio_and_with_the_lower_of_fio_and_memory_mode() {
+    fn disk_puts_are_compared_with_fio_the_lower_of_fio_and_memory_mode_and_the_pump() {
         // Repeat 0: fio 5.0 is faster than memory mode's 3.0, which is then the ceiling: file
         // put 2.4 is 0.48 of fio and 0.8 of the ceiling. Repeat 1: fio 2.0 is the slower:
         // file put 1.9 is 0.95 of both. Medians of the two repeats: 0.715 and 0.875.
@@ -753,11 +787,28 @@ mod tests {
             block_size: 4 << 20,
             cold: false,
         }];
+        // The CRC32C pump with 4 streams (the x32 cells'): 4.0 over fio 5.0 (0.8), 1.8 over fio
+        // 2.0 (0.9): median 0.85. The raw pump, the cached one and one stream do not count.
+        let pumps: Vec<PumpRun> = [
+            (0, false, 4, PumpCheck::Crc32c, 4.0),
+            (1, false, 4, PumpCheck::Crc32c, 1.8),
+            (0, false, 4, PumpCheck::Raw, 9.0),
+            (1, true, 4, PumpCheck::Crc32c, 9.0),
+            (1, false, 1, PumpCheck::Crc32c, 9.0),
+        ]
+        .into_iter()
+        .map(|(repeat, cached, streams, check, gib)| PumpRun {
+            repeat,
+            cached,
+            result: pump(FIO_BLOCK, streams, check, gib),
+        })
+        .collect();
         let goals = storage_goals(
             &storage,
             &[1, FIO_QD],
             &["checksum".to_owned()],
             &runs,
+            &pumps,
             &limits,
         );
         let measured = |name: &str| {
@@ -774,6 +825,11 @@ mod tests {
         )
         .unwrap();
         assert!((vs_ceiling - 0.875).abs() < 1e-9, "{vs_ceiling}");
+        let pump_vs_fio = measured(
+            "ceiling of file checksum put 4M x32: pump with CRC32C vs fio write QD32 on a file (informative)",
+        )
+        .unwrap();
+        assert!((pump_vs_fio - 0.85).abs() < 1e-9, "{pump_vs_fio}");
         // No cold server ran and fio read nothing: the get target is not measured.
         assert_eq!(
             measured("file-cold checksum get 4M cold x32 vs fio read QD32 on a file"),
