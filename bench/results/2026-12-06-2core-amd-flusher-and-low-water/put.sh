@@ -1,12 +1,12 @@
 #!/bin/bash
 # put.sh BIN SYNC TASKS: one 4 MiB put cell against a fresh server, with the drive's
 # /proc/diskstats deltas (writes, flushes, discards, times) and /proc/stat CPU ticks.
-# Direct mode on /dev/loop0 by default (srv.sh); SRV=/tmp/exp/fsrv.sh MEDIA=FILE DS=vda for
-# file mode on a data file on vda. MAXDATA (default 2G): distinct value bytes.
+# Direct mode on /dev/loop0 by default (srv.sh); MODE=file MEDIA=FILE DS=vda for file mode on
+# a data file on vda. MAXDATA (default 2G): distinct value bytes.
 # The scripts of this directory expect to live in /tmp/exp.
 DEV=/dev/loop0; D=${DS:-loop0}
 K=$(printf '%064d' 0 | tr 0 a)
-${SRV:-/tmp/exp/srv.sh} $1 7700 ${MEDIA:-$DEV} $2 > /tmp/exp/srv.log 2>&1 &
+/tmp/exp/srv.sh $1 7700 ${MODE:-direct} ${MEDIA:-$DEV} $2 > /tmp/exp/srv.log 2>&1 &
 while ! curl -s 127.0.0.1:7701/v1/health >/dev/null; do sleep 0.2; done
 SP=$(pgrep -f "$1 start")
 s0=($(grep " $D " /proc/diskstats)); c0=($(head -1 /proc/stat))
