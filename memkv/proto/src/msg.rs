@@ -381,9 +381,14 @@ pub struct BatchGetResp {
 /// Encoded size of one [`BatchGetItem`].
 pub const BATCH_GET_ITEM_LEN: usize = 14;
 
+/// Encoded size of a [`BatchGetResp`] of `items` items.
+pub fn batch_get_resp_encoded_len(items: usize) -> usize {
+    4 + items * BATCH_GET_ITEM_LEN
+}
+
 impl<'a> Message<'a> for BatchGetResp {
     fn encoded_len_hint(&self) -> usize {
-        4 + self.items.len() * BATCH_GET_ITEM_LEN
+        batch_get_resp_encoded_len(self.items.len())
     }
     fn encode_into(&self, e: &mut Encoder) {
         e.u32(u32::try_from(self.items.len()).expect("item count fits in u32"));

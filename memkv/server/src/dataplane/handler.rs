@@ -533,7 +533,7 @@ fn batch_get_answer<S>(
     shared: &Shared<S>,
 ) -> Handled {
     let keys = found.len();
-    let ctrl_len = 4 + keys * msg::BATCH_GET_ITEM_LEN;
+    let ctrl_len = msg::batch_get_resp_encoded_len(keys);
     let mut room = (shared.settings.limits.max_body as usize).saturating_sub(ctrl_len);
     let mut items = Vec::with_capacity(keys);
     let mut data = Vec::with_capacity(keys);
