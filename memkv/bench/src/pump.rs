@@ -52,15 +52,6 @@ impl PumpCheck {
         }
     }
 
-    /// The pump computing this check, in words (for target lines).
-    pub fn described(self) -> &'static str {
-        match self {
-            PumpCheck::Raw => "raw pump",
-            PumpCheck::Crc32c => "pump with CRC32C",
-            PumpCheck::Blake3 => "pump with BLAKE3 MAC",
-        }
-    }
-
     fn trailer_len(self) -> usize {
         match self {
             PumpCheck::Raw => 0,

@@ -75,17 +75,6 @@ pub fn pump_streams(tasks: usize) -> usize {
     tasks.clamp(1, 4)
 }
 
-/// The pump check that computes what a memkv target's integrity mode computes on both ends
-/// (`memkv-checksum`, `memkv-file-checksum`, ... or the mode's bare name): CRC32C for
-/// `checksum`, keyed BLAKE3 for the MAC modes.
-pub fn same_check(target: &str) -> PumpCheck {
-    if target.ends_with("checksum") {
-        PumpCheck::Crc32c
-    } else {
-        PumpCheck::Blake3
-    }
-}
-
 /// The pump reference name for a check (`pump-raw`, `pump-crc32c`, `pump-blake3`).
 pub fn pump_ref(check: PumpCheck) -> String {
     format!("pump-{}", check.name())
@@ -484,7 +473,11 @@ pub fn render_summary(rows: &[SummaryRow], memkv_targets: &[String], peers: &[St
         let _ = write!(out, "{:<22}", row.cell.label());
         for t in memkv_targets {
             let fig = row.figures.get(t).map(value);
-            let same = pump_ref(same_check(t));
+            let same = if t.ends_with("checksum") {
+                pump_ref(PumpCheck::Crc32c)
+            } else {
+                pump_ref(PumpCheck::Blake3)
+            };
             let _ = write!(
                 out,
                 " {:>10} {:>7} {:>7} {:>7}",
