@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use memkv_client::{AsyncClient, AuthKey, ClientConfig, Integrity};
+use memkv_client::{AsyncClient, AuthKey, ClientConfig, Integrity, SendBuffer};
 use serde::Serialize;
 
 use crate::drives::LoopDevice;
@@ -441,9 +441,17 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
                         .chain([(PumpCheck::Raw, true)]);
                     for (check, cached) in runs {
                         let distinct = if cached { 1 } else { keys };
-                        let r = pump(size, streams, distinct, check, opts.pump_duration)
-                            .await
-                            .map_err(CompareError::Pump)?;
+                        // memkv's default send buffer, which the servers and clients run with.
+                        let r = pump(
+                            size,
+                            streams,
+                            distinct,
+                            check,
+                            opts.pump_duration,
+                            SendBuffer::Auto,
+                        )
+                        .await
+                        .map_err(CompareError::Pump)?;
                         eprintln!(
                             "  {:<15} {:<9} {:>4} x{:<3} {:>8.3} GiB/s{}",
                             if cached {

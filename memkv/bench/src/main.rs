@@ -20,7 +20,7 @@ use memkv_bench::summary::{render_cpu, render_goals, render_summary};
 use memkv_bench::sweep::{DEFAULT_SIZES, RunOptions, StoreKind, run, run_panels};
 use memkv_bench::target::GetApi;
 use memkv_bench::workload::{Op, Stop};
-use memkv_client::{AuthKey, Integrity, Transport};
+use memkv_client::{AuthKey, Integrity, SendBuffer, Transport};
 use serde::Serialize;
 
 // The same allocator as the server (see memkv/cli/src/main.rs).
@@ -130,6 +130,10 @@ struct RunArgs {
     /// Tolerate misses (servers that evict); wrong bytes always fail the run.
     #[arg(long)]
     allow_misses: bool,
+    /// memkv connections' socket send buffer: `auto`, `kernel` or bytes (the client's
+    /// `send_buffer` setting).
+    #[arg(long, env = "MEMKV_SEND_BUFFER", default_value = "auto")]
+    send_buffer: SendBuffer,
     #[command(flatten)]
     out: Output,
 }
@@ -273,6 +277,10 @@ struct PumpArgs {
     /// Time per run.
     #[arg(long, default_value = "1s", value_parser = duration_arg)]
     duration: Duration,
+    /// Both ends' socket send buffers: `auto` (memkv's default: 1 MiB over loopback),
+    /// `kernel` or bytes.
+    #[arg(long, default_value = "auto")]
+    send_buffer: SendBuffer,
     /// Write the results as JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -338,6 +346,7 @@ async fn cmd_run(a: RunArgs) -> Result<bool> {
         verify_seed: a.verify_seed.unwrap_or(a.seed),
         get_api: a.get_api,
         allow_misses: a.allow_misses,
+        send_buffer: a.send_buffer,
     };
     let report = run(&opts).await.context("memkv-bench run")?;
     println!("{}", render_table(&report.results));
@@ -532,7 +541,7 @@ async fn cmd_pump(a: PumpArgs) -> Result<bool> {
         for &streams in &a.streams {
             for &check in &a.check {
                 let distinct = (a.working_set / size).max(1);
-                let r = pump(size, streams, distinct, check, a.duration).await?;
+                let r = pump(size, streams, distinct, check, a.duration, a.send_buffer).await?;
                 println!(
                     "{:>6} {:>7} {:>8} {:>7} {:>9.3} {:>8}",
                     size_name(size),

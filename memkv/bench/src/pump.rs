@@ -1,9 +1,9 @@
 //! The raw socket pump: the loopback ceiling at the benchmark's own message sizes.
 //!
 //! N sender tasks write `size`-byte messages over N loopback TCP connections to N receiver
-//! tasks, with the same socket options as memkv (`TCP_NODELAY`,
-//! the receive low-water mark of memkv's readers, vectored writes straight from the message
-//! buffer). With a check, each message carries a trailer computed by the sender and verified
+//! tasks, with the same socket options as memkv (`TCP_NODELAY`, the send buffer of a
+//! [`SendBuffer`] setting on both ends, the receive low-water mark of memkv's readers, vectored
+//! writes straight from the message buffer). With a check, each message carries a trailer computed by the sender and verified
 //! by the receiver: CRC32C (the `checksum` integrity mode's work) or a keyed BLAKE3 MAC (the
 //! `mac` mode's work). Those runs are the ceilings of the integrity modes.
 //!
@@ -20,6 +20,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use memkv_frameio::SendBuffer;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -102,6 +103,8 @@ pub struct PumpResult {
     pub failures: u64,
     /// CPU milliseconds (both ends: this process) per GiB moved.
     pub cpu_ms_per_gib: Option<f64>,
+    /// Both ends' send-buffer setting (`auto`, `kernel` or bytes).
+    pub send_buffer: String,
 }
 
 async fn receive(
@@ -195,6 +198,7 @@ pub async fn pump(
     distinct: usize,
     check: PumpCheck,
     duration: Duration,
+    send_buffer: SendBuffer,
 ) -> io::Result<PumpResult> {
     let streams = streams.max(1);
     let per_stream = (distinct / streams).max(1);
@@ -218,6 +222,9 @@ pub async fn pump(
     for stream in 0..streams {
         let out = TcpStream::connect(addr).await?;
         let (inc, _) = listener.accept().await?;
+        for end in [out.as_fd(), inc.as_fd()] {
+            send_buffer.apply(&end, addr.ip())?;
+        }
         let inc = inc.into_std()?;
         receivers.push(receiving.spawn(receive(inc, size, check, key)));
         let first = 0x5eed + (stream * per_stream) as u64;
@@ -265,6 +272,7 @@ pub async fn pump(
         gib_per_s: gib / secs,
         failures,
         cpu_ms_per_gib,
+        send_buffer: send_buffer.to_string(),
     })
 }
 
@@ -296,10 +304,18 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_check_moves_and_verifies_messages() {
         // (distinct asked for, distinct sent over 2 streams: at least one each, split evenly)
-        for (check, (distinct, sent)) in PumpCheck::ALL.into_iter().zip([(1, 2), (5, 4), (2, 2)]) {
-            let r = pump(64 * 1024, 2, distinct, check, Duration::from_millis(50))
+        let cases = PumpCheck::ALL.into_iter().zip([(1, 2), (5, 4), (2, 2)]);
+        let buffers = [
+            SendBuffer::Auto,
+            SendBuffer::Kernel,
+            SendBuffer::Fixed(64 * 1024),
+        ];
+        for ((check, (distinct, sent)), send_buffer) in cases.zip(buffers) {
+            let duration = Duration::from_millis(50);
+            let r = pump(64 * 1024, 2, distinct, check, duration, send_buffer)
                 .await
                 .unwrap();
+            assert_eq!(r.send_buffer, send_buffer.to_string());
             assert!(r.messages > 0, "{check:?}");
             assert_eq!(r.distinct, sent, "{check:?}");
             assert_eq!(r.bytes, r.messages * 64 * 1024);

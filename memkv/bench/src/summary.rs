@@ -626,6 +626,7 @@ pub(crate) mod tests {
             gib_per_s: gib,
             failures: 0,
             cpu_ms_per_gib: None,
+            send_buffer: "auto".into(),
         }
     }
 

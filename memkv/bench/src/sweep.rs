@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use memkv_client::{AsyncClient, AuthKey, ClientConfig, ClientError, Integrity, Transport};
+use memkv_client::{
+    AsyncClient, AuthKey, ClientConfig, ClientError, Integrity, SendBuffer, Transport,
+};
 use serde::Serialize;
 
 use crate::pattern::ValueSet;
@@ -89,6 +91,8 @@ pub struct RunOptions {
     pub get_api: GetApi,
     /// Whether misses after a prefill are tolerated (a server that evicts).
     pub allow_misses: bool,
+    /// How the client's connections size their send buffers.
+    pub send_buffer: SendBuffer,
 }
 
 /// The options as recorded in the JSON result.
@@ -122,6 +126,8 @@ pub struct RunOptionsRecord {
     pub verify_seed: u64,
     /// Get API.
     pub get_api: GetApi,
+    /// The client's send-buffer setting (`auto`, `kernel` or bytes).
+    pub send_buffer: String,
 }
 
 /// The result of `memkv-bench run`.
@@ -204,6 +210,7 @@ pub async fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
         .with_integrity(opts.integrity)
         .with_transport(opts.transport)
         .with_num_connections(opts.connections)
+        .with_send_buffer(opts.send_buffer)
         .with_op_timeout(Duration::from_secs(120));
     if let Some(k) = &opts.auth_key {
         config = config.with_auth_key(k.clone());
@@ -280,6 +287,7 @@ pub async fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
             seed: opts.seed,
             verify_seed: opts.verify_seed,
             get_api: opts.get_api,
+            send_buffer: opts.send_buffer.to_string(),
         },
         results,
         client_checksum_failures: client.map_or(0, |c| c.stats().checksum_failures),

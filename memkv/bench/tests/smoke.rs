@@ -244,7 +244,7 @@ fn the_pump_moves_verified_messages() {
     let out = Command::new(bench_bin())
         .args(["pump", "--sizes", "64K", "--streams", "1,2", "--duration"])
         .arg("100ms")
-        .args(["--working-set", "128K"])
+        .args(["--working-set", "128K", "--send-buffer", "kernel"])
         .arg("--json")
         .arg(&json)
         .output()
@@ -258,7 +258,18 @@ fn the_pump_moves_verified_messages() {
         assert_eq!(r["failures"], 0, "{r}");
         // Two different 64 KiB messages: one per stream with two streams.
         assert_eq!(r["distinct"], 2, "{r}");
+        assert_eq!(r["send_buffer"], "kernel", "{r}");
     }
+    let out = Command::new(bench_bin())
+        .args(["pump", "--send-buffer", "1 MiB"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("`kernel`"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

@@ -313,6 +313,12 @@ impl AsyncClient {
             .iter()
             .map(|a| ServerPool::new(a.clone(), Arc::clone(&validated), Arc::clone(&counters)))
             .collect();
+        if let Some(note) = validated
+            .send_buffer()
+            .capped_note(memkv_frameio::sendbuf::kernel_ceiling(), "send_buffer")
+        {
+            tracing::warn!("{note}");
+        }
         if validated.uses_loopback_dev_key() {
             tracing::debug!(
                 "no auth_key configured and every server is on loopback: using the loopback development key"

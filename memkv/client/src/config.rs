@@ -13,6 +13,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use memkv_frameio::SendBuffer;
 use memkv_proto::{AuthKey, Integrity};
 use serde::Deserialize;
 
@@ -135,6 +136,8 @@ pub struct ClientConfig {
     pub max_batch_size: usize,
     /// What lookups on an unreachable server return.
     pub unreachable: Unreachable,
+    /// How each connection's socket send buffer is sized.
+    pub send_buffer: SendBuffer,
 }
 
 impl Default for ClientConfig {
@@ -149,6 +152,7 @@ impl Default for ClientConfig {
             op_timeout: DEFAULT_OP_TIMEOUT,
             max_batch_size: DEFAULT_MAX_BATCH_SIZE,
             unreachable: Unreachable::Miss,
+            send_buffer: SendBuffer::Auto,
         }
     }
 }
@@ -214,6 +218,12 @@ impl ClientConfig {
         self
     }
 
+    /// Sets how each connection's socket send buffer is sized.
+    pub fn with_send_buffer(mut self, policy: SendBuffer) -> Self {
+        self.send_buffer = policy;
+        self
+    }
+
     /// Reads the configuration chain from this process: the YAML file named by `MEMKV_CONFIG`
     /// (if set), then every `MEMKV_*` variable on top. Values are parsed here; missing servers
     /// or keys are reported by [`ClientConfig::validate`].
@@ -273,6 +283,7 @@ impl ClientConfig {
             op_timeout_ms,
             max_batch_size,
             unreachable,
+            send_buffer,
             rdma_devices,
             bind_addresses,
             license,
@@ -294,6 +305,7 @@ impl ClientConfig {
             ("op_timeout_ms", op_timeout_ms),
             ("max_batch_size", max_batch_size),
             ("unreachable", unreachable),
+            ("send_buffer", send_buffer),
         ];
         for (key, value) in used {
             let Some(value) = value else { continue };
@@ -370,6 +382,14 @@ impl ClientConfig {
                     .parse()
                     .map_err(|e: String| ConfigError::invalid(setting, e))?;
             }
+            "send_buffer" => {
+                self.send_buffer =
+                    value
+                        .parse()
+                        .map_err(|e: memkv_frameio::sendbuf::SendBufferError| {
+                            ConfigError::invalid(setting, e.to_string())
+                        })?;
+            }
             _ => {
                 tracing::debug!(
                     setting,
@@ -393,6 +413,7 @@ impl ClientConfig {
             op_timeout,
             max_batch_size,
             unreachable,
+            send_buffer,
         } = self;
         if servers.is_empty() {
             return Err(ConfigError::NoServers);
@@ -457,6 +478,7 @@ impl ClientConfig {
             op_timeout: *op_timeout,
             max_batch_size: *max_batch_size,
             unreachable: *unreachable,
+            send_buffer: *send_buffer,
         })
     }
 
@@ -493,6 +515,7 @@ struct RawFile {
     op_timeout_ms: Option<serde_yaml::Value>,
     max_batch_size: Option<serde_yaml::Value>,
     unreachable: Option<serde_yaml::Value>,
+    send_buffer: Option<serde_yaml::Value>,
     rdma_devices: Option<serde_yaml::Value>,
     bind_addresses: Option<serde_yaml::Value>,
     license: Option<serde_yaml::Value>,
@@ -629,6 +652,7 @@ pub struct ValidatedConfig {
     op_timeout: Duration,
     max_batch_size: usize,
     unreachable: Unreachable,
+    send_buffer: SendBuffer,
 }
 
 impl ValidatedConfig {
@@ -667,6 +691,10 @@ impl ValidatedConfig {
     /// What lookups on unreachable servers return.
     pub fn unreachable(&self) -> Unreachable {
         self.unreachable
+    }
+    /// How each connection's socket send buffer is sized.
+    pub fn send_buffer(&self) -> SendBuffer {
+        self.send_buffer
     }
 }
 

@@ -33,6 +33,7 @@ fn defaults_when_nothing_is_set() {
     assert_eq!(c.max_batch_size, 1024);
     assert_eq!(c.integrity, Integrity::Mac);
     assert_eq!(c.unreachable, Unreachable::Miss);
+    assert_eq!(c.send_buffer, SendBuffer::Auto);
 }
 
 #[test]
@@ -47,6 +48,7 @@ fn yaml_then_env_overrides() {
          op_timeout_ms: 1000\n\
          max_batch_size: 64\n\
          unreachable: error\n\
+         send_buffer: 2097152\n\
          rdma_devices: [mlx5_0, mlx5_1]\n\
          license: /etc/memkv/minio.license\n\
          gid_index: 3\n"
@@ -62,6 +64,7 @@ fn yaml_then_env_overrides() {
     assert_eq!(from_yaml.op_timeout, Duration::from_millis(1000));
     assert_eq!(from_yaml.max_batch_size, 64);
     assert_eq!(from_yaml.unreachable, Unreachable::Error);
+    assert_eq!(from_yaml.send_buffer, SendBuffer::Fixed(2 << 20));
 
     let both = ClientConfig::from_env_with(env_of(&[
         ("MEMKV_CONFIG", &path),
@@ -71,6 +74,7 @@ fn yaml_then_env_overrides() {
         ("MEMKV_NUM_CONNECTIONS", "2"),
         ("MEMKV_OP_TIMEOUT_MS", "7"),
         ("MEMKV_UNREACHABLE", "miss"),
+        ("MEMKV_SEND_BUFFER", "kernel"),
         ("MEMKV_RDMA_DEVICES", "mlx5_0"),
     ]))
     .unwrap();
@@ -80,6 +84,7 @@ fn yaml_then_env_overrides() {
     assert_eq!(both.num_connections, 2);
     assert_eq!(both.op_timeout, Duration::from_millis(7));
     assert_eq!(both.unreachable, Unreachable::Miss);
+    assert_eq!(both.send_buffer, SendBuffer::Kernel);
     // Not overridden: kept from the file.
     assert_eq!(both.transport, Transport::Tcp);
     assert_eq!(both.max_batch_size, 64);
@@ -123,6 +128,16 @@ fn bad_values_name_the_setting() {
     assert!(err.to_string().contains("`integrity` in f.yaml"), "{err}");
     let err = ClientConfig::from_env_with(env_of(&[("MEMKV_UNREACHABLE", "ignore")])).unwrap_err();
     assert!(err.to_string().contains("MEMKV_UNREACHABLE"), "{err}");
+    for bad in ["1 MiB", "1024", "huge"] {
+        let err = ClientConfig::from_env_with(env_of(&[("MEMKV_SEND_BUFFER", bad)])).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("MEMKV_SEND_BUFFER") && text.contains("`kernel`"),
+            "{text}"
+        );
+    }
+    let err = ClientConfig::from_yaml_str("send_buffer: [1]\n", "f.yaml").unwrap_err();
+    assert!(err.to_string().contains("`send_buffer` in f.yaml"), "{err}");
 }
 
 #[test]

@@ -16,7 +16,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use memkv_frameio::{BufPool, Part, read_body, read_data, set_socket_low_water, write_sealed};
+use memkv_frameio::{
+    BufPool, Part, SendBuffer, read_body, read_data, set_socket_low_water, write_sealed,
+};
 use memkv_proto::msg::{self, Message};
 use memkv_proto::{
     DataCrc, DataSealer, DataSums, FrameError, HEADER_LEN, Header, Limits, Nonce, Opcode, Session,
@@ -324,7 +326,7 @@ impl Conn {
     ) -> Result<Arc<Conn>, ClientError> {
         let timeout = config.connect_timeout();
         let attempt = async {
-            let mut stream = dial(addr).await?;
+            let mut stream = dial(addr, config.send_buffer()).await?;
             let (session, info) = handshake(&mut stream, addr, config).await?;
             Ok::<_, ClientError>((stream, session, info))
         };
@@ -521,7 +523,7 @@ impl Conn {
 }
 
 /// Resolves `addr` and connects to the first address that answers.
-async fn dial(addr: &ServerAddr) -> Result<TcpStream, ClientError> {
+async fn dial(addr: &ServerAddr, send_buffer: SendBuffer) -> Result<TcpStream, ClientError> {
     let connect_err = |e: std::io::Error| ClientError::Connect {
         server: addr.id.clone(),
         source: Arc::new(e),
@@ -534,6 +536,9 @@ async fn dial(addr: &ServerAddr) -> Result<TcpStream, ClientError> {
         match TcpStream::connect(sa).await {
             Ok(s) => {
                 s.set_nodelay(true).map_err(connect_err)?;
+                if let Err(e) = send_buffer.apply(&s, sa.ip()) {
+                    tracing::debug!(server = %addr.id, "send buffer left to the kernel: {e}");
+                }
                 return Ok(s);
             }
             Err(e) => last = Some(e),

@@ -28,6 +28,8 @@ pub const MEMKV_OP_TIMEOUT_MS: &str = "MEMKV_OP_TIMEOUT_MS";
 pub const MEMKV_MAX_BATCH_SIZE: &str = "MEMKV_MAX_BATCH_SIZE";
 /// What lookups on an unreachable server return: `miss` or `error` (`unreachable`).
 pub const MEMKV_UNREACHABLE: &str = "MEMKV_UNREACHABLE";
+/// Socket send buffer of each connection: `auto`, `kernel` or bytes (`send_buffer`).
+pub const MEMKV_SEND_BUFFER: &str = "MEMKV_SEND_BUFFER";
 /// RDMA devices (`rdma_devices`); accepted and ignored by this TCP-only build.
 pub const MEMKV_RDMA_DEVICES: &str = "MEMKV_RDMA_DEVICES";
 /// Local source addresses per rail (`bind_addresses`); accepted and ignored by this build.
@@ -148,6 +150,12 @@ pub const ALL: &[EnvVar] = &[
         Some("unreachable"),
         "`miss`",
         "What lookups (`get`, `exists`, `stat`, batch lookups) on an unreachable server return: `miss` or `error`. Writes always report the error.",
+    ),
+    var(
+        MEMKV_SEND_BUFFER,
+        Some("send_buffer"),
+        "`auto`",
+        "Each connection's socket send buffer. `auto`: 524288 bytes asked for (`SO_SNDBUF`; Linux doubles it to 1 MiB) on connections to loopback servers, where the kernel's autotuning would queue megabytes that only slow each transfer down, and the kernel's autotuning for every other connection. `kernel`: autotuning everywhere. A number of bytes (4096 to 268435456): that much asked for on every connection, which turns autotuning off; Linux caps it at `net.core.wmem_max`. The servers have the same setting (`network.send_buffer`).",
     ),
     ignored(MEMKV_RDMA_DEVICES, "rdma_devices"),
     ignored(MEMKV_BIND_ADDRESSES, "bind_addresses"),

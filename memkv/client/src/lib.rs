@@ -55,7 +55,8 @@ pub use blocking::Client;
 pub use client::AsyncClient;
 pub use config::{
     ClientConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BATCH_SIZE, DEFAULT_NUM_CONNECTIONS,
-    DEFAULT_OP_TIMEOUT, MAX_NUM_CONNECTIONS, ServerAddr, Transport, Unreachable, ValidatedConfig,
+    DEFAULT_OP_TIMEOUT, MAX_NUM_CONNECTIONS, SendBuffer, ServerAddr, Transport, Unreachable,
+    ValidatedConfig,
 };
 pub use error::{AuthError, ClientError, ConfigError, ErrorKind};
 pub use memkv_proto::{AuthKey, Integrity, MAX_KEY_LEN};

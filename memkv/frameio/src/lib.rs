@@ -15,10 +15,13 @@
 //!   `checksum` mode, the CRC32C) and the value's CRC32C are computed on bytes the socket copy
 //!   has just brought into the cache, in one pass, instead of in later passes over memory.
 //!
+//! [`SendBuffer`] sizes a connection's send buffer the same way on both ends.
+//!
 //! Nothing here trusts the bytes it reads: the caller acts on them only after
 //! [`FrameVerifier::finish`] returns `Ok`.
 
 pub mod bufpool;
+pub mod sendbuf;
 
 use std::os::fd::AsFd;
 
@@ -28,6 +31,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedReadHalf;
 
 pub use bufpool::BufPool;
+pub use sendbuf::SendBuffer;
 
 /// Bytes of data written, then sealed, at a time by [`write_sealed`]: still in the CPU's cache
 /// from the kernel's copy into the socket when they are summed (after a 1 MiB write, a `checksum`

@@ -68,7 +68,7 @@ pub use error::{DeviceError, EngineError, RequestError};
 pub use fault::FaultPlan;
 pub use kind::{ENV_VAR, EngineChoice, EngineKind};
 pub use metrics::{MetricsHandle, MetricsSnapshot, OpCounts};
-pub use sys::{set_recv_low_water, try_lock_exclusive};
+pub use sys::{send_buffer, set_recv_low_water, set_send_buffer, try_lock_exclusive};
 
 #[cfg(test)]
 mod tests {

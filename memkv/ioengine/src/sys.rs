@@ -1,7 +1,7 @@
 //! The raw Linux calls the engine needs that std does not wrap: block-device ioctls,
 //! `fallocate`, `eventfd`, `flock` (for the storage engine's drive claims), and the receive
-//! low-water mark of the data plane's sockets (this crate holds all of the project's
-//! `unsafe`).
+//! low-water mark and send buffer of the data plane's sockets (this crate holds all of the
+//! project's `unsafe`).
 //!
 //! Every function here takes a borrowed fd, so the descriptor is open for the whole call, and
 //! passes only pointers to locals that live across the call.
@@ -135,6 +135,45 @@ pub fn set_recv_low_water(sock: BorrowedFd<'_>, bytes: usize) -> io::Result<()> 
     .map(|_| ())
 }
 
+/// Asks for a socket send buffer of `bytes` (`SO_SNDBUF`), which turns the kernel's send-buffer
+/// autotuning off for the socket. Linux caps the request at `net.core.wmem_max` and doubles it
+/// for its bookkeeping: [`send_buffer`] reads back what was granted.
+pub fn set_send_buffer(sock: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
+    let value = bytes.min(libc::c_int::MAX as usize) as libc::c_int;
+    // SAFETY: `sock` is borrowed, so the descriptor is open for the call; the option value
+    // points at a local c_int that outlives the call, with its exact size, and setsockopt
+    // does not keep the pointer.
+    check(unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&raw const value).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })
+    .map(|_| ())
+}
+
+/// A socket's send buffer in bytes as the kernel accounts it (`SO_SNDBUF` read back: twice
+/// what was asked for, or the autotuned size).
+pub fn send_buffer(sock: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut value: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `sock` is open for the call; getsockopt writes at most `len` bytes (one c_int)
+    // to `value` and the actual length to `len`, both live locals that outlive the call.
+    check(unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&raw mut value).cast(),
+            &raw mut len,
+        )
+    })?;
+    usize::try_from(value).map_err(|_| io::Error::other("SO_SNDBUF read back as negative"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +240,30 @@ mod tests {
         let file = tempfile::tempfile().expect("create temp file");
         let err = set_recv_low_water(file.as_fd(), 10).expect_err("not a socket");
         assert_eq!(err.raw_os_error(), Some(libc::ENOTSOCK));
+    }
+
+    #[test]
+    fn a_send_buffer_asked_for_is_granted_doubled_up_to_the_kernel_ceiling() {
+        use std::os::fd::AsFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let tx = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let autotuned = send_buffer(tx.as_fd()).expect("SO_SNDBUF of a fresh socket");
+        assert!(autotuned > 0);
+        let wmem_max: usize = std::fs::read_to_string("/proc/sys/net/core/wmem_max")
+            .expect("net.core.wmem_max")
+            .trim()
+            .parse()
+            .unwrap();
+        for ask in [64 * 1024, 512 * 1024] {
+            set_send_buffer(tx.as_fd(), ask).expect("SO_SNDBUF on a TCP socket");
+            assert_eq!(send_buffer(tx.as_fd()).unwrap(), 2 * ask.min(wmem_max));
+        }
+        let file = tempfile::tempfile().expect("create temp file");
+        let err = set_send_buffer(file.as_fd(), 4096).expect_err("not a socket");
+        assert_eq!(err.raw_os_error(), Some(libc::ENOTSOCK));
+        assert_eq!(
+            send_buffer(file.as_fd()).unwrap_err().raw_os_error(),
+            Some(libc::ENOTSOCK)
+        );
     }
 }

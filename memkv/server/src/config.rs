@@ -21,6 +21,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use memkv_frameio::SendBuffer;
 use serde::{Deserialize, Serialize};
 use serde_path_to_error::Segment;
 
@@ -73,6 +74,8 @@ pub struct NetworkConfig {
     pub max_clock_skew: Duration,
     /// Per-connection cap on request and response bytes held in memory.
     pub max_inflight_bytes: u64,
+    /// How each connection's send buffer is sized.
+    pub send_buffer: SendBuffer,
 }
 
 impl fmt::Debug for NetworkConfig {
@@ -88,6 +91,7 @@ impl fmt::Debug for NetworkConfig {
             max_frame_size,
             max_clock_skew,
             max_inflight_bytes,
+            send_buffer,
         } = self;
         f.debug_struct("NetworkConfig")
             .field("address", address)
@@ -100,6 +104,7 @@ impl fmt::Debug for NetworkConfig {
             .field("max_frame_size", max_frame_size)
             .field("max_clock_skew", max_clock_skew)
             .field("max_inflight_bytes", max_inflight_bytes)
+            .field("send_buffer", send_buffer)
             .finish()
     }
 }
@@ -486,6 +491,10 @@ impl ServerConfig {
                 self.storage.drives.len()
             ));
         }
+        warnings.extend(self.network.send_buffer.capped_note(
+            memkv_frameio::sendbuf::kernel_ceiling(),
+            "network.send_buffer",
+        ));
         warnings
     }
 }

@@ -143,6 +143,7 @@ pub async fn run(
         max_connections: config.network.max_connections as usize,
         idle_timeout: config.network.idle_timeout,
         max_inflight_bytes: config.network.max_inflight_bytes,
+        send_buffer: config.network.send_buffer,
         handshake_timeout: Duration::from_secs(10),
         release: release.clone(),
         storage_mode: config.storage.mode.as_str().to_owned(),

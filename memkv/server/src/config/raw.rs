@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use memkv_frameio::SendBuffer;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -37,6 +38,7 @@ pub(crate) struct RawNetwork {
     pub(crate) max_frame_size: Option<RawSize>,
     pub(crate) max_clock_skew: Option<RawDuration>,
     pub(crate) max_inflight_bytes: Option<RawSize>,
+    pub(crate) send_buffer: Option<RawSendBuffer>,
 }
 
 /// `memory:`.
@@ -164,6 +166,57 @@ impl<'de> Deserialize<'de> for RawSize {
 impl Serialize for RawSize {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&format_size(self.0))
+    }
+}
+
+/// `network.send_buffer`: `auto`, `kernel`, or a size (`1 MiB`, `1048576`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RawSendBuffer {
+    /// `auto` or `kernel`.
+    Policy(SendBuffer),
+    /// A size, checked by `validate`.
+    Size(u64),
+}
+
+impl<'de> Deserialize<'de> for RawSendBuffer {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SendBufferVisitor;
+        impl Visitor<'_> for SendBufferVisitor {
+            type Value = RawSendBuffer;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`auto`, `kernel` or a size such as `1 MiB`")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawSendBuffer, E> {
+                Ok(RawSendBuffer::Size(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawSendBuffer, E> {
+                u64::try_from(v).map(RawSendBuffer::Size).map_err(|_| {
+                    E::custom(format!(
+                        "`{v}` is not `auto`, `kernel` or a size (sizes cannot be negative)"
+                    ))
+                })
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawSendBuffer, E> {
+                if let Some(policy) = SendBuffer::from_keyword(v) {
+                    return Ok(RawSendBuffer::Policy(policy));
+                }
+                parse_size(v).map(RawSendBuffer::Size).map_err(|_| {
+                    E::custom(format!(
+                        "`{v}` is not `auto`, `kernel` or a size (use e.g. `1 MiB`)"
+                    ))
+                })
+            }
+        }
+        deserializer.deserialize_any(SendBufferVisitor)
+    }
+}
+
+impl Serialize for RawSendBuffer {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            RawSendBuffer::Policy(policy) => serializer.serialize_str(&policy.to_string()),
+            RawSendBuffer::Size(bytes) => serializer.serialize_str(&format_size(*bytes)),
+        }
     }
 }
 

@@ -123,6 +123,13 @@ pub const CONFIG_KEYS: &[KeyDoc] = &[
         example: "256 MiB",
     },
     KeyDoc {
+        key: "network.send_buffer",
+        kind: "`auto`, `kernel`, or a size from `4 KiB` to `256 MiB`",
+        default: "`auto`",
+        description: "Each data-plane connection's socket send buffer. `auto`: 512 KiB asked for (`SO_SNDBUF`; Linux doubles it to 1 MiB) on connections from loopback clients, where the kernel's autotuning would queue megabytes that only slow each transfer down, and the kernel's autotuning for every other connection. `kernel`: autotuning everywhere. A size: that much asked for on every connection, which turns autotuning off; it must cover the bandwidth-delay product of the clients' paths. Linux caps a request at `net.core.wmem_max` (208 KiB on a stock kernel) unless that is raised. Clients have the same setting (`send_buffer`).",
+        example: "auto",
+    },
+    KeyDoc {
         key: "memory.block_size",
         kind: "size, `4 KiB` to `1 GiB`",
         default: "`2 MiB`",

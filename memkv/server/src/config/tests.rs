@@ -44,6 +44,7 @@ fn a_loopback_file_gets_every_default() {
     assert_eq!(network.max_frame_size, 64 * MIB);
     assert_eq!(network.max_clock_skew, Duration::from_secs(30));
     assert_eq!(network.max_inflight_bytes, 256 * MIB);
+    assert_eq!(network.send_buffer, SendBuffer::Auto);
     assert_eq!(
         config.memory,
         MemoryConfig {
@@ -216,6 +217,37 @@ fn bad_sizes_and_durations_name_the_key() {
     assert_eq!(key, "network.max_connections");
     let (key, _) = invalid_key(parse(&loopback("rdma:\n  traffic_class: 256\n")));
     assert_eq!(key, "rdma.traffic_class");
+}
+
+#[test]
+fn the_send_buffer_is_a_policy_or_a_size_in_range() {
+    for (value, want) in [
+        ("auto", SendBuffer::Auto),
+        ("Kernel", SendBuffer::Kernel),
+        ("1 MiB", SendBuffer::Fixed(1 << 20)),
+        ("'4096'", SendBuffer::Fixed(4096)),
+        ("524288", SendBuffer::Fixed(512 << 10)),
+    ] {
+        let config = parse(&loopback(&format!("  send_buffer: {value}\n"))).unwrap();
+        assert_eq!(config.network.send_buffer, want, "{value}");
+    }
+    // Above the kernel's ceiling: valid, with a warning at start-up.
+    let config = parse(&loopback("  send_buffer: 256 MiB\n")).unwrap();
+    let capped = memkv_frameio::sendbuf::kernel_ceiling().unwrap() < 256 << 20;
+    let noted = config
+        .warnings()
+        .iter()
+        .any(|w| w.starts_with("network.send_buffer asks for 268435456 bytes"));
+    assert_eq!(noted, capped, "{:?}", config.warnings());
+    assert!(parse(&loopback("")).unwrap().warnings().is_empty());
+    for bad in ["2 KiB", "1 GiB", "-1", "lots"] {
+        let (key, message) = invalid_key(parse(&loopback(&format!("  send_buffer: {bad}\n"))));
+        assert_eq!(key, "network.send_buffer", "{bad}");
+        assert!(
+            message.contains("`auto`") && message.contains("`kernel`"),
+            "{bad}: {message}"
+        );
+    }
 }
 
 #[test]
@@ -552,6 +584,7 @@ fn documented_defaults_match_the_validated_defaults() {
             "network.max_frame_size" => format_size(config.network.max_frame_size),
             "network.max_clock_skew" => format_duration(config.network.max_clock_skew),
             "network.max_inflight_bytes" => format_size(config.network.max_inflight_bytes),
+            "network.send_buffer" => config.network.send_buffer.to_string(),
             "memory.block_size" => format_size(config.memory.block_size),
             "storage.mode" => config.storage.mode.to_string(),
             "storage.block_size" => format_size(config.storage.block_size),
@@ -569,7 +602,7 @@ fn documented_defaults_match_the_validated_defaults() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 13);
+    assert_eq!(checked, 14);
     let file_default = CONFIG_KEYS
         .iter()
         .find(|d| d.key == "network.address")

@@ -6,7 +6,10 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::raw::{RawConfig, RawDrive, RawMemory, RawNetwork, RawRdma, RawStorage};
+use memkv_frameio::SendBuffer;
+use memkv_frameio::sendbuf::{MAX_SEND_BUFFER, MIN_SEND_BUFFER};
+
+use super::raw::{RawConfig, RawDrive, RawMemory, RawNetwork, RawRdma, RawSendBuffer, RawStorage};
 use super::units::format_size;
 use super::{
     AuthKeyEnv, ConfigError, DriveConfig, MemoryConfig, NetworkConfig, RdmaConfig, ServerConfig,
@@ -115,6 +118,7 @@ fn validate_network(raw: RawNetwork, env: &AuthKeyEnv) -> Result<NetworkConfig, 
         max_frame_size,
         max_clock_skew,
         max_inflight_bytes,
+        send_buffer,
     } = raw;
 
     let address_text = address.as_deref().unwrap_or(FILE_DEFAULT_ADDRESS).trim();
@@ -197,6 +201,22 @@ fn validate_network(raw: RawNetwork, env: &AuthKeyEnv) -> Result<NetworkConfig, 
         ));
     }
 
+    let send_buffer = match send_buffer {
+        None => SendBuffer::default(),
+        Some(RawSendBuffer::Policy(policy)) => policy,
+        Some(RawSendBuffer::Size(bytes)) => SendBuffer::fixed(bytes).map_err(|_| {
+            invalid(
+                "network.send_buffer",
+                format!(
+                    "`{}` is outside {} to {} (or use `auto`, the default, or `kernel`)",
+                    format_size(bytes),
+                    format_size(MIN_SEND_BUFFER as u64),
+                    format_size(MAX_SEND_BUFFER as u64)
+                ),
+            )
+        })?,
+    };
+
     if auth_key.is_none() && !address.ip().is_loopback() {
         return Err(ConfigError::AuthKeyRequired { address });
     }
@@ -212,6 +232,7 @@ fn validate_network(raw: RawNetwork, env: &AuthKeyEnv) -> Result<NetworkConfig, 
         max_frame_size,
         max_clock_skew,
         max_inflight_bytes,
+        send_buffer,
     })
 }
 

@@ -113,6 +113,9 @@ pub(super) async fn serve<S: Store>(
     shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    if let Err(e) = shared.settings.send_buffer.apply(&stream, peer.ip()) {
+        tracing::debug!(%peer, "send buffer left to the kernel: {e}");
+    }
     let (rd, wr) = stream.into_split();
     let mut rd = BufReader::with_capacity(IO_BUFFER, rd);
     let mut wr = BufWriter::with_capacity(IO_BUFFER, wr);

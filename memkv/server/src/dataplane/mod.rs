@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use memkv_frameio::BufPool;
+use memkv_frameio::{BufPool, SendBuffer};
 use memkv_proto::{AuthKey, Integrity, Limits};
 use memkv_store::Store;
 
@@ -52,6 +52,8 @@ pub struct DataPlaneSettings {
     pub idle_timeout: Option<Duration>,
     /// Bytes of request and response bodies one connection may hold at once.
     pub max_inflight_bytes: u64,
+    /// How each connection's send buffer is sized.
+    pub send_buffer: SendBuffer,
     /// Time allowed for a new connection to complete its handshake.
     pub handshake_timeout: Duration,
     /// Release tag reported in `NodeInfo`.

@@ -41,6 +41,7 @@ pub async fn serve<S: Store>(
         max_connections: 16,
         idle_timeout: None,
         max_inflight_bytes: 64 << 20,
+        send_buffer: memkv_frameio::SendBuffer::Auto,
         handshake_timeout: Duration::from_secs(10),
         release: "TEST".into(),
         storage_mode: storage_mode.into(),
