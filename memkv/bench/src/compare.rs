@@ -16,7 +16,7 @@ use crate::limits::{
 };
 use crate::pattern::ValueSet;
 use crate::plot::{Panel, Series};
-use crate::pump::{PumpCheck, pump};
+use crate::pump::{PumpCheck, PumpSpec, pump};
 use crate::results::{Machine, command_line, median, now_rfc3339, size_name};
 use crate::servers::{
     DiskEngine, MemkvStorage, ServerError, ServerProc, require_tools, start_memcached, start_memkv,
@@ -442,14 +442,15 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
                     for (check, cached) in runs {
                         let distinct = if cached { 1 } else { keys };
                         // memkv's default send buffer, which the servers and clients run with.
-                        let r = pump(
+                        let r = pump(PumpSpec {
                             size,
                             streams,
                             distinct,
                             check,
-                            opts.pump_duration,
-                            SendBuffer::Auto,
-                        )
+                            duration: opts.pump_duration,
+                            send_buffer: SendBuffer::Auto,
+                            acked: false,
+                        })
                         .await
                         .map_err(CompareError::Pump)?;
                         eprintln!(

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use memkv_bench::compare::{CompareOptions, compare, compare_panels};
 use memkv_bench::memory::{MemoryOptions, memory, render_memory};
 use memkv_bench::plot::write_svg;
-use memkv_bench::pump::{PumpCheck, pump};
+use memkv_bench::pump::{PumpCheck, PumpSpec, pump};
 use memkv_bench::results::{Machine, median, parse_size, render_table, size_name};
 use memkv_bench::servers::{MemkvStorage, locate_memkv};
 use memkv_bench::summary::{render_cpu, render_goals, render_summary};
@@ -281,6 +281,10 @@ struct PumpArgs {
     /// `kernel` or bytes.
     #[arg(long, default_value = "auto")]
     send_buffer: SendBuffer,
+    /// Answer each message with one byte before the next is sent (a request and its answer at
+    /// a time, as a client with one outstanding request), instead of streaming.
+    #[arg(long)]
+    acked: bool,
     /// Write the results as JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -541,7 +545,16 @@ async fn cmd_pump(a: PumpArgs) -> Result<bool> {
         for &streams in &a.streams {
             for &check in &a.check {
                 let distinct = (a.working_set / size).max(1);
-                let r = pump(size, streams, distinct, check, a.duration, a.send_buffer).await?;
+                let r = pump(PumpSpec {
+                    size,
+                    streams,
+                    distinct,
+                    check,
+                    duration: a.duration,
+                    send_buffer: a.send_buffer,
+                    acked: a.acked,
+                })
+                .await?;
                 println!(
                     "{:>6} {:>7} {:>8} {:>7} {:>9.3} {:>8}",
                     size_name(size),

@@ -7,6 +7,11 @@
 //! by the receiver: CRC32C (the `checksum` integrity mode's work) or a keyed BLAKE3 MAC (the
 //! `mac` mode's work). Those runs are the ceilings of the integrity modes.
 //!
+//! Acknowledged (`PumpSpec::acked`), each receiver answers every message with one byte once it
+//! has read and verified it, and each sender waits for that byte before the next message: a
+//! request and its answer, one at a time, as a client with one outstanding put has them. That
+//! is the ceiling of memkv's one-client cells (informative: the stream is the limit).
+//!
 //! The senders cycle through `distinct` different messages, so that the pump moves as much
 //! distinct data as the benchmark does (its values are distinct data in memory); each receiver
 //! reads into one buffer, which stays in its cache (the most favourable receiver). With one
@@ -80,6 +85,25 @@ impl FromStr for PumpCheck {
     }
 }
 
+/// One pump run.
+#[derive(Debug, Clone, Copy)]
+pub struct PumpSpec {
+    /// Message size in bytes (payload, without the trailer).
+    pub size: usize,
+    /// Parallel connections.
+    pub streams: usize,
+    /// Different messages in all (each stream cycles through its share, at least one).
+    pub distinct: usize,
+    /// The check computed on both ends.
+    pub check: PumpCheck,
+    /// How long the senders send.
+    pub duration: Duration,
+    /// Both ends' send buffers.
+    pub send_buffer: SendBuffer,
+    /// Whether each message is answered with one byte before the next is sent.
+    pub acked: bool,
+}
+
 /// What one pump run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct PumpResult {
@@ -105,6 +129,8 @@ pub struct PumpResult {
     pub cpu_ms_per_gib: Option<f64>,
     /// Both ends' send-buffer setting (`auto`, `kernel` or bytes).
     pub send_buffer: String,
+    /// Whether each message was answered before the next was sent.
+    pub acked: bool,
 }
 
 async fn receive(
@@ -112,6 +138,7 @@ async fn receive(
     size: usize,
     check: PumpCheck,
     key: [u8; 32],
+    acked: bool,
 ) -> io::Result<(u64, u64, u64)> {
     let mut s = TcpStream::from_std(s)?;
     s.set_nodelay(true)?;
@@ -127,8 +154,13 @@ async fn receive(
     let mut want = vec![0u8; tl];
     let (mut messages, mut bytes, mut failures) = (0u64, 0u64, 0u64);
     loop {
-        match s.read_exact(&mut buf).await {
-            Ok(_) => {}
+        let read = if acked {
+            read_acked_message(&mut s, &mut buf, mark).await
+        } else {
+            s.read_exact(&mut buf).await.map(drop)
+        };
+        match read {
+            Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
             Err(e) => return Err(e),
         }
@@ -139,8 +171,35 @@ async fn receive(
         }
         messages += 1;
         bytes += size as u64;
+        if acked {
+            s.write_all(&[1]).await?;
+        }
     }
     Ok((messages, bytes, failures))
+}
+
+/// Reads one message of an acknowledged pump as memkv's readers read a value: the receive
+/// low-water mark never exceeds what is still to come, since nothing follows the message until
+/// it is answered (a mark above the rest would never be met: the reader would not be woken).
+/// The mark is `mark` again when this returns.
+async fn read_acked_message(s: &mut TcpStream, buf: &mut [u8], mark: usize) -> io::Result<()> {
+    let mut got = 0;
+    let mut current = mark;
+    while got < buf.len() {
+        let lowest = mark.min(buf.len() - got);
+        if lowest != current {
+            memkv_ioengine::set_recv_low_water(s.as_fd(), lowest)?;
+            current = lowest;
+        }
+        match s.read(&mut buf[got..]).await? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => got += n,
+        }
+    }
+    if current != mark {
+        memkv_ioengine::set_recv_low_water(s.as_fd(), mark)?;
+    }
+    Ok(())
 }
 
 async fn send(
@@ -150,6 +209,7 @@ async fn send(
     key: [u8; 32],
     barrier: Arc<Barrier>,
     duration: Duration,
+    acked: bool,
 ) -> io::Result<()> {
     s.set_nodelay(true)?;
     let mut trailer = vec![0u8; check.trailer_len()];
@@ -158,6 +218,9 @@ async fn send(
     for payload in payloads.iter().cycle() {
         check.compute(&key, payload, &mut trailer);
         write_all_vectored(&mut s, &[payload, &trailer]).await?;
+        if acked {
+            s.read_exact(&mut [0u8; 1]).await?;
+        }
         if Instant::now() >= deadline {
             break;
         }
@@ -192,14 +255,16 @@ impl Drop for ReceiverRuntime {
 
 /// Pumps `size`-byte messages over `streams` loopback connections for `duration`, `distinct`
 /// different messages in all (each stream cycles through its share, at least one).
-pub async fn pump(
-    size: usize,
-    streams: usize,
-    distinct: usize,
-    check: PumpCheck,
-    duration: Duration,
-    send_buffer: SendBuffer,
-) -> io::Result<PumpResult> {
+pub async fn pump(spec: PumpSpec) -> io::Result<PumpResult> {
+    let PumpSpec {
+        size,
+        streams,
+        distinct,
+        check,
+        duration,
+        send_buffer,
+        acked,
+    } = spec;
     let streams = streams.max(1);
     let per_stream = (distinct / streams).max(1);
     let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -226,7 +291,7 @@ pub async fn pump(
             send_buffer.apply(&end, addr.ip())?;
         }
         let inc = inc.into_std()?;
-        receivers.push(receiving.spawn(receive(inc, size, check, key)));
+        receivers.push(receiving.spawn(receive(inc, size, check, key, acked)));
         let first = 0x5eed + (stream * per_stream) as u64;
         let payloads = (first..first + per_stream as u64)
             .map(|seed| crate::pattern::generate(seed, b"pump", size))
@@ -238,6 +303,7 @@ pub async fn pump(
             key,
             Arc::clone(&barrier),
             duration,
+            acked,
         )));
     }
     barrier.wait().await;
@@ -273,6 +339,7 @@ pub async fn pump(
         failures,
         cpu_ms_per_gib,
         send_buffer: send_buffer.to_string(),
+        acked,
     })
 }
 
@@ -310,18 +377,68 @@ mod tests {
             SendBuffer::Kernel,
             SendBuffer::Fixed(64 * 1024),
         ];
-        for ((check, (distinct, sent)), send_buffer) in cases.zip(buffers) {
-            let duration = Duration::from_millis(50);
-            let r = pump(64 * 1024, 2, distinct, check, duration, send_buffer)
-                .await
-                .unwrap();
+        for (((check, (distinct, sent)), send_buffer), acked) in
+            cases.zip(buffers).zip([false, true, false])
+        {
+            let r = pump(PumpSpec {
+                size: 64 * 1024,
+                streams: 2,
+                distinct,
+                check,
+                duration: Duration::from_millis(50),
+                send_buffer,
+                acked,
+            })
+            .await
+            .unwrap();
             assert_eq!(r.send_buffer, send_buffer.to_string());
+            assert_eq!(r.acked, acked);
             assert!(r.messages > 0, "{check:?}");
             assert_eq!(r.distinct, sent, "{check:?}");
             assert_eq!(r.bytes, r.messages * 64 * 1024);
             assert_eq!(r.failures, 0, "{check:?}");
             assert!(r.gib_per_s > 0.0);
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_acked_receiver_answers_each_message_whose_tail_is_below_its_low_water_mark() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut tx = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (rx, _) = listener.accept().unwrap();
+        rx.set_nonblocking(true).unwrap();
+        let probe = rx.try_clone().unwrap();
+        // Longer than the receive low-water mark (1 MiB): its last 100 bytes come after the
+        // receiver has read the rest, and alone they are below the mark.
+        let size = memkv_frameio::LOW_WATER + 110;
+        let receiver = tokio::spawn(receive(rx, size, PumpCheck::Raw, [3; 32], true));
+        for i in 0..3u8 {
+            let message = vec![i; size];
+            tx.write_all(&message[..size - 100]).await.unwrap();
+            // Wait until the receiver has read all of it (nothing left to peek).
+            let mut one = [0u8; 1];
+            loop {
+                match probe.peek(&mut one) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Ok(_) => tokio::task::yield_now().await,
+                    Err(e) => panic!("peek: {e}"),
+                }
+            }
+            tx.write_all(&message[size - 100..]).await.unwrap();
+            // The answer comes only after the whole message: a reader left waiting for the
+            // mark never answers, and this fails.
+            let mut ack = [0u8; 1];
+            tokio::time::timeout(Duration::from_secs(30), tx.read_exact(&mut ack))
+                .await
+                .expect("an answer to every message")
+                .unwrap();
+            assert_eq!(ack, [1]);
+        }
+        tx.shutdown().await.unwrap();
+        let (messages, bytes, failures) = receiver.await.unwrap().unwrap();
+        assert_eq!((messages, bytes, failures), (3, 3 * size as u64, 0));
     }
 
     #[test]

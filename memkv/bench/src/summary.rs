@@ -627,6 +627,7 @@ pub(crate) mod tests {
             failures: 0,
             cpu_ms_per_gib: None,
             send_buffer: "auto".into(),
+            acked: false,
         }
     }
 
