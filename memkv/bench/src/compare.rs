@@ -23,8 +23,8 @@ use crate::servers::{
     start_redis,
 };
 use crate::summary::{
-    CACHED_PUMP, CellKey, Goal, GoalResult, PumpRun, Run, SummaryRow, evaluate, issue_goals,
-    pump_ref, pump_streams, summarize,
+    ACKED_PUMP, CACHED_PUMP, CellKey, Goal, GoalResult, PumpRun, Run, SummaryRow, evaluate,
+    issue_goals, pump_ref, pump_streams, summarize,
 };
 use crate::sweep::{keys_for, progress};
 use crate::target::{GetApi, Target};
@@ -434,12 +434,14 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
             if single {
                 for &streams in &stream_counts {
                     // The limits move as many distinct messages as the cells have values; the
-                    // raw pump also re-sends one message from the cache (informative).
+                    // raw pump also re-sends one message from the cache, and with one stream
+                    // answers each message before the next (both informative).
                     let runs = PumpCheck::ALL
-                        .map(|check| (check, false))
+                        .map(|check| (check, false, false))
                         .into_iter()
-                        .chain([(PumpCheck::Raw, true)]);
-                    for (check, cached) in runs {
+                        .chain([(PumpCheck::Raw, true, false)])
+                        .chain((streams == 1).then_some((PumpCheck::Raw, false, true)));
+                    for (check, cached, acked) in runs {
                         let distinct = if cached { 1 } else { keys };
                         // memkv's default send buffer, which the servers and clients run with.
                         let r = pump(PumpSpec {
@@ -449,7 +451,7 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
                             check,
                             duration: opts.pump_duration,
                             send_buffer: SendBuffer::Auto,
-                            acked: false,
+                            acked,
                         })
                         .await
                         .map_err(CompareError::Pump)?;
@@ -457,6 +459,8 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
                             "  {:<15} {:<9} {:>4} x{:<3} {:>8.3} GiB/s{}",
                             if cached {
                                 CACHED_PUMP.to_owned()
+                            } else if acked {
+                                ACKED_PUMP.to_owned()
                             } else {
                                 format!("pump-{}", check.name())
                             },
