@@ -120,6 +120,11 @@ pub fn try_lock_exclusive(file: &std::fs::File) -> io::Result<()> {
 /// whatever is queued. Lowering it wakes a reader whose mark is now met.
 pub fn set_recv_low_water(sock: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
     let value = bytes.clamp(1, libc::c_int::MAX as usize) as libc::c_int;
+    set_socket_int(sock, libc::SO_RCVLOWAT, value)
+}
+
+/// Sets a `SOL_SOCKET` option whose value is a C int.
+fn set_socket_int(sock: BorrowedFd<'_>, option: libc::c_int, value: libc::c_int) -> io::Result<()> {
     // SAFETY: `sock` is borrowed, so the descriptor is open for the call; the option value
     // points at a local c_int that outlives the call, with its exact size, and setsockopt
     // does not keep the pointer.
@@ -127,7 +132,7 @@ pub fn set_recv_low_water(sock: BorrowedFd<'_>, bytes: usize) -> io::Result<()> 
         libc::setsockopt(
             sock.as_raw_fd(),
             libc::SOL_SOCKET,
-            libc::SO_RCVLOWAT,
+            option,
             (&raw const value).cast(),
             size_of::<libc::c_int>() as libc::socklen_t,
         )
@@ -140,19 +145,7 @@ pub fn set_recv_low_water(sock: BorrowedFd<'_>, bytes: usize) -> io::Result<()> 
 /// for its bookkeeping: [`send_buffer`] reads back what was granted.
 pub fn set_send_buffer(sock: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
     let value = bytes.min(libc::c_int::MAX as usize) as libc::c_int;
-    // SAFETY: `sock` is borrowed, so the descriptor is open for the call; the option value
-    // points at a local c_int that outlives the call, with its exact size, and setsockopt
-    // does not keep the pointer.
-    check(unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            (&raw const value).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    })
-    .map(|_| ())
+    set_socket_int(sock, libc::SO_SNDBUF, value)
 }
 
 /// A socket's send buffer in bytes as the kernel accounts it (`SO_SNDBUF` read back: twice
