@@ -146,8 +146,8 @@ async fn receive(
     // The receive low-water mark memkv's readers ask for while a value's data is outstanding
     // (1 MiB), at most one message: messages follow each other until the sender
     // shuts down, which wakes the reader whatever the mark.
-    let mark = memkv_frameio::LOW_WATER.min(size + tl);
-    memkv_ioengine::set_recv_low_water(s.as_fd(), mark)?;
+    let mut current = memkv_frameio::LOW_WATER.min(size + tl);
+    memkv_ioengine::set_recv_low_water(s.as_fd(), current)?;
     // One buffer, which stays in the cache: the most favourable receiver (a store's server
     // lands each value in memory of its own; a client's `get_into` reuses its buffer).
     let mut buf = vec![0u8; size + tl];
@@ -155,7 +155,7 @@ async fn receive(
     let (mut messages, mut bytes, mut failures) = (0u64, 0u64, 0u64);
     loop {
         let read = if acked {
-            read_acked_message(&mut s, &mut buf, mark).await
+            read_acked_message(&mut s, &mut buf, &mut current).await
         } else {
             s.read_exact(&mut buf).await.map(drop)
         };
@@ -178,26 +178,26 @@ async fn receive(
     Ok((messages, bytes, failures))
 }
 
-/// Reads one message of an acknowledged pump as memkv's readers read a value: the receive
-/// low-water mark never exceeds what is still to come, since nothing follows the message until
-/// it is answered (a mark above the rest would never be met: the reader would not be woken).
-/// The mark is `mark` again when this returns.
-async fn read_acked_message(s: &mut TcpStream, buf: &mut [u8], mark: usize) -> io::Result<()> {
+/// Reads one message of an acknowledged pump as memkv's readers read a value's data: the
+/// receive low-water mark follows `memkv_frameio::low_water_for`, so it never exceeds what is
+/// still to come (nothing follows the message until it is answered: a mark above the rest
+/// would never be met, and the reader would not be woken). `current` is the mark set on `s`.
+async fn read_acked_message(
+    s: &mut TcpStream,
+    buf: &mut [u8],
+    current: &mut usize,
+) -> io::Result<()> {
     let mut got = 0;
-    let mut current = mark;
     while got < buf.len() {
-        let lowest = mark.min(buf.len() - got);
-        if lowest != current {
-            memkv_ioengine::set_recv_low_water(s.as_fd(), lowest)?;
-            current = lowest;
+        let want = memkv_frameio::low_water_for(buf.len() - got);
+        if want != *current {
+            memkv_ioengine::set_recv_low_water(s.as_fd(), want)?;
+            *current = want;
         }
         match s.read(&mut buf[got..]).await? {
             0 => return Err(io::ErrorKind::UnexpectedEof.into()),
             n => got += n,
         }
-    }
-    if current != mark {
-        memkv_ioengine::set_recv_low_water(s.as_fd(), mark)?;
     }
     Ok(())
 }

@@ -228,6 +228,20 @@ pub async fn read_values<R: AsyncRead + Unpin>(
     Ok(values)
 }
 
+/// The receive low-water mark for a read with `left` bytes of data still to come: a whole
+/// [`LOW_WATER`] chunk while one is left, then a read piece (256 KiB), then 1 for the last
+/// bytes: never more than what is left, so no wake-up waits for bytes that will not come. The
+/// schedule of [`read_data`] and its siblings; the benchmark's acknowledged pump follows it.
+pub fn low_water_for(left: usize) -> usize {
+    if left >= LOW_WATER {
+        LOW_WATER
+    } else if left >= READ_PIECE {
+        READ_PIECE
+    } else {
+        1
+    }
+}
+
 /// The receive low-water mark of one frame's data, as [`read_data`] and [`read_values`] set
 /// it through their caller's callback.
 struct LowWater<F> {
@@ -240,23 +254,15 @@ impl<F> LowWater<F> {
         LowWater { set, mark: 1 }
     }
 
-    /// Sets the mark for the read at data offset `start` of `len`: a whole chunk while one is
-    /// left, then a read piece, then 1 for the last bytes: never more than what is left, so no
-    /// wake-up waits for bytes that will not come, and set before the read that might wait
-    /// (lowering to a mark already met wakes the reader). Raised only at the start of a
-    /// frame: at most three calls per frame, and none for a frame of one read piece.
+    /// Sets the mark for the read at data offset `start` of `len` ([`low_water_for`]), before
+    /// the read that might wait (lowering to a mark already met wakes the reader). Raised only
+    /// at the start of a frame: at most three calls per frame, and none for a frame of one
+    /// read piece.
     fn before_read<R>(&mut self, rd: &mut R, start: usize, len: usize)
     where
         F: FnMut(&mut R, usize),
     {
-        let left = len - start;
-        let want = if left >= LOW_WATER {
-            LOW_WATER
-        } else if left >= READ_PIECE {
-            READ_PIECE
-        } else {
-            1
-        };
+        let want = low_water_for(len - start);
         if want < self.mark || (start == 0 && want > self.mark) {
             (self.set)(rd, want);
             self.mark = want;
