@@ -213,11 +213,12 @@ async fn measure_limits(opts: &CompareOptions) -> Limits {
             }
         }
     }
-    if opts.fio && !fio_each_repeat(opts) {
-        if let Err(e) = measure_fio(opts, None, &mut limits).await {
-            eprintln!("fio: {e}");
-            limits.fio_error = Some(e.to_string());
-        }
+    if opts.fio
+        && !fio_each_repeat(opts)
+        && let Err(e) = measure_fio(opts, None, &mut limits).await
+    {
+        eprintln!("fio: {e}");
+        limits.fio_error = Some(e.to_string());
     }
     limits
 }
@@ -482,12 +483,14 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
                     }
                 }
             }
-            if size == FIO_BLOCK && opts.fio && fio_each_repeat(&opts) && limits.fio_error.is_none()
+            if size == FIO_BLOCK
+                && opts.fio
+                && fio_each_repeat(&opts)
+                && limits.fio_error.is_none()
+                && let Err(e) = measure_fio(&opts, Some(repeat), &mut limits).await
             {
-                if let Err(e) = measure_fio(&opts, Some(repeat), &mut limits).await {
-                    eprintln!("fio: {e}");
-                    limits.fio_error = Some(e.to_string());
-                }
+                eprintln!("fio: {e}");
+                limits.fio_error = Some(e.to_string());
             }
             for cell in &cells {
                 // Rotate the order per repeat, so no target always runs first (A B, B A, ...).

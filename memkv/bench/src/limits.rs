@@ -186,13 +186,13 @@ pub fn fio(
     let job = doc
         .pointer("/jobs/0")
         .ok_or_else(|| ServerError::Failed("fio result has no job".into()))?;
-    if let Some(code) = job.get("error").and_then(serde_json::Value::as_i64) {
-        if code != 0 {
-            return Err(ServerError::Failed(format!(
-                "fio job failed with errno {code} (does the filesystem under {} support O_DIRECT?)",
-                file.display()
-            )));
-        }
+    if let Some(code) = job.get("error").and_then(serde_json::Value::as_i64)
+        && code != 0
+    {
+        return Err(ServerError::Failed(format!(
+            "fio job failed with errno {code} (does the filesystem under {} support O_DIRECT?)",
+            file.display()
+        )));
     }
     let bw = job
         .pointer(&format!("/{rw}/bw_bytes"))

@@ -329,10 +329,10 @@ enum Drive {
 
 impl Drop for Drive {
     fn drop(&mut self) {
-        if let Drive::File(f) = self {
-            if let Err(e) = std::fs::remove_file(&*f) {
-                tracing::debug!("removing {}: {e}", f.display());
-            }
+        if let Drive::File(f) = self
+            && let Err(e) = std::fs::remove_file(&*f)
+        {
+            tracing::debug!("removing {}: {e}", f.display());
         }
     }
 }
@@ -410,11 +410,10 @@ pub fn start_memkv(
         MemkvStorage::Disk { .. } => format!("memkv-{}-{}", storage.name(), integrity.name()),
     };
     let (mut guard, log) = spawn_logged(&label, cmd, move |line| {
-        if line.starts_with("memkv: listening on") {
-            if let Some(tx) = tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if line.starts_with("memkv: listening on")
+            && let Some(tx) = tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 let _ = tx.send(line.to_owned());
             }
-        }
     })
     .map_err(|e| match e {
         ServerError::Missing(_) => ServerError::Failed(format!(

@@ -71,10 +71,10 @@ impl Server {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if line.starts_with("memkv: listening on") {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(line);
-                    }
+                if line.starts_with("memkv: listening on")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(line);
                 }
             }
         });

@@ -271,10 +271,10 @@ impl Inner {
             Some(Status::NotFound) => Ok(GetInto::Miss),
             Some(Status::PayloadTooLarge) => {
                 // The refusal carries the value's length: a buffer too small needs no download.
-                if let Ok(meta) = msg::decode::<msg::ValueMeta>(reply.ctrl()) {
-                    if meta.len > buf.len() as u64 {
-                        return Ok(GetInto::TooSmall { len: meta.len });
-                    }
+                if let Ok(meta) = msg::decode::<msg::ValueMeta>(reply.ctrl())
+                    && meta.len > buf.len() as u64
+                {
+                    return Ok(GetInto::TooSmall { len: meta.len });
                 }
                 Ok(match self.get_chunked(s, key, Sink::Into(buf)).await? {
                     crate::stream::Downloaded::Hit(n) => GetInto::Hit(n),

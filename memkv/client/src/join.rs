@@ -14,12 +14,12 @@ pub(crate) async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
     let mut remaining = slots.len();
     std::future::poll_fn(|cx| {
         for (slot, out) in slots.iter_mut().zip(outputs.iter_mut()) {
-            if let Some(fut) = slot {
-                if let Poll::Ready(v) = fut.as_mut().poll(cx) {
-                    *out = Some(v);
-                    *slot = None;
-                    remaining -= 1;
-                }
+            if let Some(fut) = slot
+                && let Poll::Ready(v) = fut.as_mut().poll(cx)
+            {
+                *out = Some(v);
+                *slot = None;
+                remaining -= 1;
             }
         }
         if remaining == 0 {

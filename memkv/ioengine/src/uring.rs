@@ -168,12 +168,12 @@ impl Drop for UringEngine {
         if self.tx.send(Msg::Shutdown).is_ok() {
             self.wake.notify();
         }
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                tracing::error!(
-                    "the io_uring submission thread panicked; buffers of its in-flight operations were leaked on purpose"
-                );
-            }
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!(
+                "the io_uring submission thread panicked; buffers of its in-flight operations were leaked on purpose"
+            );
         }
     }
 }
@@ -377,11 +377,11 @@ impl Driver {
             let Some(request) = self.pending.pop_front() else {
                 break;
             };
-            if let Op::Discard { offset, len } = request.op {
-                if request.dev.is_block_device() {
-                    self.send_to_helper(request, offset, len);
-                    continue;
-                }
+            if let Op::Discard { offset, len } = request.op
+                && request.dev.is_block_device()
+            {
+                self.send_to_helper(request, offset, len);
+                continue;
             }
             let slot = self.slots.insert(request);
             self.metrics.start_in_flight();

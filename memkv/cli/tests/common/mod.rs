@@ -119,10 +119,10 @@ impl Server {
                 let Ok(line) = line else { break };
                 log2.lock().unwrap().push_str(&line);
                 log2.lock().unwrap().push('\n');
-                if line.starts_with("memkv: listening on") {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(line.clone());
-                    }
+                if line.starts_with("memkv: listening on")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(line.clone());
                 }
             }
         });

@@ -22,13 +22,13 @@ pub fn engines() -> Vec<EngineKind> {
         }
         _ => EngineKind::ALL.to_vec(),
     };
-    if kinds.contains(&EngineKind::IoUring) {
-        if let Err(e) = EngineKind::IoUring.probe() {
-            panic!(
-                "io_uring is unavailable here ({e}: {:?}); run with MEMKV_IO_ENGINE=std to test only the fallback",
-                std::error::Error::source(&e)
-            );
-        }
+    if kinds.contains(&EngineKind::IoUring)
+        && let Err(e) = EngineKind::IoUring.probe()
+    {
+        panic!(
+            "io_uring is unavailable here ({e}: {:?}); run with MEMKV_IO_ENGINE=std to test only the fallback",
+            std::error::Error::source(&e)
+        );
     }
     kinds
 }

@@ -124,7 +124,7 @@ pub fn format_size(bytes: u64) -> String {
         return "0 B".to_owned();
     }
     for (name, unit) in UNITS {
-        if bytes % unit == 0 {
+        if bytes.is_multiple_of(unit) {
             return format!("{} {name}", bytes / unit);
         }
     }
@@ -176,7 +176,7 @@ pub fn format_duration(duration: Duration) -> String {
     }
     for &(name, unit) in DURATION_UNITS.iter().rev() {
         let unit = u128::from(unit);
-        if millis % unit == 0 {
+        if millis.is_multiple_of(unit) {
             return format!("{}{name}", millis / unit);
         }
     }

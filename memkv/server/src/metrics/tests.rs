@@ -103,10 +103,10 @@ fn parse_labels(text: &str) -> BTreeMap<String, String> {
 /// The family a sample belongs to: histogram samples carry a suffix.
 fn family_of<'a>(name: &'a str, types: &BTreeMap<String, String>) -> &'a str {
     for suffix in ["_bucket", "_sum", "_count"] {
-        if let Some(base) = name.strip_suffix(suffix) {
-            if types.get(base).map(String::as_str) == Some("histogram") {
-                return base;
-            }
+        if let Some(base) = name.strip_suffix(suffix)
+            && types.get(base).map(String::as_str) == Some("histogram")
+        {
+            return base;
         }
     }
     name

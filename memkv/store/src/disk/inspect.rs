@@ -115,17 +115,16 @@ pub fn in_use(path: &Path) -> Option<String> {
     if std::os::unix::fs::FileTypeExt::is_block_device(&meta.file_type()) {
         // O_EXCL on a block device fails with EBUSY while it is mounted or held exclusively
         // (by a filesystem, device mapper, md, or another O_EXCL opener).
-        if let Err(e) = claim_exclusive(&canonical) {
-            if e.raw_os_error() == Some(16) {
-                return Some("the kernel reports it busy (EBUSY on an exclusive open)".into());
-            }
+        if let Err(e) = claim_exclusive(&canonical)
+            && e.raw_os_error() == Some(16)
+        {
+            return Some("the kernel reports it busy (EBUSY on an exclusive open)".into());
         }
-    } else if meta.is_file() {
-        if let Err(e) = claim(&canonical, false) {
-            if e.kind() == std::io::ErrorKind::WouldBlock {
-                return Some("a running memkv server or drive tool holds its lock".into());
-            }
-        }
+    } else if meta.is_file()
+        && let Err(e) = claim(&canonical, false)
+        && e.kind() == std::io::ErrorKind::WouldBlock
+    {
+        return Some("a running memkv server or drive tool holds its lock".into());
     }
     None
 }

@@ -112,14 +112,14 @@ impl OpenSeg {
     /// the server's page-aligned buffers), its whole blocks are written from that buffer and
     /// only the rest is copied.
     fn put_value(&mut self, data: &Bytes, align: u64) {
-        let at_boundary = self.pos() % align == 0;
+        let at_boundary = self.pos().is_multiple_of(align);
         debug_assert!(
             at_boundary || (data.len() as u64) < ALIGNED_VALUE_MIN,
             "a large value's record was placed without its gap"
         );
         let in_place = if data.len() as u64 >= ALIGNED_VALUE_MIN
             && at_boundary
-            && data.as_ptr().addr() % align as usize == 0
+            && data.as_ptr().addr().is_multiple_of(align as usize)
         {
             align_down(data.len() as u64, align) as usize
         } else {
@@ -694,20 +694,20 @@ fn evict(inner: &Inner, d: usize, lane: &mut Lane, e: u32, budget: u64) -> Vec<H
         let cost = put_gap_room(cur.len, inner.drives[d].align)
             + cur.record_len()
             + SummaryEntry::encoded_len(key.len(), 0);
-        if cur.parts.is_none() && cost <= left {
-            if let Some(value) = inner
+        if cur.parts.is_none()
+            && cost <= left
+            && let Some(value) = inner
                 .cache
                 .hot_now(&key)
                 .filter(|v| v.crc == cur.crc && v.data.len() as u64 == cur.len)
-            {
-                left -= cost;
-                hot.push(Hot {
-                    old: cur.clone(),
-                    key: Arc::clone(&key),
-                    value,
-                });
-                continue;
-            }
+        {
+            left -= cost;
+            hot.push(Hot {
+                old: cur.clone(),
+                key: Arc::clone(&key),
+                value,
+            });
+            continue;
         }
         let loc = shard.remove(&*key).expect("present");
         inner.cache.delete_now(&key);

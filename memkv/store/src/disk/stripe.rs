@@ -224,7 +224,7 @@ pub(crate) async fn write_parts(
         // once all its pieces are written.
         let mut staged = SegBuf::new(inner.part_bufs.clone());
         staged.extend(&header);
-        let whole = if data.as_ptr().addr() % drive.align as usize == 0 {
+        let whole = if data.as_ptr().addr().is_multiple_of(drive.align as usize) {
             align_down(p.len, drive.align) as usize
         } else {
             0

@@ -29,7 +29,7 @@ fn odd_value(i: u64) -> Value {
         ALIGNED_VALUE_MIN as usize + (i as usize * 4099) % 100_000
     };
     let v = value_for(i, len);
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         let data = AlignedBuf::from_slice(&v.data).into_bytes();
         assert_eq!(data.as_ptr().addr() % 4096, 0);
         Value { data, crc: v.crc }

@@ -34,7 +34,7 @@ fn check(v: &Value) {
     );
     let rest = v.data.len() - 64 - usize::from(tag - b'A') * 131;
     assert!(
-        rest % 977 == 0 && rest / 977 < 5,
+        rest.is_multiple_of(977) && rest / 977 < 5,
         "length {} is not writer {tag}'s",
         v.data.len()
     );
