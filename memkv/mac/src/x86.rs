@@ -1,0 +1,152 @@
+//! POLYVAL on x86-64 with AVX-512 and VPCLMULQDQ: 32 blocks per reduction.
+//!
+//! POLYVAL's step is `S = dot(S ^ X, H)` with `dot(a, b) = a * b * x^-128` in GF(2^128)
+//! (RFC 8452). `dot` is bilinear, so 32 steps are one sum:
+//! `S' = dot(S ^ X_0, H^32) ^ dot(X_1, H^31) ^ ... ^ dot(X_31, H^1)`, where `H^1 = H` and
+//! `H^(i+1) = dot(H^i, H)`. The kernel multiplies four blocks per instruction (one per 128-bit
+//! lane of a 512-bit register) without reducing, sums the 256-bit products, and reduces once.
+//! Fewer than 32 blocks left are hashed one step at a time.
+
+use std::arch::x86_64::{
+    __m128i, __m512i, _mm_clmulepi64_si128, _mm_loadu_si128, _mm_set_epi64x, _mm_shuffle_epi32,
+    _mm_slli_si128, _mm_srli_si128, _mm_storeu_si128, _mm_xor_si128, _mm256_castsi256_si128,
+    _mm256_extracti128_si256, _mm256_xor_si256, _mm512_bslli_epi128, _mm512_bsrli_epi128,
+    _mm512_castsi512_si256, _mm512_clmulepi64_epi128, _mm512_extracti64x4_epi64,
+    _mm512_loadu_si512, _mm512_setzero_si512, _mm512_xor_si512, _mm512_zextsi128_si512,
+};
+
+use super::BLOCK;
+
+/// Blocks hashed per reduction.
+const WIDE: usize = 32;
+
+/// `H^32, H^31, ..., H^1`: the multiplier of each block of a run of 32, in block order.
+pub(crate) struct WideKeys {
+    powers: [[u8; BLOCK]; WIDE],
+}
+
+impl WideKeys {
+    /// The powers of `h`, if this CPU can run the kernel.
+    pub(crate) fn new(h: &[u8; BLOCK]) -> Option<WideKeys> {
+        let able = std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("vpclmulqdq")
+            && std::arch::is_x86_feature_detected!("pclmulqdq");
+        if !able {
+            return None;
+        }
+        let mut powers = [[0u8; BLOCK]; WIDE];
+        powers[WIDE - 1] = *h;
+        for i in (0..WIDE - 1).rev() {
+            // SAFETY: PCLMULQDQ (and SSE2, part of x86-64) were detected above.
+            powers[i] = unsafe { dot_bytes(&powers[i + 1], h) };
+        }
+        Some(WideKeys { powers })
+    }
+
+    /// POLYVAL's accumulator after `blocks` (a whole number of blocks) from `acc`.
+    pub(crate) fn absorb(&self, acc: [u8; BLOCK], blocks: &[u8]) -> [u8; BLOCK] {
+        assert_eq!(blocks.len() % BLOCK, 0, "POLYVAL hashes whole blocks");
+        // SAFETY: a `WideKeys` exists only where `new` detected every feature the kernel
+        // enables.
+        unsafe { absorb(&self.powers, acc, blocks) }
+    }
+}
+
+/// `dot(a, b)` of two blocks in memory.
+#[target_feature(enable = "pclmulqdq,sse2")]
+fn dot_bytes(a: &[u8; BLOCK], b: &[u8; BLOCK]) -> [u8; BLOCK] {
+    store(dot(load(a), load(b)))
+}
+
+#[target_feature(enable = "sse2")]
+fn load(b: &[u8; BLOCK]) -> __m128i {
+    // SAFETY: `b` is 16 readable bytes; the load has no alignment requirement.
+    unsafe { _mm_loadu_si128(b.as_ptr().cast()) }
+}
+
+#[target_feature(enable = "sse2")]
+fn store(v: __m128i) -> [u8; BLOCK] {
+    let mut out = [0u8; BLOCK];
+    // SAFETY: `out` is 16 writable bytes; the store has no alignment requirement.
+    unsafe { _mm_storeu_si128(out.as_mut_ptr().cast(), v) };
+    out
+}
+
+/// `lo ^ hi * x^128`, a 256-bit carry-less product, times `x^-128` modulo POLYVAL's
+/// polynomial `x^128 + x^127 + x^126 + x^121 + 1` (two folds by its low terms, Montgomery
+/// style).
+#[target_feature(enable = "pclmulqdq,sse2")]
+fn reduce(lo: __m128i, hi: __m128i) -> __m128i {
+    let poly = _mm_set_epi64x(0xc200_0000_0000_0000_u64 as i64, 1);
+    let t = _mm_clmulepi64_si128::<0x10>(lo, poly);
+    let lo = _mm_xor_si128(_mm_shuffle_epi32::<0x4e>(lo), t);
+    let t = _mm_clmulepi64_si128::<0x10>(lo, poly);
+    let lo = _mm_xor_si128(_mm_shuffle_epi32::<0x4e>(lo), t);
+    _mm_xor_si128(lo, hi)
+}
+
+/// `dot(a, b) = a * b * x^-128`.
+#[target_feature(enable = "pclmulqdq,sse2")]
+fn dot(a: __m128i, b: __m128i) -> __m128i {
+    let lo = _mm_clmulepi64_si128::<0x00>(a, b);
+    let hi = _mm_clmulepi64_si128::<0x11>(a, b);
+    let mid = _mm_xor_si128(
+        _mm_clmulepi64_si128::<0x01>(a, b),
+        _mm_clmulepi64_si128::<0x10>(a, b),
+    );
+    reduce(
+        _mm_xor_si128(lo, _mm_slli_si128::<8>(mid)),
+        _mm_xor_si128(hi, _mm_srli_si128::<8>(mid)),
+    )
+}
+
+/// The four 128-bit lanes of `z`, summed.
+#[target_feature(enable = "avx512f,avx2")]
+fn fold(z: __m512i) -> __m128i {
+    let y = _mm256_xor_si256(_mm512_castsi512_si256(z), _mm512_extracti64x4_epi64::<1>(z));
+    _mm_xor_si128(_mm256_castsi256_si128(y), _mm256_extracti128_si256::<1>(y))
+}
+
+#[target_feature(enable = "avx512f")]
+fn load4(bytes: &[u8]) -> __m512i {
+    assert!(bytes.len() >= 64);
+    // SAFETY: at least 64 readable bytes (asserted); the load has no alignment requirement.
+    unsafe { _mm512_loadu_si512(bytes.as_ptr().cast()) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx2,vpclmulqdq,pclmulqdq,sse2")]
+fn absorb(powers: &[[u8; BLOCK]; WIDE], acc: [u8; BLOCK], blocks: &[u8]) -> [u8; BLOCK] {
+    let flat = powers.as_flattened();
+    let mut keys = [_mm512_setzero_si512(); WIDE / 4];
+    for (m, k) in keys.iter_mut().enumerate() {
+        *k = load4(&flat[m * 64..]);
+    }
+    let mut acc = load(&acc);
+    let mut runs = blocks.chunks_exact(WIDE * BLOCK);
+    for run in &mut runs {
+        let mut lo = _mm512_setzero_si512();
+        let mut hi = _mm512_setzero_si512();
+        let mut mid = _mm512_setzero_si512();
+        for (m, k) in keys.iter().enumerate() {
+            let mut d = load4(&run[m * 64..]);
+            if m == 0 {
+                d = _mm512_xor_si512(d, _mm512_zextsi128_si512(acc));
+            }
+            lo = _mm512_xor_si512(lo, _mm512_clmulepi64_epi128::<0x00>(d, *k));
+            hi = _mm512_xor_si512(hi, _mm512_clmulepi64_epi128::<0x11>(d, *k));
+            mid = _mm512_xor_si512(mid, _mm512_clmulepi64_epi128::<0x01>(d, *k));
+            mid = _mm512_xor_si512(mid, _mm512_clmulepi64_epi128::<0x10>(d, *k));
+        }
+        lo = _mm512_xor_si512(lo, _mm512_bslli_epi128::<8>(mid));
+        hi = _mm512_xor_si512(hi, _mm512_bsrli_epi128::<8>(mid));
+        acc = reduce(fold(lo), fold(hi));
+    }
+    let h = load(&powers[WIDE - 1]);
+    for block in runs.remainder().chunks_exact(BLOCK) {
+        let x = load(block.try_into().expect("a whole block"));
+        acc = dot(_mm_xor_si128(acc, x), h);
+    }
+    store(acc)
+}
