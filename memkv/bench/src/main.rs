@@ -266,8 +266,8 @@ struct PumpArgs {
     /// Parallel connections.
     #[arg(long, value_delimiter = ',', default_value = "1,4")]
     streams: Vec<usize>,
-    /// Work on both ends: raw, crc32c, blake3.
-    #[arg(long, value_delimiter = ',', default_value = "raw,crc32c,blake3")]
+    /// Work on both ends: raw, crc32c, mac (memkv's frame MAC).
+    #[arg(long, value_delimiter = ',', default_value = "raw,crc32c,mac")]
     check: Vec<PumpCheck>,
     /// Distinct message bytes per size, as `compare --max-data` gives its cells: the senders
     /// cycle through that many different messages and the receivers through as many buffers

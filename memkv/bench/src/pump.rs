@@ -4,8 +4,8 @@
 //! tasks, with the same socket options as memkv (`TCP_NODELAY`, the send buffer of a
 //! [`SendBuffer`] setting on both ends, the receive low-water mark of memkv's readers, vectored
 //! writes straight from the message buffer). With a check, each message carries a trailer computed by the sender and verified
-//! by the receiver: CRC32C (the `checksum` integrity mode's work) or a keyed BLAKE3 MAC (the
-//! `mac` mode's work). Those runs are the ceilings of the integrity modes.
+//! by the receiver: CRC32C (the `checksum` integrity mode's work) or memkv's frame MAC
+//! ([`memkv_mac`], the `mac` mode's work). Those runs are the ceilings of the integrity modes.
 //!
 //! Acknowledged (`PumpSpec::acked`), each receiver answers every message with one byte once it
 //! has read and verified it, and each sender waits for that byte before the next message: a
@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use memkv_frameio::SendBuffer;
+use memkv_mac::MacKey;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -41,20 +42,20 @@ pub enum PumpCheck {
     Raw,
     /// CRC32C on both ends.
     Crc32c,
-    /// Keyed BLAKE3 on both ends.
-    Blake3,
+    /// memkv's frame MAC (POLYVAL + AES-256) on both ends.
+    Mac,
 }
 
 impl PumpCheck {
     /// Every check.
-    pub const ALL: [PumpCheck; 3] = [PumpCheck::Raw, PumpCheck::Crc32c, PumpCheck::Blake3];
+    pub const ALL: [PumpCheck; 3] = [PumpCheck::Raw, PumpCheck::Crc32c, PumpCheck::Mac];
 
     /// The command-line name.
     pub fn name(self) -> &'static str {
         match self {
             PumpCheck::Raw => "raw",
             PumpCheck::Crc32c => "crc32c",
-            PumpCheck::Blake3 => "blake3",
+            PumpCheck::Mac => "mac",
         }
     }
 
@@ -62,15 +63,15 @@ impl PumpCheck {
         match self {
             PumpCheck::Raw => 0,
             PumpCheck::Crc32c => 4,
-            PumpCheck::Blake3 => 32,
+            PumpCheck::Mac => memkv_mac::TAG_LEN,
         }
     }
 
-    fn compute(self, key: &[u8; 32], data: &[u8], out: &mut [u8]) {
+    fn compute(self, key: &MacKey, data: &[u8], out: &mut [u8]) {
         match self {
             PumpCheck::Raw => {}
             PumpCheck::Crc32c => out.copy_from_slice(&memkv_proto::crc32c(data).to_le_bytes()),
-            PumpCheck::Blake3 => out.copy_from_slice(blake3::keyed_hash(key, data).as_bytes()),
+            PumpCheck::Mac => out.copy_from_slice(&memkv_mac::tag(key, data)),
         }
     }
 }
@@ -81,7 +82,7 @@ impl FromStr for PumpCheck {
         PumpCheck::ALL
             .into_iter()
             .find(|c| c.name() == s.trim())
-            .ok_or_else(|| format!("unknown pump check `{s}`: use raw, crc32c or blake3"))
+            .ok_or_else(|| format!("unknown pump check `{s}`: use raw, crc32c or mac"))
     }
 }
 
@@ -137,7 +138,7 @@ async fn receive(
     s: std::net::TcpStream,
     size: usize,
     check: PumpCheck,
-    key: [u8; 32],
+    key: MacKey,
     acked: bool,
 ) -> io::Result<(u64, u64, u64)> {
     let mut s = TcpStream::from_std(s)?;
@@ -206,7 +207,7 @@ async fn send(
     mut s: TcpStream,
     payloads: Vec<Vec<u8>>,
     check: PumpCheck,
-    key: [u8; 32],
+    key: MacKey,
     barrier: Arc<Barrier>,
     duration: Duration,
     acked: bool,
@@ -269,7 +270,7 @@ pub async fn pump(spec: PumpSpec) -> io::Result<PumpResult> {
     let per_stream = (distinct / streams).max(1);
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let key: [u8; 32] = rand::random();
+    let key = MacKey::derive(&rand::random());
     let barrier = Arc::new(Barrier::new(streams + 1));
     // The receivers run on a runtime of their own, as a server's connections do in their own
     // process: on one shared runtime a sender and its receiver took turns on one worker thread.
@@ -291,7 +292,7 @@ pub async fn pump(spec: PumpSpec) -> io::Result<PumpResult> {
             send_buffer.apply(&end, addr.ip())?;
         }
         let inc = inc.into_std()?;
-        receivers.push(receiving.spawn(receive(inc, size, check, key, acked)));
+        receivers.push(receiving.spawn(receive(inc, size, check, key.clone(), acked)));
         let first = 0x5eed + (stream * per_stream) as u64;
         let payloads = (first..first + per_stream as u64)
             .map(|seed| crate::pattern::generate(seed, b"pump", size))
@@ -300,7 +301,7 @@ pub async fn pump(spec: PumpSpec) -> io::Result<PumpResult> {
             out,
             payloads,
             check,
-            key,
+            key.clone(),
             Arc::clone(&barrier),
             duration,
             acked,
@@ -413,7 +414,13 @@ mod tests {
         // Longer than the receive low-water mark (1 MiB): its last 100 bytes come after the
         // receiver has read the rest, and alone they are below the mark.
         let size = memkv_frameio::LOW_WATER + 110;
-        let receiver = tokio::spawn(receive(rx, size, PumpCheck::Raw, [3; 32], true));
+        let receiver = tokio::spawn(receive(
+            rx,
+            size,
+            PumpCheck::Raw,
+            MacKey::derive(&[3; 32]),
+            true,
+        ));
         for i in 0..3u8 {
             let message = vec![i; size];
             tx.write_all(&message[..size - 100]).await.unwrap();
@@ -443,8 +450,8 @@ mod tests {
 
     #[test]
     fn a_damaged_message_fails_its_check() {
-        let key = [7u8; 32];
-        for check in [PumpCheck::Crc32c, PumpCheck::Blake3] {
+        let key = MacKey::derive(&[7u8; 32]);
+        for check in [PumpCheck::Crc32c, PumpCheck::Mac] {
             let data = vec![1u8; 100];
             let mut t = vec![0u8; check.trailer_len()];
             check.compute(&key, &data, &mut t);

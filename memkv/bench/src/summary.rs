@@ -79,7 +79,7 @@ pub fn pump_streams(tasks: usize) -> usize {
     tasks.clamp(1, 4)
 }
 
-/// The pump reference name for a check (`pump-raw`, `pump-crc32c`, `pump-blake3`).
+/// The pump reference name for a check (`pump-raw`, `pump-crc32c`, `pump-mac`).
 pub fn pump_ref(check: PumpCheck) -> String {
     format!("pump-{}", check.name())
 }
@@ -293,7 +293,7 @@ pub fn summarize(
                 });
             }
         }
-        // What a store that computes the keyed BLAKE3 MAC on both ends can reach at best,
+        // What a store that computes the frame MAC on both ends can reach at best,
         // against the better peer (which computes nothing): the ceiling of the `mac` rows'
         // peer targets.
         if cell.op != Op::Exists && !cell.op.is_batched() {
@@ -303,13 +303,7 @@ pub fn summarize(
                 .collect::<std::collections::BTreeSet<usize>>()
                 .into_iter()
                 .filter_map(|repeat| {
-                    let pump = pump_at(
-                        cell.size,
-                        streams,
-                        PumpCheck::Blake3,
-                        (false, false),
-                        repeat,
-                    )?;
+                    let pump = pump_at(cell.size, streams, PumpCheck::Mac, (false, false), repeat)?;
                     let pump_ops = pump * (1u64 << 30) as f64 / cell.size as f64;
                     let best = best_peer_at(repeat).filter(|b| *b > 0.0)?;
                     Some(pump_ops / best)
@@ -317,7 +311,7 @@ pub fn summarize(
                 .collect();
             if let Some(m) = median(&per_repeat) {
                 ratios.push(Ratio {
-                    target: pump_ref(PumpCheck::Blake3),
+                    target: pump_ref(PumpCheck::Mac),
                     reference: BEST_PEER.to_owned(),
                     median: m,
                     per_repeat,
@@ -388,10 +382,10 @@ pub fn issue_goals(batch: usize, clients: usize) -> Vec<Goal> {
             min: 0.90,
         });
         goals.push(Goal {
-            name: format!("mac {op} 4M x1 vs pump with BLAKE3 MAC"),
+            name: format!("mac {op} 4M x1 vs pump with the frame MAC"),
             target: "memkv-mac".into(),
             cell: cell(op, m4, 1, 1),
-            reference: pump_ref(PumpCheck::Blake3),
+            reference: pump_ref(PumpCheck::Mac),
             min: 0.90,
         });
         goals.push(Goal {
@@ -426,10 +420,10 @@ pub fn issue_goals(batch: usize, clients: usize) -> Vec<Goal> {
         for op in [Op::Put, Op::Get] {
             goals.push(Goal {
                 name: format!(
-                    "ceiling of mac {op} {} x{clients}: pump with BLAKE3 MAC vs better peer (informative)",
+                    "ceiling of mac {op} {} x{clients}: pump with the frame MAC vs better peer (informative)",
                     size_name(size)
                 ),
-                target: pump_ref(PumpCheck::Blake3),
+                target: pump_ref(PumpCheck::Mac),
                 cell: cell(op, size, clients, 1),
                 reference: BEST_PEER.into(),
                 min: 1.0,
@@ -502,7 +496,7 @@ pub fn render_summary(rows: &[SummaryRow], memkv_targets: &[String], peers: &[St
             let same = if t.ends_with("checksum") {
                 pump_ref(PumpCheck::Crc32c)
             } else {
-                pump_ref(PumpCheck::Blake3)
+                pump_ref(PumpCheck::Mac)
             };
             let _ = write!(
                 out,
@@ -530,7 +524,7 @@ pub fn render_summary(rows: &[SummaryRow], memkv_targets: &[String], peers: &[St
         );
     }
     out.push_str(
-        "xpump: memkv / raw pump; x=chk: memkv / pump computing the same check (CRC32C for checksum, keyed BLAKE3 for mac);\nthe pumps move as many distinct messages as the benchmark has values; cached: the raw pump re-sending one message\nthat stays in the CPU's cache (informative);\nxpeer: memkv / the better of the peers (ops/s). Ratios are medians of per-repeat ratios.\n",
+        "xpump: memkv / raw pump; x=chk: memkv / pump computing the same check (CRC32C for checksum, memkv's frame MAC for mac);\nthe pumps move as many distinct messages as the benchmark has values; cached: the raw pump re-sending one message\nthat stays in the CPU's cache (informative);\nxpeer: memkv / the better of the peers (ops/s). Ratios are medians of per-repeat ratios.\n",
     );
     out
 }
@@ -547,7 +541,7 @@ pub fn render_cpu(rows: &[SummaryRow], memkv_targets: &[String], peers: &[String
     let _ = writeln!(
         out,
         " {:>10} {:>10} {:>10} {:>9}",
-        "pump-raw", "pump-crc", "pump-b3", "unit"
+        "pump-raw", "pump-crc", "pump-mac", "unit"
     );
     for row in rows {
         let batched = row.cell.op.is_batched();
@@ -711,11 +705,11 @@ pub(crate) mod tests {
                 repeat: rep,
                 result: cell("memcached", Op::Put, m4, 8, 1, 4.0),
             });
-            // The BLAKE3 pump at 2.4 against the better peer's 4.0: the `mac` rows' ceiling.
+            // The MAC pump at 2.4 against the better peer's 4.0: the `mac` rows' ceiling.
             pumps.push(PumpRun {
                 repeat: rep,
                 cached: false,
-                result: pump(m4, pump_streams(8), PumpCheck::Blake3, 2.4),
+                result: pump(m4, pump_streams(8), PumpCheck::Mac, 2.4),
             });
         }
         let targets = vec!["memkv-checksum".to_owned()];
@@ -747,14 +741,14 @@ pub(crate) mod tests {
         );
         assert_eq!(find("checksum put 4M x8 vs better peer").pass, Some(false));
         let ceiling =
-            find("ceiling of mac put 4M x8: pump with BLAKE3 MAC vs better peer (informative)");
+            find("ceiling of mac put 4M x8: pump with the frame MAC vs better peer (informative)");
         assert_eq!(ceiling.pass, Some(false));
         assert!((ceiling.measured.unwrap() - 0.6).abs() < 1e-9);
         assert_eq!(
             find("checksum put 4M x1 vs raw pump of one cached message (informative)").pass,
             Some(false)
         );
-        assert_eq!(find("mac get 4M x1 vs pump with BLAKE3 MAC").pass, None);
+        assert_eq!(find("mac get 4M x1 vs pump with the frame MAC").pass, None);
         let acked = find("checksum put 4M x1 vs raw pump answering each message (informative)");
         assert_eq!(acked.pass, Some(true));
         assert!((acked.measured.unwrap() - 1.125).abs() < 1e-9);

@@ -5,7 +5,7 @@
 //! `S' = dot(S ^ X_0, H^32) ^ dot(X_1, H^31) ^ ... ^ dot(X_31, H^1)`, where `H^1 = H` and
 //! `H^(i+1) = dot(H^i, H)`. The kernel multiplies four blocks per instruction (one per 128-bit
 //! lane of a 512-bit register) without reducing, sums the 256-bit products, and reduces once.
-//! Fewer than 32 blocks left are hashed one step at a time.
+//! Fewer than 32 blocks left (`r` of them) are summed the same way against `H^r..H^1`.
 
 use std::arch::x86_64::{
     __m128i, __m512i, _mm_clmulepi64_si128, _mm_loadu_si128, _mm_set_epi64x, _mm_shuffle_epi32,
@@ -143,10 +143,61 @@ fn absorb(powers: &[[u8; BLOCK]; WIDE], acc: [u8; BLOCK], blocks: &[u8]) -> [u8;
         hi = _mm512_xor_si512(hi, _mm512_bsrli_epi128::<8>(mid));
         acc = reduce(fold(lo), fold(hi));
     }
-    let h = load(&powers[WIDE - 1]);
-    for block in runs.remainder().chunks_exact(BLOCK) {
-        let x = load(block.try_into().expect("a whole block"));
-        acc = dot(_mm_xor_si128(acc, x), h);
+    let rest = runs.remainder();
+    if !rest.is_empty() {
+        acc = absorb_short(flat, acc, rest);
     }
     store(acc)
+}
+
+/// [`absorb`] of fewer than [`WIDE`] blocks: one sum against the last `r` powers (`H^r..H^1`),
+/// four blocks per multiplication while four are left, then one, and one reduction. (One step
+/// per block instead made a chain of dependent multiplications: 4 KiB values fed after a
+/// header of any length left 31 blocks to each of them.)
+#[target_feature(enable = "avx512f,avx512bw,avx2,vpclmulqdq,pclmulqdq,sse2")]
+fn absorb_short(flat: &[u8], acc: __m128i, rest: &[u8]) -> __m128i {
+    let r = rest.len() / BLOCK;
+    debug_assert!(r > 0 && r < WIDE && rest.len() % BLOCK == 0);
+    let keys = &flat[(WIDE - r) * BLOCK..];
+    let quads = r / 4;
+    let mut lo = _mm512_setzero_si512();
+    let mut hi = _mm512_setzero_si512();
+    let mut mid = _mm512_setzero_si512();
+    for m in 0..quads {
+        let mut d = load4(&rest[m * 64..]);
+        if m == 0 {
+            d = _mm512_xor_si512(d, _mm512_zextsi128_si512(acc));
+        }
+        let k = load4(&keys[m * 64..]);
+        lo = _mm512_xor_si512(lo, _mm512_clmulepi64_epi128::<0x00>(d, k));
+        hi = _mm512_xor_si512(hi, _mm512_clmulepi64_epi128::<0x11>(d, k));
+        mid = _mm512_xor_si512(mid, _mm512_clmulepi64_epi128::<0x01>(d, k));
+        mid = _mm512_xor_si512(mid, _mm512_clmulepi64_epi128::<0x10>(d, k));
+    }
+    let mut lo = fold(_mm512_xor_si512(lo, _mm512_bslli_epi128::<8>(mid)));
+    let mut hi = fold(_mm512_xor_si512(hi, _mm512_bsrli_epi128::<8>(mid)));
+    for j in quads * 4..r {
+        let mut x = load(
+            rest[j * BLOCK..(j + 1) * BLOCK]
+                .try_into()
+                .expect("a whole block"),
+        );
+        if j == 0 {
+            x = _mm_xor_si128(x, acc);
+        }
+        let k = load(
+            keys[j * BLOCK..(j + 1) * BLOCK]
+                .try_into()
+                .expect("a whole block"),
+        );
+        lo = _mm_xor_si128(lo, _mm_clmulepi64_si128::<0x00>(x, k));
+        hi = _mm_xor_si128(hi, _mm_clmulepi64_si128::<0x11>(x, k));
+        let m = _mm_xor_si128(
+            _mm_clmulepi64_si128::<0x01>(x, k),
+            _mm_clmulepi64_si128::<0x10>(x, k),
+        );
+        lo = _mm_xor_si128(lo, _mm_slli_si128::<8>(m));
+        hi = _mm_xor_si128(hi, _mm_srli_si128::<8>(m));
+    }
+    reduce(lo, hi)
 }

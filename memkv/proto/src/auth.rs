@@ -9,15 +9,19 @@
 //! data, and that CRC32C, computed by the sender while it writes the data.
 //!
 //! | mode          | data covered by the trailer's tag            | MAC              |
-//! |---------------|----------------------------------------------|------------------|
-//! | `mac`         | yes                                          | keyed BLAKE3     |
-//! | `hmac-sha256` | yes                                          | HMAC-SHA256      |
-//! | `checksum`    | no: only by the (tagged) CRC32C              | keyed BLAKE3     |
+//! |---------------|----------------------------------------------|-------------------|
+//! | `mac`         | yes                                          | POLYVAL + AES-256 |
+//! | `hmac-sha256` | yes                                          | HMAC-SHA256       |
+//! | `checksum`    | no: only by the (tagged) CRC32C              | POLYVAL + AES-256 |
+//!
+//! POLYVAL + AES-256 is [`memkv_mac`]'s MAC: POLYVAL over the bytes, the hash encrypted with
+//! AES-256, both keyed from the session key (docs/protocol.md).
 
 use std::fmt;
 use std::str::FromStr;
 
 use hmac::{Mac as _, digest::KeyInit};
+use memkv_mac::{Mac, MacKey};
 use subtle::ConstantTimeEq;
 
 use crate::header::{HEADER_LEN, Header, SIGNED_LEN, TRAILER_LEN};
@@ -96,12 +100,14 @@ impl fmt::Debug for AuthKey {
 /// How frames are protected (`network.integrity`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Integrity {
-    /// Keyed BLAKE3 over header, control section and data (the default).
+    /// The POLYVAL + AES-256 MAC ([`memkv_mac`]) over header, control section and data (the
+    /// default).
     #[default]
     Mac,
     /// HMAC-SHA256 over header, control section and data, for compliance regimes.
     HmacSha256,
-    /// Keyed BLAKE3 over header and control section; the data is covered by its CRC32C in the
+    /// The POLYVAL + AES-256 MAC over header and control section; the data is covered by its
+    /// CRC32C in the
     /// (tagged) trailer. For trusted fabrics: it detects damage, not a forger who can recompute
     /// a CRC.
     Checksum,
@@ -153,7 +159,7 @@ impl FromStr for Integrity {
     type Err = ParseIntegrityError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
-            "mac" | "blake3" => Ok(Integrity::Mac),
+            "mac" => Ok(Integrity::Mac),
             "hmac-sha256" | "hmac_sha256" | "hmac" => Ok(Integrity::HmacSha256),
             "checksum" | "crc32c" => Ok(Integrity::Checksum),
             _ => Err(ParseIntegrityError(s.to_owned())),
@@ -187,6 +193,8 @@ pub enum VerifyError {
 pub struct Session {
     integrity: Integrity,
     key: [u8; 32],
+    /// The MAC keys derived from `key` (the `mac` and `checksum` modes).
+    mac: Option<MacKey>,
 }
 
 impl fmt::Debug for Session {
@@ -199,141 +207,75 @@ impl fmt::Debug for Session {
 
 #[derive(Clone)]
 enum Tagger {
-    Blake3(Box<StagedBlake3>),
+    Mac(Mac),
     Hmac(Box<hmac::Hmac<sha2::Sha256>>),
 }
 
 impl Tagger {
     fn update(&mut self, bytes: &[u8]) {
         match self {
-            Tagger::Blake3(h) => h.update(bytes),
+            Tagger::Mac(m) => m.update(bytes),
             Tagger::Hmac(h) => h.update(bytes),
         }
     }
 
     fn finish(self) -> [u8; TAG_LEN] {
-        let mut tag = [0u8; TAG_LEN];
         match self {
-            Tagger::Blake3(h) => tag.copy_from_slice(&h.finalize().as_bytes()[..TAG_LEN]),
-            Tagger::Hmac(h) => tag.copy_from_slice(&h.finalize().into_bytes()[..TAG_LEN]),
+            Tagger::Mac(m) => m.tag(),
+            Tagger::Hmac(h) => {
+                let mut tag = [0u8; TAG_LEN];
+                tag.copy_from_slice(&h.finalize().into_bytes()[..TAG_LEN]);
+                tag
+            }
         }
-        tag
     }
 
     /// The tag of the bytes fed so far, the tagger left as it is (a frame's header tag, after
-    /// which the same tagger goes on over the data). BLAKE3 finalizes by reference when
-    /// nothing is staged (a header and a control section under 1 KiB), instead of copying its
-    /// state (about 2 KiB, four times per request and reply).
+    /// which the same tagger goes on over the data).
     fn tag_so_far(&self) -> [u8; TAG_LEN] {
         match self {
-            Tagger::Blake3(h) if h.stage.is_empty() => {
-                let mut tag = [0u8; TAG_LEN];
-                tag.copy_from_slice(&h.hasher.finalize().as_bytes()[..TAG_LEN]);
-                tag
-            }
+            Tagger::Mac(m) => m.tag(),
             other => other.clone().finish(),
         }
-    }
-}
-
-/// Bytes given to BLAKE3 at a time when the input arrives in smaller pieces: 16 chunks of
-/// 1 KiB, which its widest (AVX-512) kernel hashes side by side. BLAKE3 hashes whole chunks in
-/// parallel only when one update holds several of them, starting on a chunk boundary; a
-/// chunk filled piece by piece is compressed one 64-byte block after another. A batch's
-/// values of 4 KiB, fed one by one after a header and control section of any length, were
-/// hashed mostly that way: the serial compression was 34% of all CPU on `mac` batch puts.
-const BLAKE3_STAGE: usize = 16 * 1024;
-
-/// BLAKE3's chunk: the unit its kernels hash side by side.
-const BLAKE3_CHUNK: usize = 1024;
-
-/// Keyed BLAKE3 fed so that it is given whole, aligned runs of chunks wherever that helps;
-/// the hash is the same as of the bytes fed in order.
-///
-/// - The first chunk of the input (a frame's header and most control sections), and the rest
-///   of any chunk the hasher has begun, go straight to the hasher: that is serial work however
-///   it is fed, and a frame without data then never allocates.
-/// - From a chunk boundary on, pieces are gathered in `stage` up to the next multiple of
-///   [`BLAKE3_STAGE`] in the input, then given to the hasher at once; a piece at least that
-///   long goes to it directly, up to the last such multiple it reaches.
-#[derive(Clone)]
-struct StagedBlake3 {
-    hasher: blake3::Hasher,
-    /// Bytes given to `hasher`.
-    fed: usize,
-    /// Bytes not given to `hasher` yet; they start on a chunk boundary.
-    stage: Vec<u8>,
-}
-
-impl StagedBlake3 {
-    fn new_keyed(key: &[u8; 32]) -> Self {
-        StagedBlake3 {
-            hasher: blake3::Hasher::new_keyed(key),
-            fed: 0,
-            stage: Vec::new(),
-        }
-    }
-
-    fn feed(&mut self, bytes: &[u8]) {
-        self.hasher.update(bytes);
-        self.fed += bytes.len();
-    }
-
-    fn update(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
-            let in_chunk = self.fed % BLAKE3_CHUNK;
-            if self.stage.is_empty() && (self.fed == 0 || in_chunk != 0) {
-                let n = (BLAKE3_CHUNK - in_chunk).min(bytes.len());
-                self.feed(&bytes[..n]);
-                bytes = &bytes[n..];
-                continue;
-            }
-            let to_boundary = BLAKE3_STAGE - (self.fed + self.stage.len()) % BLAKE3_STAGE;
-            if self.stage.is_empty() && bytes.len() >= to_boundary {
-                let n = to_boundary + (bytes.len() - to_boundary) / BLAKE3_STAGE * BLAKE3_STAGE;
-                self.feed(&bytes[..n]);
-                bytes = &bytes[n..];
-                continue;
-            }
-            self.stage.reserve_exact(to_boundary);
-            let n = to_boundary.min(bytes.len());
-            self.stage.extend_from_slice(&bytes[..n]);
-            bytes = &bytes[n..];
-            if n == to_boundary {
-                self.hasher.update(&self.stage);
-                self.fed += self.stage.len();
-                self.stage.clear();
-            }
-        }
-    }
-
-    fn finalize(mut self) -> blake3::Hash {
-        self.hasher.update(&self.stage);
-        self.hasher.finalize()
     }
 }
 
 impl Session {
     /// The session used for the handshake frames themselves: tags under the raw auth key.
     pub fn handshake(auth: &AuthKey, integrity: Integrity) -> Self {
+        Self::with_key(integrity, auth.0)
+    }
+
+    fn with_key(integrity: Integrity, key: [u8; 32]) -> Self {
+        let mac = (integrity != Integrity::HmacSha256).then(|| MacKey::derive(&key));
         Session {
             integrity,
-            key: auth.0,
+            key,
+            mac,
         }
     }
 
     /// The session of an established connection, bound to both handshake nonces.
     pub fn derive(auth: &AuthKey, integrity: Integrity, client: &Nonce, server: &Nonce) -> Self {
-        let mut t = Self::handshake(auth, integrity).tagger();
-        t.update(SESSION_LABEL);
-        t.update(&[integrity.code()]);
-        t.update(client);
-        t.update(server);
-        let key = match t {
-            Tagger::Blake3(h) => *h.finalize().as_bytes(),
-            Tagger::Hmac(h) => h.finalize().into_bytes().into(),
+        let parts: [&[u8]; 4] = [SESSION_LABEL, &[integrity.code()], client, server];
+        let key = match integrity {
+            Integrity::Mac | Integrity::Checksum => {
+                let mut h = blake3::Hasher::new_keyed(&auth.0);
+                for part in parts {
+                    h.update(part);
+                }
+                *h.finalize().as_bytes()
+            }
+            Integrity::HmacSha256 => {
+                let mut h = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&auth.0)
+                    .expect("HMAC accepts any key length");
+                for part in parts {
+                    h.update(part);
+                }
+                h.finalize().into_bytes().into()
+            }
         };
-        Session { integrity, key }
+        Self::with_key(integrity, key)
     }
 
     /// The integrity mode of this session.
@@ -342,11 +284,9 @@ impl Session {
     }
 
     fn tagger(&self) -> Tagger {
-        match self.integrity {
-            Integrity::Mac | Integrity::Checksum => {
-                Tagger::Blake3(Box::new(StagedBlake3::new_keyed(&self.key)))
-            }
-            Integrity::HmacSha256 => Tagger::Hmac(Box::new(
+        match &self.mac {
+            Some(key) => Tagger::Mac(Mac::new(key)),
+            None => Tagger::Hmac(Box::new(
                 <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&self.key)
                     .expect("HMAC accepts any key length"),
             )),
@@ -673,14 +613,13 @@ mod tests {
     use super::*;
 
     /// A header tag read off a tagger without finishing it is the tag of the bytes fed so far,
-    /// in every mode, with nothing staged and with bytes staged, and the tagger goes on as if
-    /// it had not been read.
+    /// in every mode, and the tagger goes on as if it had not been read.
     #[test]
     fn a_tag_so_far_is_the_tag_of_the_bytes_fed_and_leaves_the_tagger_as_it_was() {
         let data: Vec<u8> = (0..40_000u32).map(|i| (i * 7 % 253) as u8).collect();
         for integrity in Integrity::ALL {
             let session = Session::handshake(&AuthKey::from_bytes([5; 32]), integrity);
-            // 64 bytes (a header: nothing staged), then past a BLAKE3 chunk (staged).
+            // A header's 64 bytes, then a length that is no whole number of blocks.
             for first in [64, 3000] {
                 let mut tagger = session.tagger();
                 tagger.update(&data[..first]);
@@ -692,38 +631,6 @@ mod tests {
                 whole.update(&data);
                 assert_eq!(tagger.finish(), whole.finish(), "{integrity} {first}");
             }
-        }
-    }
-
-    /// The staged hash is the hash of the bytes in order, however they are split.
-    #[test]
-    fn staged_blake3_hashes_the_bytes_fed_in_order_however_they_are_split() {
-        let key = [9u8; 32];
-        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 31 % 251) as u8).collect();
-        let splits: [&[usize]; 6] = [
-            &[],
-            &[48, 20, 4096, 4096, 4096, 4096, 4096],
-            &[BLAKE3_STAGE, BLAKE3_STAGE - 1, 1, 3 * BLAKE3_STAGE + 7],
-            &[1; 2000],
-            &[70, 1 << 17, 5, 1 << 16],
-            &[1023, 1, 1025, 0, 40_000],
-        ];
-        for split in splits {
-            let mut staged = StagedBlake3::new_keyed(&key);
-            let mut at = 0;
-            for &n in split {
-                let n = n.min(data.len() - at);
-                staged.update(&data[at..at + n]);
-                at += n;
-            }
-            let clone = staged.clone();
-            staged.update(&data[at..]);
-            assert_eq!(
-                staged.finalize(),
-                blake3::keyed_hash(&key, &data),
-                "{split:?}"
-            );
-            assert_eq!(clone.finalize(), blake3::keyed_hash(&key, &data[..at]));
         }
     }
 }

@@ -31,10 +31,12 @@ use crate::auth::{Integrity, TAG_LEN};
 pub const MAGIC: [u8; 4] = *b"MEMK";
 /// The protocol version this build speaks. Frames of any other version are refused with
 /// [`crate::Status::UnsupportedVersion`]. Version 1 (before the first release) carried the
-/// data's CRC32C and tag in the header, so its frames cannot be read as version 2.
-pub const VERSION: u16 = 2;
+/// data's CRC32C and tag in the header; version 2 tagged frames with keyed BLAKE3 in the `mac`
+/// and `checksum` modes, where version 3 uses [`memkv_mac`] (POLYVAL + AES-256). Neither
+/// verifies as version 3.
+pub const VERSION: u16 = 3;
 /// The oldest protocol version this build reads.
-pub const MIN_VERSION: u16 = 2;
+pub const MIN_VERSION: u16 = 3;
 /// Bytes after the data of a frame whose `data_len` is not zero: the data's CRC32C (u32 LE)
 /// and the data tag.
 pub const TRAILER_LEN: usize = 4 + TAG_LEN;

@@ -168,7 +168,7 @@ pub struct RdmaConfig {
 /// `network.integrity`: how request and response frames are authenticated.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum IntegrityMode {
-    /// Keyed BLAKE3 over header and payload.
+    /// POLYVAL + AES-256 MAC over header and payload.
     #[default]
     #[serde(rename = "mac")]
     Mac,

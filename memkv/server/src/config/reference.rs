@@ -70,7 +70,7 @@ pub const CONFIG_KEYS: &[KeyDoc] = &[
         key: "network.integrity",
         kind: "`mac` \\| `hmac-sha256` \\| `checksum`",
         default: "`mac`",
-        description: "How frames are authenticated. `mac`: keyed BLAKE3 over header and payload. `hmac-sha256`: HMAC-SHA256 over header and payload. `checksum`: MAC over the header plus CRC32C of the payload, for trusted fabrics only (detects corruption, not tampering with the payload).",
+        description: "How frames are authenticated. `mac`: a POLYVAL + AES-256 MAC over header and payload (docs/protocol.md). `hmac-sha256`: HMAC-SHA256 over header and payload. `checksum`: MAC over the header plus CRC32C of the payload, for trusted fabrics only (detects corruption, not tampering with the payload).",
         example: "mac",
     },
     KeyDoc {
