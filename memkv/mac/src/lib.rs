@@ -185,23 +185,9 @@ impl Mac {
         };
         tail[padded..padded + 8].copy_from_slice(&self.len.to_le_bytes());
         let tail = &tail[..padded + BLOCK];
-        let hash: [u8; BLOCK] = match &self.state {
-            #[cfg(target_arch = "x86_64")]
-            State::Wide(acc) => {
-                let wide = self
-                    .key
-                    .0
-                    .wide
-                    .as_ref()
-                    .expect("a wide state has wide keys");
-                wide.absorb(*acc, tail)
-            }
-            State::Portable(p) => {
-                let mut p = p.clone();
-                p.update_padded(tail);
-                p.finalize().into()
-            }
-        };
+        let mut state = self.state.clone();
+        state.absorb(&self.key.0, tail);
+        let hash = state.hash();
         let mut block = hash.into();
         self.key.0.aes.encrypt_block(&mut block);
         block.into()
@@ -209,19 +195,30 @@ impl Mac {
 
     /// Hashes whole blocks.
     fn absorb(&mut self, blocks: &[u8]) {
+        self.state.absorb(&self.key.0, blocks);
+    }
+}
+
+impl State {
+    /// Hashes whole blocks.
+    fn absorb(&mut self, keys: &Keys, blocks: &[u8]) {
         debug_assert_eq!(blocks.len() % BLOCK, 0);
-        match &mut self.state {
+        match self {
             #[cfg(target_arch = "x86_64")]
             State::Wide(acc) => {
-                let wide = self
-                    .key
-                    .0
-                    .wide
-                    .as_ref()
-                    .expect("a wide state has wide keys");
+                let wide = keys.wide.as_ref().expect("a wide state has wide keys");
                 *acc = wide.absorb(*acc, blocks);
             }
             State::Portable(p) => p.update_padded(blocks),
+        }
+    }
+
+    /// POLYVAL of the blocks hashed.
+    fn hash(self) -> [u8; BLOCK] {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            State::Wide(acc) => acc,
+            State::Portable(p) => p.finalize().into(),
         }
     }
 }

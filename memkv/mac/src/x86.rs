@@ -157,7 +157,7 @@ fn absorb(powers: &[[u8; BLOCK]; WIDE], acc: [u8; BLOCK], blocks: &[u8]) -> [u8;
 #[target_feature(enable = "avx512f,avx512bw,avx2,vpclmulqdq,pclmulqdq,sse2")]
 fn absorb_short(flat: &[u8], acc: __m128i, rest: &[u8]) -> __m128i {
     let r = rest.len() / BLOCK;
-    debug_assert!(r > 0 && r < WIDE && rest.len() % BLOCK == 0);
+    debug_assert!(r > 0 && r < WIDE && rest.len().is_multiple_of(BLOCK));
     let keys = &flat[(WIDE - r) * BLOCK..];
     let quads = r / 4;
     let mut lo = _mm512_setzero_si512();
