@@ -17,10 +17,10 @@
 //!
 //! Why not keyed BLAKE3, which memkv used before: a MAC over every byte on both ends is the
 //! default integrity mode's whole cost above a bare transfer. POLYVAL is one carry-less
-//! multiplication per 16 bytes; with AVX-512 and VPCLMULQDQ, [`Mac::update`] hashes 32 blocks
-//! per reduction, several times BLAKE3's speed on the same core (docs/benchmarks.md). Where
-//! that kernel cannot run, the `polyval` crate's own code does (PCLMULQDQ, ARMv8 PMULL or
-//! constant-time software), with the same result.
+//! multiplication per 16 bytes; with VPCLMULQDQ (on AVX-512 or AVX2 registers), [`Mac::update`]
+//! hashes 32 blocks per reduction, several times BLAKE3's speed on the same core
+//! (docs/protocol.md). Where neither kernel can run, the `polyval` crate's own code does
+//! (PCLMULQDQ, ARMv8 PMULL or constant-time software), with the same result.
 //!
 //! ```
 //! use memkv_mac::{Mac, MacKey};
@@ -66,7 +66,7 @@ pub struct MacKey(Arc<Keys>);
 struct Keys {
     h: [u8; BLOCK],
     aes: Aes256Enc,
-    /// Powers of `H` for the AVX-512 kernel, where the CPU has it.
+    /// Powers of `H` for a VPCLMULQDQ kernel, where the CPU has one.
     #[cfg(target_arch = "x86_64")]
     wide: Option<x86::WideKeys>,
 }
@@ -85,11 +85,12 @@ impl MacKey {
         }))
     }
 
-    /// Which POLYVAL code runs: `"avx512-vpclmulqdq"` or `"polyval-crate"`.
+    /// Which POLYVAL code runs: `"avx512-vpclmulqdq"`, `"avx2-vpclmulqdq"` or
+    /// `"polyval-crate"`.
     pub fn kernel(&self) -> &'static str {
         #[cfg(target_arch = "x86_64")]
-        if self.0.wide.is_some() {
-            return "avx512-vpclmulqdq";
+        if let Some(wide) = &self.0.wide {
+            return wide.kernel().name();
         }
         "polyval-crate"
     }
@@ -116,7 +117,7 @@ pub struct Mac {
 
 #[derive(Clone)]
 enum State {
-    /// The POLYVAL accumulator of the AVX-512 kernel.
+    /// The POLYVAL accumulator of a VPCLMULQDQ kernel.
     #[cfg(target_arch = "x86_64")]
     Wide([u8; BLOCK]),
     Portable(Box<Polyval>),

@@ -1,5 +1,5 @@
 //! The MAC against the `polyval` crate, RFC 8452's vector and a pinned known answer; the
-//! AVX-512 kernel against the portable code at every length and split.
+//! VPCLMULQDQ kernels against the portable code at every length and split.
 
 use polyval::Polyval;
 use polyval::universal_hash::UniversalHash;
@@ -69,48 +69,80 @@ fn hex_of(b: &[u8]) -> String {
 
 #[cfg(target_arch = "x86_64")]
 #[test]
-fn the_wide_kernel_matches_the_polyval_crate_at_every_length() {
+fn each_vpclmulqdq_kernel_matches_the_polyval_crate_at_every_length() {
     let h = unhex::<16>("25629347589242761d31f826ba4b757b");
-    let Some(wide) = x86::WideKeys::new(&h) else {
-        println!("skipped: this CPU has no AVX-512 with VPCLMULQDQ; the portable code runs");
-        return;
-    };
-    for blocks in [
-        0,
-        1,
-        2,
-        3,
-        4,
-        5,
-        7,
-        8,
-        9,
-        15,
-        16,
-        17,
-        31,
-        32,
-        33,
-        63,
-        64,
-        65,
-        100,
-        4096 / 16,
-        1 << 16,
-    ] {
-        let data = bytes(blocks * BLOCK, blocks as u8);
-        let mut p = Polyval::new(&h.into());
-        p.update_padded(&data);
-        let expect: [u8; 16] = p.finalize().into();
-        assert_eq!(wide.absorb([0; BLOCK], &data), expect, "{blocks} blocks");
-        // The same, in two calls split at an arbitrary block.
-        let cut = blocks / 3 * BLOCK;
-        let acc = wide.absorb([0; BLOCK], &data[..cut]);
-        assert_eq!(
-            wide.absorb(acc, &data[cut..]),
-            expect,
-            "{blocks} blocks cut"
-        );
+    for kernel in [x86::Kernel::Avx512, x86::Kernel::Avx2] {
+        let Some(wide) = x86::WideKeys::with_kernel(&h, kernel) else {
+            println!("skipped {kernel:?}: this CPU lacks its features; other code runs");
+            continue;
+        };
+        for blocks in [
+            0,
+            1,
+            2,
+            3,
+            4,
+            5,
+            7,
+            8,
+            9,
+            15,
+            16,
+            17,
+            31,
+            32,
+            33,
+            63,
+            64,
+            65,
+            100,
+            4096 / 16,
+            1 << 16,
+        ] {
+            let data = bytes(blocks * BLOCK, blocks as u8);
+            let mut p = Polyval::new(&h.into());
+            p.update_padded(&data);
+            let expect: [u8; 16] = p.finalize().into();
+            assert_eq!(
+                wide.absorb([0; BLOCK], &data),
+                expect,
+                "{kernel:?} {blocks} blocks"
+            );
+            // The same, in two calls split at an arbitrary block.
+            let cut = blocks / 3 * BLOCK;
+            let acc = wide.absorb([0; BLOCK], &data[..cut]);
+            assert_eq!(
+                wide.absorb(acc, &data[cut..]),
+                expect,
+                "{kernel:?} {blocks} blocks cut"
+            );
+        }
+    }
+}
+
+/// Each kernel inside a running MAC: pieces of any length give the tag of the portable code.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn each_kernel_gives_the_portable_tag_fed_in_pieces() {
+    let message = bytes(20_000, 5);
+    for kernel in [x86::Kernel::Avx512, x86::Kernel::Avx2] {
+        let key = MacKey::derive(&[4; 32]);
+        let Some(wide) = x86::WideKeys::with_kernel(&key.0.h, kernel) else {
+            println!("skipped {kernel:?}: this CPU lacks its features; other code runs");
+            continue;
+        };
+        let key = MacKey(Arc::new(Keys {
+            h: key.0.h,
+            aes: key.0.aes.clone(),
+            wide: Some(wide),
+        }));
+        assert_eq!(key.kernel(), kernel.name());
+        let mut mac = Mac::new(&key);
+        for piece in message.chunks(4099) {
+            mac.update(&piece[..70.min(piece.len())]);
+            mac.update(&piece[70.min(piece.len())..]);
+        }
+        assert_eq!(mac.tag(), portable_tag(&key, &message), "{kernel:?}");
     }
 }
 

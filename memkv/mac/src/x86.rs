@@ -1,16 +1,20 @@
-//! POLYVAL on x86-64 with AVX-512 and VPCLMULQDQ: 32 blocks per reduction.
+//! POLYVAL on x86-64 with VPCLMULQDQ: 32 blocks per reduction, on 512-bit registers (AVX-512)
+//! or on 256-bit ones (AVX2: AMD Zen 3, Intel client cores without AVX-512).
 //!
 //! POLYVAL's step is `S = dot(S ^ X, H)` with `dot(a, b) = a * b * x^-128` in GF(2^128)
 //! (RFC 8452). `dot` is bilinear, so 32 steps are one sum:
 //! `S' = dot(S ^ X_0, H^32) ^ dot(X_1, H^31) ^ ... ^ dot(X_31, H^1)`, where `H^1 = H` and
 //! `H^(i+1) = dot(H^i, H)`. The kernel multiplies four blocks per instruction (one per 128-bit
-//! lane of a 512-bit register) without reducing, sums the 256-bit products, and reduces once.
+//! lane of a 512-bit register; two with AVX2) without reducing, sums the 256-bit products, and
+//! reduces once.
 //! Fewer than 32 blocks left (`r` of them) are summed the same way against `H^r..H^1`.
 
 use std::arch::x86_64::{
-    __m128i, __m512i, _mm_clmulepi64_si128, _mm_loadu_si128, _mm_set_epi64x, _mm_shuffle_epi32,
-    _mm_slli_si128, _mm_srli_si128, _mm_storeu_si128, _mm_xor_si128, _mm256_castsi256_si128,
-    _mm256_extracti128_si256, _mm256_xor_si256, _mm512_bslli_epi128, _mm512_bsrli_epi128,
+    __m128i, __m256i, __m512i, _mm_clmulepi64_si128, _mm_loadu_si128, _mm_set_epi64x,
+    _mm_setzero_si128, _mm_shuffle_epi32, _mm_slli_si128, _mm_srli_si128, _mm_storeu_si128,
+    _mm_xor_si128, _mm256_bslli_epi128, _mm256_bsrli_epi128, _mm256_castsi256_si128,
+    _mm256_clmulepi64_epi128, _mm256_extracti128_si256, _mm256_loadu_si256, _mm256_setzero_si256,
+    _mm256_xor_si256, _mm256_zextsi128_si256, _mm512_bslli_epi128, _mm512_bsrli_epi128,
     _mm512_castsi512_si256, _mm512_clmulepi64_epi128, _mm512_extracti64x4_epi64,
     _mm512_loadu_si512, _mm512_setzero_si512, _mm512_xor_si512, _mm512_zextsi128_si512,
 };
@@ -20,20 +24,58 @@ use super::BLOCK;
 /// Blocks hashed per reduction.
 const WIDE: usize = 32;
 
-/// `H^32, H^31, ..., H^1`: the multiplier of each block of a run of 32, in block order.
+/// The SIMD width a [`WideKeys`] runs at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    /// 512-bit registers: AVX-512 F and BW with VPCLMULQDQ.
+    Avx512,
+    /// 256-bit registers: AVX2 with VPCLMULQDQ.
+    Avx2,
+}
+
+impl Kernel {
+    /// Whether this CPU has every feature the kernel enables.
+    fn detected(self) -> bool {
+        let common = std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("vpclmulqdq")
+            && std::arch::is_x86_feature_detected!("pclmulqdq");
+        match self {
+            Kernel::Avx512 => {
+                common
+                    && std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+            }
+            Kernel::Avx2 => common,
+        }
+    }
+
+    /// Its name in [`crate::MacKey::kernel`].
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kernel::Avx512 => "avx512-vpclmulqdq",
+            Kernel::Avx2 => "avx2-vpclmulqdq",
+        }
+    }
+}
+
+/// `H^32, H^31, ..., H^1`: the multiplier of each block of a run of 32, in block order; and the
+/// kernel that uses them.
 pub(crate) struct WideKeys {
     powers: [[u8; BLOCK]; WIDE],
+    kernel: Kernel,
 }
 
 impl WideKeys {
-    /// The powers of `h`, if this CPU can run the kernel.
+    /// The powers of `h` for the widest kernel this CPU can run, if any.
     pub(crate) fn new(h: &[u8; BLOCK]) -> Option<WideKeys> {
-        let able = std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("vpclmulqdq")
-            && std::arch::is_x86_feature_detected!("pclmulqdq");
-        if !able {
+        [Kernel::Avx512, Kernel::Avx2]
+            .into_iter()
+            .find_map(|kernel| WideKeys::with_kernel(h, kernel))
+    }
+
+    /// The powers of `h` for `kernel`, if this CPU can run it.
+    pub(crate) fn with_kernel(h: &[u8; BLOCK], kernel: Kernel) -> Option<WideKeys> {
+        if !kernel.detected() {
             return None;
         }
         let mut powers = [[0u8; BLOCK]; WIDE];
@@ -42,15 +84,23 @@ impl WideKeys {
             // SAFETY: PCLMULQDQ (and SSE2, part of x86-64) were detected above.
             powers[i] = unsafe { dot_bytes(&powers[i + 1], h) };
         }
-        Some(WideKeys { powers })
+        Some(WideKeys { powers, kernel })
+    }
+
+    pub(crate) fn kernel(&self) -> Kernel {
+        self.kernel
     }
 
     /// POLYVAL's accumulator after `blocks` (a whole number of blocks) from `acc`.
     pub(crate) fn absorb(&self, acc: [u8; BLOCK], blocks: &[u8]) -> [u8; BLOCK] {
         assert_eq!(blocks.len() % BLOCK, 0, "POLYVAL hashes whole blocks");
-        // SAFETY: a `WideKeys` exists only where `new` detected every feature the kernel
-        // enables.
-        unsafe { absorb(&self.powers, acc, blocks) }
+        match self.kernel {
+            // SAFETY: a `WideKeys` exists only where `with_kernel` detected every feature its
+            // kernel enables.
+            Kernel::Avx512 => unsafe { absorb(&self.powers, acc, blocks) },
+            // SAFETY: as above.
+            Kernel::Avx2 => unsafe { absorb_avx2(&self.powers, acc, blocks) },
+        }
     }
 }
 
@@ -90,16 +140,22 @@ fn reduce(lo: __m128i, hi: __m128i) -> __m128i {
 /// `dot(a, b) = a * b * x^-128`.
 #[target_feature(enable = "pclmulqdq,sse2")]
 fn dot(a: __m128i, b: __m128i) -> __m128i {
-    let lo = _mm_clmulepi64_si128::<0x00>(a, b);
-    let hi = _mm_clmulepi64_si128::<0x11>(a, b);
-    let mid = _mm_xor_si128(
-        _mm_clmulepi64_si128::<0x01>(a, b),
-        _mm_clmulepi64_si128::<0x10>(a, b),
+    let (mut lo, mut hi) = (_mm_setzero_si128(), _mm_setzero_si128());
+    mul_add(&mut lo, &mut hi, a, b);
+    reduce(lo, hi)
+}
+
+/// Adds the 256-bit carry-less product `x * k` to `lo` (its low half) and `hi` (its high half).
+#[target_feature(enable = "pclmulqdq,sse2")]
+fn mul_add(lo: &mut __m128i, hi: &mut __m128i, x: __m128i, k: __m128i) {
+    *lo = _mm_xor_si128(*lo, _mm_clmulepi64_si128::<0x00>(x, k));
+    *hi = _mm_xor_si128(*hi, _mm_clmulepi64_si128::<0x11>(x, k));
+    let m = _mm_xor_si128(
+        _mm_clmulepi64_si128::<0x01>(x, k),
+        _mm_clmulepi64_si128::<0x10>(x, k),
     );
-    reduce(
-        _mm_xor_si128(lo, _mm_slli_si128::<8>(mid)),
-        _mm_xor_si128(hi, _mm_srli_si128::<8>(mid)),
-    )
+    *lo = _mm_xor_si128(*lo, _mm_slli_si128::<8>(m));
+    *hi = _mm_xor_si128(*hi, _mm_srli_si128::<8>(m));
 }
 
 /// The four 128-bit lanes of `z`, summed.
@@ -177,27 +233,107 @@ fn absorb_short(flat: &[u8], acc: __m128i, rest: &[u8]) -> __m128i {
     let mut lo = fold(_mm512_xor_si512(lo, _mm512_bslli_epi128::<8>(mid)));
     let mut hi = fold(_mm512_xor_si512(hi, _mm512_bsrli_epi128::<8>(mid)));
     for j in quads * 4..r {
-        let mut x = load(
-            rest[j * BLOCK..(j + 1) * BLOCK]
-                .try_into()
-                .expect("a whole block"),
-        );
+        let mut x = load(rest[j * BLOCK..].first_chunk().expect("a whole block"));
         if j == 0 {
             x = _mm_xor_si128(x, acc);
         }
-        let k = load(
-            keys[j * BLOCK..(j + 1) * BLOCK]
-                .try_into()
-                .expect("a whole block"),
-        );
-        lo = _mm_xor_si128(lo, _mm_clmulepi64_si128::<0x00>(x, k));
-        hi = _mm_xor_si128(hi, _mm_clmulepi64_si128::<0x11>(x, k));
-        let m = _mm_xor_si128(
-            _mm_clmulepi64_si128::<0x01>(x, k),
-            _mm_clmulepi64_si128::<0x10>(x, k),
-        );
-        lo = _mm_xor_si128(lo, _mm_slli_si128::<8>(m));
-        hi = _mm_xor_si128(hi, _mm_srli_si128::<8>(m));
+        let k = load(keys[j * BLOCK..].first_chunk().expect("a whole block"));
+        mul_add(&mut lo, &mut hi, x, k);
     }
     reduce(lo, hi)
+}
+
+/// The two 128-bit lanes of `y`, summed.
+#[target_feature(enable = "avx2")]
+fn fold2(y: __m256i) -> __m128i {
+    _mm_xor_si128(_mm256_castsi256_si128(y), _mm256_extracti128_si256::<1>(y))
+}
+
+#[target_feature(enable = "avx")]
+fn load2(bytes: &[u8]) -> __m256i {
+    assert!(bytes.len() >= 32);
+    // SAFETY: at least 32 readable bytes (asserted); the load has no alignment requirement.
+    unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) }
+}
+
+/// Sums of products of `d` and `k`, lane by lane, without reduction.
+#[derive(Clone, Copy)]
+struct Sums256 {
+    lo: __m256i,
+    hi: __m256i,
+    mid: __m256i,
+}
+
+impl Sums256 {
+    #[target_feature(enable = "avx2")]
+    fn new() -> Sums256 {
+        Sums256 {
+            lo: _mm256_setzero_si256(),
+            hi: _mm256_setzero_si256(),
+            mid: _mm256_setzero_si256(),
+        }
+    }
+
+    #[target_feature(enable = "avx2,vpclmulqdq")]
+    fn add(&mut self, d: __m256i, k: __m256i) {
+        self.lo = _mm256_xor_si256(self.lo, _mm256_clmulepi64_epi128::<0x00>(d, k));
+        self.hi = _mm256_xor_si256(self.hi, _mm256_clmulepi64_epi128::<0x11>(d, k));
+        self.mid = _mm256_xor_si256(self.mid, _mm256_clmulepi64_epi128::<0x01>(d, k));
+        self.mid = _mm256_xor_si256(self.mid, _mm256_clmulepi64_epi128::<0x10>(d, k));
+    }
+
+    /// The sums of both lanes, as a low and a high 128-bit half.
+    #[target_feature(enable = "avx2")]
+    fn fold(self) -> (__m128i, __m128i) {
+        let lo = _mm256_xor_si256(self.lo, _mm256_bslli_epi128::<8>(self.mid));
+        let hi = _mm256_xor_si256(self.hi, _mm256_bsrli_epi128::<8>(self.mid));
+        (fold2(lo), fold2(hi))
+    }
+}
+
+/// [`absorb`] on 256-bit registers: two blocks per multiplication.
+#[target_feature(enable = "avx2,vpclmulqdq,pclmulqdq,sse2")]
+fn absorb_avx2(powers: &[[u8; BLOCK]; WIDE], acc: [u8; BLOCK], blocks: &[u8]) -> [u8; BLOCK] {
+    let flat = powers.as_flattened();
+    let mut acc = load(&acc);
+    let mut runs = blocks.chunks_exact(WIDE * BLOCK);
+    for run in &mut runs {
+        let mut sums = Sums256::new();
+        for m in 0..WIDE / 2 {
+            let mut d = load2(&run[m * 32..]);
+            if m == 0 {
+                d = _mm256_xor_si256(d, _mm256_zextsi128_si256(acc));
+            }
+            sums.add(d, load2(&flat[m * 32..]));
+        }
+        let (lo, hi) = sums.fold();
+        acc = reduce(lo, hi);
+    }
+    let rest = runs.remainder();
+    if !rest.is_empty() {
+        // Fewer than 32 blocks: against `H^r..H^1`, two at a time, then one.
+        let r = rest.len() / BLOCK;
+        let keys = &flat[(WIDE - r) * BLOCK..];
+        let pairs = r / 2;
+        let mut sums = Sums256::new();
+        for m in 0..pairs {
+            let mut d = load2(&rest[m * 32..]);
+            if m == 0 {
+                d = _mm256_xor_si256(d, _mm256_zextsi128_si256(acc));
+            }
+            sums.add(d, load2(&keys[m * 32..]));
+        }
+        let (mut lo, mut hi) = sums.fold();
+        if r % 2 == 1 {
+            let j = r - 1;
+            let mut x = load(rest[j * BLOCK..].first_chunk().expect("a whole block"));
+            if j == 0 {
+                x = _mm_xor_si128(x, acc);
+            }
+            let k = load(keys[j * BLOCK..].first_chunk().expect("a whole block"));
+            mul_add(&mut lo, &mut hi, x, k);
+        }
+        acc = reduce(lo, hi);
+    }
+    store(acc)
 }
