@@ -11,9 +11,9 @@
 //! GF(2^128): two different messages of at most `n` blocks collide for at most `n + 1` of the
 //! 2^128 keys `H`, and the length block makes the padding unambiguous. AES-256 under a key of
 //! its own then turns that hash into a pseudorandom tag (a "hash, then PRF" MAC): nothing about
-//! `H` leaks through the tags, and unlike GMAC there is no nonce to get wrong. A forger's
-//! chance per try is about `n / 2^128` (n: blocks of the longest message) plus AES's
-//! distinguishing advantage.
+//! `H` leaks through the tags, and unlike GMAC there is no nonce to get wrong. A forgery tried
+//! after `q` tags were seen succeeds with probability about `q * (n + 1) / 2^128` (n: blocks of
+//! the longest message) plus AES's distinguishing advantage (docs/protocol.md).
 //!
 //! Why not keyed BLAKE3, which memkv used before: a MAC over every byte on both ends is the
 //! default integrity mode's whole cost above a bare transfer. POLYVAL is one carry-less
