@@ -134,17 +134,9 @@ impl fmt::Debug for Mac {
 impl Mac {
     /// A MAC of the empty message so far.
     pub fn new(key: &MacKey) -> Mac {
-        #[cfg(target_arch = "x86_64")]
-        let state = if key.0.wide.is_some() {
-            State::Wide([0; BLOCK])
-        } else {
-            State::Portable(Box::new(Polyval::new(&key.0.h.into())))
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let state = State::Portable(Box::new(Polyval::new(&key.0.h.into())));
         Mac {
             key: key.clone(),
-            state,
+            state: State::empty(&key.0),
             partial: [0; BLOCK],
             partial_len: 0,
             len: 0,
@@ -201,6 +193,15 @@ impl Mac {
 }
 
 impl State {
+    /// The state of no blocks, for the fastest code `keys` allow.
+    fn empty(keys: &Keys) -> State {
+        #[cfg(target_arch = "x86_64")]
+        if keys.wide.is_some() {
+            return State::Wide([0; BLOCK]);
+        }
+        State::Portable(Box::new(Polyval::new(&keys.h.into())))
+    }
+
     /// Hashes whole blocks.
     fn absorb(&mut self, keys: &Keys, blocks: &[u8]) {
         debug_assert_eq!(blocks.len() % BLOCK, 0);

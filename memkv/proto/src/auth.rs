@@ -192,9 +192,16 @@ pub enum VerifyError {
 #[derive(Clone)]
 pub struct Session {
     integrity: Integrity,
-    key: [u8; 32],
-    /// The MAC keys derived from `key` (the `mac` and `checksum` modes).
-    mac: Option<MacKey>,
+    keys: FrameKeys,
+}
+
+/// What a session's taggers start from, prepared once per session.
+#[derive(Clone)]
+enum FrameKeys {
+    /// The `mac` and `checksum` modes: the MAC's derived keys.
+    Mac(MacKey),
+    /// `hmac-sha256`: HMAC keyed and ready (its padded key blocks hashed), cloned per frame.
+    Hmac(Box<hmac::Hmac<sha2::Sha256>>),
 }
 
 impl fmt::Debug for Session {
@@ -247,12 +254,14 @@ impl Session {
     }
 
     fn with_key(integrity: Integrity, key: [u8; 32]) -> Self {
-        let mac = (integrity != Integrity::HmacSha256).then(|| MacKey::derive(&key));
-        Session {
-            integrity,
-            key,
-            mac,
-        }
+        let keys = match integrity {
+            Integrity::Mac | Integrity::Checksum => FrameKeys::Mac(MacKey::derive(&key)),
+            Integrity::HmacSha256 => FrameKeys::Hmac(Box::new(
+                <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&key)
+                    .expect("HMAC accepts any key length"),
+            )),
+        };
+        Session { integrity, keys }
     }
 
     /// The session of an established connection, bound to both handshake nonces.
@@ -284,12 +293,9 @@ impl Session {
     }
 
     fn tagger(&self) -> Tagger {
-        match &self.mac {
-            Some(key) => Tagger::Mac(Mac::new(key)),
-            None => Tagger::Hmac(Box::new(
-                <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&self.key)
-                    .expect("HMAC accepts any key length"),
-            )),
+        match &self.keys {
+            FrameKeys::Mac(key) => Tagger::Mac(Mac::new(key)),
+            FrameKeys::Hmac(h) => Tagger::Hmac(h.clone()),
         }
     }
 
