@@ -186,6 +186,12 @@ fn zigbuild(
         .env(format!("{profile_env}DEBUG"), "false")
         .env(format!("{profile_env}STRIP"), "symbols")
         .env("CARGO_ENCODED_RUSTFLAGS", rustflags.join("\u{1f}"))
+        // jemalloc (the server's allocator) takes the page size from its build machine, and a
+        // cross build cannot ask the target: arm64 kernels run with 4, 16 or 64 KiB pages, and
+        // a jemalloc built for smaller pages than the kernel's refuses to start. 64 KiB works
+        // on all three.
+        .env("AARCH64_UNKNOWN_LINUX_GNU_JEMALLOC_SYS_WITH_LG_PAGE", "16")
+        .env("AARCH64_UNKNOWN_LINUX_MUSL_JEMALLOC_SYS_WITH_LG_PAGE", "16")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_BUILD_RUSTFLAGS")
         .env_remove("CARGO_TARGET_DIR")

@@ -23,10 +23,11 @@ use memkv_bench::workload::{Op, Stop};
 use memkv_client::{AuthKey, Integrity, SendBuffer, Transport};
 use serde::Serialize;
 
-// The same allocator as the server (see memkv/cli/src/main.rs).
+// musl builds take the server's allocator (memkv/cli/src/main.rs); glibc builds measure the
+// client engine on glibc's malloc, as the integrations run it.
 #[cfg(target_env = "musl")]
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// memkv-bench: block-size sweeps through the memkv client engine, and a side-by-side harness
 /// against the machine's limits, Redis and memcached.

@@ -22,10 +22,14 @@ use clap::Parser as _;
 use crate::cli::{Cli, Command};
 use crate::version::VERSION;
 
-/// musl's allocator is slow for a server's many small allocations; glibc builds keep glibc's.
-#[cfg(target_env = "musl")]
+/// jemalloc on every build. A stored value is usually freed by another worker thread than the
+/// one that allocated it (the put that replaces it runs wherever its connection's task does):
+/// glibc's malloc then takes the allocating thread's arena lock, and for values above its
+/// per-thread cache (1 KiB) it did so for every value of a batch put, about a fifth of the
+/// server's CPU with futex waits among it; jemalloc's thread caches take such blocks back
+/// without a lock. musl's malloc is slower still. Measured in docs/benchmarks.md.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -1,6 +1,6 @@
-//! Version output, help on every command, exit codes for usage errors.
+//! Version output, help on every command, exit codes for usage errors, the allocator.
 
-use crate::support::{run, stderr, stdout};
+use crate::support::{memkv, run, stderr, stdout};
 
 #[test]
 fn short_version_is_one_line_with_the_tag() {
@@ -36,6 +36,23 @@ fn long_version_adds_commit_and_compiler() {
             .iter()
             .any(|line| line.starts_with("compiler: rustc ")),
         "{text}"
+    );
+}
+
+/// The server allocates with jemalloc (`memkv/cli/src/main.rs`): asked through its own
+/// environment variable, jemalloc prints its statistics when the process exits.
+#[test]
+fn the_binary_allocates_with_jemalloc() {
+    let output = memkv()
+        .arg("-V")
+        .env("_RJEM_MALLOC_CONF", "stats_print:true")
+        .output()
+        .expect("running memkv");
+    assert!(output.status.success(), "{output:?}");
+    let text = stderr(&output);
+    assert!(
+        text.contains("Begin jemalloc statistics"),
+        "no jemalloc statistics on stderr: {text}"
     );
 }
 
