@@ -47,8 +47,8 @@ pub const SEND_CHUNK: usize = 512 * 1024;
 
 /// Writes a sealed frame: `head` (the header's encoding and the control section), `data`, then
 /// the trailer from `sealer`. Data pieces are gathered and written (`head` in front of the
-/// first) each time [`SEND_CHUNK`] bytes are gathered, and each batch is fed to `sealer` just
-/// after it is written: the kernel's copy has then brought its bytes into the cache, and the
+/// first) each time [`SEND_CHUNK`] bytes are gathered, and what each write call took is fed
+/// to `sealer` as it returns: the kernel's copy has then brought those bytes into the cache, and the
 /// receiver starts on them while they are summed, instead of waiting for a pass over bytes
 /// still in memory before the first byte leaves. Many small values (a batch) still leave in one
 /// write. What is left after the last whole chunk (a batch of small values, a value's tail) is
@@ -74,8 +74,7 @@ pub async fn write_sealed<W: AsyncWrite + Unpin>(
                 gathered.push(chunk);
                 gathered_len += chunk.len();
                 if gathered_len >= SEND_CHUNK {
-                    write_all_vectored(w, gathered.iter().copied()).await?;
-                    gathered[data_from..].iter().for_each(|d| sealer.update(d));
+                    write_all_sealing(w, &gathered, data_from, &mut sealer).await?;
                     gathered.clear();
                     data_from = 0;
                     gathered_len = 0;
@@ -90,6 +89,47 @@ pub async fn write_sealed<W: AsyncWrite + Unpin>(
     let trailer = sealer.finish();
     let tail = trailer.as_ref().map(|t| &t[..]);
     write_all_vectored(w, gathered.into_iter().chain(tail)).await
+}
+
+/// Writes every byte of `pieces` as [`write_all_vectored`] does, and feeds `sealer` the bytes
+/// of `pieces[data_from..]` as each write returns: only what that write took, which the
+/// kernel's copy has just brought into the cache. A chunk often leaves in several writes (the
+/// socket's send buffer is full) with other connections' work between them; summed only after
+/// its last write, a 512 KiB chunk was read back from memory (a `mac` client's MAC at 13% of
+/// all CPU on 1 MiB puts with 8 clients, against the server's 5% for the same bytes).
+async fn write_all_sealing<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    pieces: &[&[u8]],
+    data_from: usize,
+    sealer: &mut DataSealer,
+) -> std::io::Result<()> {
+    let mut slices: Vec<std::io::IoSlice<'_>> = Vec::with_capacity(pieces.len());
+    slices.extend(pieces.iter().map(|p| std::io::IoSlice::new(p)));
+    let mut bufs: &mut [std::io::IoSlice<'_>] = &mut slices;
+    // The first byte not yet fed: piece `at`, offset `offset`.
+    let (mut at, mut offset) = (0, 0);
+    while !bufs.is_empty() {
+        let n = w.write_vectored(bufs).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let mut left = n;
+        while left > 0 {
+            let piece = pieces[at];
+            let take = (piece.len() - offset).min(left);
+            if at >= data_from {
+                sealer.update(&piece[offset..offset + take]);
+            }
+            offset += take;
+            left -= take;
+            if offset == piece.len() {
+                at += 1;
+                offset = 0;
+            }
+        }
+        std::io::IoSlice::advance_slices(&mut bufs, n);
+    }
+    Ok(())
 }
 
 /// Writes every byte of `pieces`, in order, with vectored writes. Through a tokio `BufWriter`,
@@ -663,11 +703,13 @@ mod tests {
         }
     }
 
-    /// A writer that keeps what it is given and how many bytes each write call took.
+    /// A writer that keeps what it is given and how many bytes each write call took; with a
+    /// `limit`, a write takes at most that many bytes, as a socket with a full send buffer does.
     #[derive(Default)]
     struct Recorder {
         bytes: Vec<u8>,
         writes: Vec<usize>,
+        limit: Option<usize>,
     }
 
     impl tokio::io::AsyncWrite for Recorder {
@@ -688,8 +730,12 @@ mod tests {
             bufs: &[std::io::IoSlice<'_>],
         ) -> std::task::Poll<std::io::Result<usize>> {
             let me = self.get_mut();
-            let n = bufs.iter().map(|b| b.len()).sum();
-            bufs.iter().for_each(|b| me.bytes.extend_from_slice(b));
+            let mut n = 0;
+            for b in bufs {
+                let take = b.len().min(me.limit.unwrap_or(usize::MAX) - n);
+                me.bytes.extend_from_slice(&b[..take]);
+                n += take;
+            }
             me.writes.push(n);
             std::task::Poll::Ready(Ok(n))
         }
@@ -774,6 +820,45 @@ mod tests {
             v.update(&body[..data.len()]);
             v.trailer_mut().copy_from_slice(&body[data.len()..]);
             assert_eq!(v.finish(), Ok(sums(&data)), "{integrity:?}");
+        }
+    }
+
+    /// Writes that take only part of what they are offered, splitting the head, values and
+    /// chunks anywhere: every byte leaves once, in order, and the frame verifies (the sealer is
+    /// fed exactly what each write took).
+    #[tokio::test]
+    async fn a_frame_written_in_partial_writes_verifies() {
+        let big = |n: usize| (0..n).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>();
+        let shapes = [
+            vec![big(SEND_CHUNK * 2 + 1000)],
+            vec![big(4096); 5],
+            vec![big(SEND_CHUNK / 3), Vec::new(), big(SEND_CHUNK), big(17)],
+        ];
+        for values in shapes {
+            for integrity in [Integrity::Mac, Integrity::Checksum, Integrity::HmacSha256] {
+                for limit in [7, 4093, 65537, 300_001] {
+                    let s = Session::handshake(&AuthKey::loopback_dev_key(), integrity);
+                    let data: Vec<u8> = values.concat();
+                    let mut h = Header::request(Opcode::Put, 1, 0);
+                    let (raw, sealer) = s.seal(&mut h, b"ctl", data.len(), SendCrc::Compute);
+                    let mut w = Recorder {
+                        limit: Some(limit),
+                        ..Recorder::default()
+                    };
+                    write_sealed(&mut w, [&raw[..], b"ctl"], &values, sealer)
+                        .await
+                        .unwrap();
+                    let what = format!("{integrity:?}, writes of {limit}, {} bytes", data.len());
+                    assert!(w.writes.iter().all(|&n| n <= limit), "{what}");
+                    assert_eq!(w.bytes.len(), HEADER_LEN + 3 + data.len() + TRAILER_LEN);
+                    let body = &w.bytes[HEADER_LEN + 3..];
+                    assert_eq!(&body[..data.len()], &data[..], "{what}");
+                    let mut v = s.verifier(&h, &raw, b"ctl", DataCrc::Compute);
+                    v.update(&body[..data.len()]);
+                    v.trailer_mut().copy_from_slice(&body[data.len()..]);
+                    assert_eq!(v.finish(), Ok(sums(&data)), "{what}");
+                }
+            }
         }
     }
 
