@@ -5,7 +5,7 @@
 //! and direct engines adds variants here and nothing in the data plane.
 
 use crate::{
-    DiskStore, DiskStoreConfig, Durable, MemoryStore, MemoryStoreConfig, Store, StoreError,
+    DiskStore, DiskStoreConfig, MemoryStore, MemoryStoreConfig, Staged, Store, StoreError,
     StoreStats, Value, ValueMeta,
 };
 
@@ -58,7 +58,7 @@ impl Store for AnyStore {
         }
     }
 
-    fn put_staged(&self, key: &[u8], value: &Value) -> Option<Result<Durable, StoreError>> {
+    fn put_staged(&self, key: &[u8], value: Value) -> Staged {
         match self {
             Self::Memory(s) => s.put_staged(key, value),
             Self::Disk(s) => s.put_staged(key, value),

@@ -204,6 +204,15 @@ pub struct DriveStats {
     pub used_bytes: u64,
 }
 
+/// What [`Store::put_staged`] did with a value.
+#[derive(Debug)]
+pub enum Staged {
+    /// Stored, visible to every later call; the wait for its durability, or why it failed.
+    Stored(Result<Durable, StoreError>),
+    /// Not stored: this engine cannot store the value without waiting; use [`Store::put`].
+    Unstaged(Value),
+}
+
 /// A put that is stored (visible to every later call) and on its way to durability: see
 /// [`Store::put_staged`]. Dropping it does not undo the put; it only stops waiting.
 #[must_use = "the put is acknowledged only once `wait` returns"]
@@ -263,14 +272,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// A put in two steps: stores `value` before returning, so that every later call sees it,
     /// and returns a [`Durable`] that resolves once the value is as durable as [`put`] makes
-    /// it. `None` when the engine cannot store this value without waiting (the caller then
-    /// uses [`put`]). A connection uses it to read its next request while a put is synced.
-    /// The default is `None`.
+    /// it ([`Staged::Stored`]). [`Staged::Unstaged`] hands the value back when the engine
+    /// cannot store it without waiting (the caller then uses [`put`]). A connection uses it to
+    /// read its next request while a put is synced. The default stages nothing.
+    ///
+    /// The value is taken, not borrowed: a store that keeps it as it is then holds the only
+    /// reference (a copy of a `Bytes` made from a vector allocates a shared header for both).
     ///
     /// [`put`]: Store::put
-    fn put_staged(&self, key: &[u8], value: &Value) -> Option<Result<Durable, StoreError>> {
-        let _ = (key, value);
-        None
+    fn put_staged(&self, key: &[u8], value: Value) -> Staged {
+        let _ = key;
+        Staged::Unstaged(value)
     }
 
     /// Returns the value under `key`. Only returns values whose CRC32C still matches; a

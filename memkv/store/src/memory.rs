@@ -57,7 +57,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use foldhash::fast::SeedableRandomState;
 use parking_lot::Mutex;
 
-use crate::{Durable, MAX_KEY_LEN, Store, StoreError, StoreStats, Value, ValueMeta};
+use crate::{Durable, MAX_KEY_LEN, Staged, Store, StoreError, StoreStats, Value, ValueMeta};
 
 mod key;
 mod shard;
@@ -375,8 +375,8 @@ impl Store for MemoryStore {
         self.put_now(key, value)
     }
 
-    fn put_staged(&self, key: &[u8], value: &Value) -> Option<Result<Durable, StoreError>> {
-        Some(self.put_now(key, value.clone()).map(|()| Durable::done()))
+    fn put_staged(&self, key: &[u8], value: Value) -> Staged {
+        Staged::Stored(self.put_now(key, value).map(|()| Durable::done()))
     }
 
     async fn get(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {

@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::future::join_all;
 use memkv_proto::msg::{self, Message};
 use memkv_proto::{Header, MAX_KEY_LEN, Opcode, Status, VERSION, crc32c, crc32c_combine};
-use memkv_store::{Store, StoreError, Value};
+use memkv_store::{Staged, Store, StoreError, Value};
 
 use super::Shared;
 use super::conn::ConnState;
@@ -242,19 +242,22 @@ async fn put<S: Store>(
             "value bytes do not match the CRC32C sent with them: damaged before or in transit",
         ));
     }
-    let value = Value { data, crc };
-    if let Some(staged) = shared.store.put_staged(req.key, &value) {
-        let durable = staged.map_err(store_error)?;
-        if durable.is_done() {
-            return Ok(Reply::Now(Response::ok()));
-        }
-        return Ok(Reply::Later(Box::pin(async move {
-            match durable.wait().await {
-                Ok(()) => Response::ok(),
-                Err(e) => store_error(e),
+    let value = match shared.store.put_staged(req.key, Value { data, crc }) {
+        Staged::Stored(staged) => {
+            let durable = staged.map_err(store_error)?;
+            if durable.is_done() {
+                return Ok(Reply::Now(Response::ok()));
             }
-        })));
-    }
+            return Ok(Reply::Later(Box::pin(async move {
+                match durable.wait().await {
+                    Ok(()) => Response::ok(),
+                    Err(e) => store_error(e),
+                }
+            })));
+        }
+        // Not stageable (a striped value): stored and made durable now.
+        Staged::Unstaged(value) => value,
+    };
     shared
         .store
         .put(req.key, value)
@@ -431,17 +434,16 @@ async fn batch_put<S: Store>(
             shared.metrics.checksum_failure(ChecksumStage::Put);
             Status::ChecksumMismatch
         } else {
-            let value = Value { data: bytes, crc };
-            match shared.store.put_staged(it.key, &value) {
-                Some(Ok(durable)) => {
+            match shared.store.put_staged(it.key, Value { data: bytes, crc }) {
+                Staged::Stored(Ok(durable)) => {
                     if !durable.is_done() {
                         pending.push((statuses.len(), durable));
                     }
                     Status::Ok
                 }
-                Some(Err(e)) => item_status(e),
+                Staged::Stored(Err(e)) => item_status(e),
                 // Not stageable (a striped value): stored and made durable now.
-                None => match shared.store.put(it.key, value).await {
+                Staged::Unstaged(value) => match shared.store.put(it.key, value).await {
                     Ok(()) => Status::Ok,
                     Err(e) => item_status(e),
                 },

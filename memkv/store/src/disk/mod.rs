@@ -39,7 +39,7 @@ use memkv_ioengine::{BufPool, Device, EngineKind, IoEngine};
 use parking_lot::Mutex;
 
 use crate::{
-    DriveStats, Durable, MAX_KEY_LEN, MemoryStore, MemoryStoreConfig, Store, StoreError,
+    DriveStats, Durable, MAX_KEY_LEN, MemoryStore, MemoryStoreConfig, Staged, Store, StoreError,
     StoreStats, Value, ValueMeta,
 };
 use format::{RECORD_HEADER_LEN, RecordHeader, RecordKind, Superblock};
@@ -592,15 +592,15 @@ impl Store for DiskStore {
     /// Appends the record now (so every later call sees the value) and returns the wait for
     /// its flush; striped values (larger than one segment) write their parts first, so they
     /// are not staged.
-    fn put_staged(&self, key: &[u8], value: &Value) -> Option<Result<Durable, StoreError>> {
+    fn put_staged(&self, key: &[u8], value: Value) -> Staged {
         let len = value.data.len() as u64;
         if len > lane::max_value_len(self.inner.extent_size, key.len())
             || len > self.max_value_len(key.len())
         {
-            return None;
+            return Staged::Unstaged(value);
         }
-        Some(
-            lane::append(&self.inner, key, lane::Append::Put(value))
+        Staged::Stored(
+            lane::append(&self.inner, key, lane::Append::Put(&value))
                 .map(|waiter| Durable::new(lane::wait(waiter))),
         )
     }

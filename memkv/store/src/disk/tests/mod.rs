@@ -877,8 +877,11 @@ async fn staged_puts_are_visible_at_once_in_order_and_durable_once_waited_for() 
     let mut pending = Vec::new();
     for version in 1..=2u64 {
         for i in 0..50u64 {
-            let staged = store.put_staged(&key(i), &value_for(i * 10 + version, 3000));
-            pending.push(staged.expect("a small value is staged").unwrap());
+            let staged = store.put_staged(&key(i), value_for(i * 10 + version, 3000));
+            let Staged::Stored(durable) = staged else {
+                panic!("a small value is staged")
+            };
+            pending.push(durable.unwrap());
         }
     }
     for i in 0..50u64 {
@@ -892,11 +895,11 @@ async fn staged_puts_are_visible_at_once_in_order_and_durable_once_waited_for() 
         durable.wait().await.unwrap();
     }
     // Values larger than one segment write their parts first: not staged, put instead.
-    assert!(
-        store
-            .put_staged(&key(99), &value_for(99, 2 * MIB as usize))
-            .is_none()
-    );
+    let large = value_for(99, 2 * MIB as usize);
+    match store.put_staged(&key(99), large.clone()) {
+        Staged::Unstaged(back) => assert!(back == large, "the value is handed back as it was"),
+        Staged::Stored(_) => panic!("a value larger than one segment was staged"),
+    }
     store.close().await;
     let store = DiskStore::open(cfg).await.unwrap();
     for i in 0..50u64 {
@@ -908,10 +911,10 @@ async fn staged_puts_are_visible_at_once_in_order_and_durable_once_waited_for() 
     }
     // A drive that fails before the flush: the wait reports it.
     store.inject_faults(0, FaultPlan::DEAD);
-    let durable = store
-        .put_staged(&key(7), &value_for(7, 3000))
-        .expect("staged")
-        .unwrap();
+    let Staged::Stored(durable) = store.put_staged(&key(7), value_for(7, 3000)) else {
+        panic!("a small value is staged")
+    };
+    let durable = durable.unwrap();
     assert!(durable.wait().await.is_err());
     store.inject_faults(0, FaultPlan::NONE);
 }
