@@ -7,9 +7,13 @@
 //! glibc's per-thread cache, so each one took the arena's lock to be allocated on one thread
 //! and again to be freed on another when a put replaced it (15% of the server's CPU on 4 KiB
 //! batch puts with 8 clients; batch puts were slower still with their values pooled, and keep
-//! the allocator). A [`BufPool`] keeps such buffers instead: [`BufPool::freeze`]
-//! wraps a filled buffer in a `Bytes` that returns it to the pool when its last reference
-//! drops, and [`BufPool::take`] hands it out again. Idle buffers are bounded by the pool's
+//! the allocator). The server now allocates with jemalloc, whose thread caches take such
+//! blocks back without a lock; leaving 1-64 KiB buffers to it measured the same as the pool
+//! (`bench/results/2026-12-06-2core-intel-session14/ab-small-pool-tried.txt`), and the pool
+//! still spares a client, which runs on its host process's allocator.
+//!
+//! A [`BufPool`] keeps such buffers instead: [`BufPool::freeze`] wraps a filled buffer in a
+//! `Bytes` that returns it to the pool when its last reference drops, and [`BufPool::take`] hands it out again. Idle buffers are bounded by the pool's
 //! `max_idle` bytes; beyond that they are freed.
 //!
 //! The data of a pooled buffer starts on a page boundary ([`PAGE`]): a disk store can then
