@@ -13,8 +13,9 @@
 //! still spares a client, which runs on its host process's allocator.
 //!
 //! A [`BufPool`] keeps such buffers instead: [`BufPool::freeze`] wraps a filled buffer in a
-//! `Bytes` that returns it to the pool when its last reference drops, and [`BufPool::take`] hands it out again. Idle buffers are bounded by the pool's
-//! `max_idle` bytes; beyond that they are freed.
+//! `Bytes` that returns it to the pool when its last reference drops, and [`BufPool::take`]
+//! hands it out again. Idle buffers are bounded by the pool's `max_idle` bytes; beyond that
+//! they are freed.
 //!
 //! The data of a pooled buffer starts on a page boundary ([`PAGE`]): a disk store can then
 //! hand a received value's bytes to `O_DIRECT` I/O as they are, without copying them into an
