@@ -48,9 +48,9 @@ pub const SEND_CHUNK: usize = 512 * 1024;
 /// Writes a sealed frame: `head` (the header's encoding and the control section), `data`, then
 /// the trailer from `sealer`. Data pieces are gathered and written (`head` in front of the
 /// first) each time [`SEND_CHUNK`] bytes are gathered, and what each write call took is fed
-/// to `sealer` as it returns: the kernel's copy has then brought those bytes into the cache, and the
-/// receiver starts on them while they are summed, instead of waiting for a pass over bytes
-/// still in memory before the first byte leaves. Many small values (a batch) still leave in one
+/// to `sealer` as it returns: the kernel's copy has then brought those bytes into the cache,
+/// and the receiver starts on them while they are summed, instead of waiting for a pass over
+/// bytes still in memory before the first byte leaves. Many small values (a batch) still leave in one
 /// write. What is left after the last whole chunk (a batch of small values, a value's tail) is
 /// fed first and goes in one write with the trailer. Data the sealer does not read goes in one
 /// write with the rest.

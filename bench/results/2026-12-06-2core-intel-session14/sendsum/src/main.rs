@@ -1,5 +1,5 @@
-//! MAC and CRC32C speed over chunks (512 KiB, or the KiB given as the argument) of a 256 MiB working set, summed right after a
-//! blocking write of the chunk to a loopback socket (drained by another thread), before it
+//! MAC and CRC32C speed over chunks (512 KiB, or the KiB given as the argument) of a 256 MiB
+//! working set, summed right after a blocking write of the chunk to a loopback socket (drained by another thread), before it
 //! (cold), after one load per cache line, and again at once (hot).
 
 use std::io::{Read, Write};
@@ -45,7 +45,13 @@ fn main() {
                 crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, c) as u8
             }
         };
-        for order in ["after write", "before write (cold)", "touch, then sum, then write", "after write, twice (hot)"] {
+        let orders = [
+            "after write",
+            "before write (cold)",
+            "touch, then sum, then write",
+            "after write, twice (hot)",
+        ];
+        for order in orders {
             let mut in_sum = Duration::ZERO;
             let mut bytes = 0usize;
             let t0 = Instant::now();
