@@ -1,6 +1,6 @@
 //! MAC and CRC32C speed over chunks (512 KiB, or the KiB given as the argument) of a 256 MiB
-//! working set, summed right after a blocking write of the chunk to a loopback socket (drained by another thread), before it
-//! (cold), after one load per cache line, and again at once (hot).
+//! working set, summed right after a blocking write of the chunk to a loopback socket (drained
+//! by another thread), before it (cold), after one load per cache line, and again at once (hot).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
