@@ -398,11 +398,13 @@ impl Metrics {
             u64::from(capacity.drives_offline),
         );
         type DriveValue = fn(&DeviceReport) -> u64;
-        let per_drive: [(&MetricDoc, DriveValue); 4] = [
+        let per_drive: [(&MetricDoc, DriveValue); 6] = [
             (&DRIVE_ONLINE, |d| u64::from(d.state == DriveState::Online)),
             (&DRIVE_RAW, |d| d.raw_bytes),
             (&DRIVE_USABLE, |d| d.usable_bytes),
             (&DRIVE_USED, |d| d.used_bytes),
+            (&DRIVE_WRITTEN, |d| d.written_bytes),
+            (&DRIVE_SYNCS, |d| d.syncs),
         ];
         for (doc, value) in per_drive {
             header(out, doc);

@@ -375,6 +375,8 @@ fn device_reports(stats: &memkv_store::StoreStats) -> Vec<DeviceReport> {
             raw_bytes: d.raw_bytes,
             usable_bytes: d.usable_bytes,
             used_bytes: d.used_bytes,
+            written_bytes: d.written_bytes,
+            syncs: d.syncs,
         })
         .collect()
 }

@@ -253,6 +253,10 @@ pub struct DeviceReport {
     pub usable_bytes: u64,
     /// Bytes used by values.
     pub used_bytes: u64,
+    /// Bytes written to the drive since the server started.
+    pub written_bytes: u64,
+    /// `fdatasync` calls completed on the drive since the server started.
+    pub syncs: u64,
 }
 
 /// Whether a drive is in service.

@@ -202,6 +202,12 @@ pub struct DriveStats {
     pub usable_bytes: u64,
     /// Bytes of live records on it.
     pub used_bytes: u64,
+    /// Bytes written to it since the store opened (records, values, segment headers).
+    pub written_bytes: u64,
+    /// `fdatasync` calls that succeeded on it since the store opened; each commits every
+    /// write queued before it (group commit), so `written_bytes / syncs` is the bytes per
+    /// commit.
+    pub syncs: u64,
 }
 
 /// What [`Store::put_staged`] did with a value.

@@ -233,6 +233,20 @@ metric!(
     "Bytes of live records on one drive (persistent engines)."
 );
 metric!(
+    DRIVE_WRITTEN,
+    "memkv_drive_written_bytes_total",
+    Counter,
+    ["media"],
+    "Bytes written to one drive since the server started: records, values, segment headers (persistent engines)."
+);
+metric!(
+    DRIVE_SYNCS,
+    "memkv_drive_syncs_total",
+    Counter,
+    ["media"],
+    "fdatasync calls completed on one drive since the server started; each commits every write queued before it (persistent engines)."
+);
+metric!(
     UPTIME,
     "memkv_uptime_seconds",
     Gauge,
@@ -276,6 +290,8 @@ pub const METRICS: &[MetricDoc] = &[
     DRIVE_RAW,
     DRIVE_USABLE,
     DRIVE_USED,
+    DRIVE_WRITTEN,
+    DRIVE_SYNCS,
     UPTIME,
     BUILD_INFO,
 ];

@@ -252,6 +252,8 @@ fn capacity() -> CapacityReport {
                 raw_bytes: 1 << 29,
                 usable_bytes: (1 << 28) + 7,
                 used_bytes: 4096,
+                written_bytes: 123 << 20,
+                syncs: 45,
             },
             DeviceReport {
                 media: "/var/lib/memkv/drive \"1\".dat".into(),
@@ -259,6 +261,8 @@ fn capacity() -> CapacityReport {
                 raw_bytes: 1 << 29,
                 usable_bytes: 1 << 28,
                 used_bytes: 0,
+                written_bytes: 0,
+                syncs: 0,
             },
         ],
     }
@@ -370,6 +374,12 @@ fn exposition_is_valid_and_carries_the_recorded_values() {
     assert_eq!(drive("memkv_drive_usable_bytes", nvme), Some(268435463.0));
     assert_eq!(drive("memkv_drive_used_bytes", nvme), Some(4096.0));
     assert_eq!(drive("memkv_drive_used_bytes", file), Some(0.0));
+    assert_eq!(
+        drive("memkv_drive_written_bytes_total", nvme),
+        Some(128974848.0)
+    );
+    assert_eq!(drive("memkv_drive_syncs_total", nvme), Some(45.0));
+    assert_eq!(drive("memkv_drive_syncs_total", file), Some(0.0));
     assert!(exp.value("memkv_uptime_seconds", &[]).unwrap() >= 0.0);
     assert_eq!(
         exp.value(

@@ -653,12 +653,18 @@ impl Store for DiskStore {
         let devices: Vec<DriveStats> = inner
             .drives
             .iter()
-            .map(|d| DriveStats {
-                path: d.path().to_path_buf(),
-                online: d.online.load(Relaxed),
-                raw_bytes: d.sb.drive_size.max(d.dev.size()),
-                usable_bytes: d.sb.extent_count * d.sb.extent_size,
-                used_bytes: d.live_total.load(Relaxed),
+            .map(|d| {
+                // Each drive has an engine of its own, so its counters are the drive's.
+                let io = d.engine.metrics();
+                DriveStats {
+                    path: d.path().to_path_buf(),
+                    online: d.online.load(Relaxed),
+                    raw_bytes: d.sb.drive_size.max(d.dev.size()),
+                    usable_bytes: d.sb.extent_count * d.sb.extent_size,
+                    used_bytes: d.live_total.load(Relaxed),
+                    written_bytes: io.bytes_written,
+                    syncs: io.syncs.completed - io.syncs.errors,
+                }
             })
             .collect();
         let online: Vec<&DriveStats> = devices.iter().filter(|d| d.online).collect();

@@ -160,6 +160,16 @@ async fn concurrent_puts_share_syncs() {
         syncs < 64 * 20,
         "1280 acknowledged puts took {syncs} fdatasyncs: group commit must share them"
     );
+    // The drive's statistics (the server's `memkv_drive_syncs_total` and
+    // `memkv_drive_written_bytes_total`) report the same syncs and at least the records.
+    let drive = &store.stats().devices[0];
+    assert_eq!(drive.syncs, syncs);
+    assert!(drive.syncs > 0);
+    assert!(
+        drive.written_bytes >= 64 * 20 * 512,
+        "{} bytes written for 1280 values of 512 bytes",
+        drive.written_bytes
+    );
     store.close().await;
     let store = DiskStore::open(cfg).await.unwrap();
     assert_eq!(store.stats().keys, 64 * 20);
