@@ -122,17 +122,9 @@ async fn write_all_sealing<W: AsyncWrite + Unpin>(
     data_from: usize,
     sealer: &mut DataSealer,
 ) -> std::io::Result<()> {
-    let mut slices: Vec<std::io::IoSlice<'_>> = Vec::with_capacity(pieces.len());
-    slices.extend(pieces.iter().map(|p| std::io::IoSlice::new(p)));
-    let mut bufs: &mut [std::io::IoSlice<'_>] = &mut slices;
     // The first byte not yet fed: piece `at`, offset `offset`.
     let (mut at, mut offset) = (0, 0);
-    while !bufs.is_empty() {
-        let n = w.write_vectored(bufs).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        let mut left = n;
+    let feed = |mut left: usize| {
         while left > 0 {
             let piece = pieces[at];
             let take = (piece.len() - offset).min(left);
@@ -146,9 +138,8 @@ async fn write_all_sealing<W: AsyncWrite + Unpin>(
                 offset = 0;
             }
         }
-        std::io::IoSlice::advance_slices(&mut bufs, n);
-    }
-    Ok(())
+    };
+    write_all_reporting(w, pieces.iter().copied(), feed).await
 }
 
 /// Writes every byte of `pieces`, in order, with vectored writes. Through a tokio `BufWriter`,
@@ -156,6 +147,15 @@ async fn write_all_sealing<W: AsyncWrite + Unpin>(
 pub async fn write_all_vectored<'a, W: AsyncWrite + Unpin>(
     w: &mut W,
     pieces: impl Iterator<Item = &'a [u8]>,
+) -> std::io::Result<()> {
+    write_all_reporting(w, pieces, |_| {}).await
+}
+
+/// [`write_all_vectored`], calling `wrote(n)` with the byte count of each write as it returns.
+async fn write_all_reporting<'a, W: AsyncWrite + Unpin>(
+    w: &mut W,
+    pieces: impl Iterator<Item = &'a [u8]>,
+    mut wrote: impl FnMut(usize),
 ) -> std::io::Result<()> {
     let mut slices: Vec<std::io::IoSlice<'_>> = Vec::with_capacity(pieces.size_hint().0);
     slices.extend(pieces.filter(|p| !p.is_empty()).map(std::io::IoSlice::new));
@@ -165,6 +165,7 @@ pub async fn write_all_vectored<'a, W: AsyncWrite + Unpin>(
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
+        wrote(n);
         std::io::IoSlice::advance_slices(&mut bufs, n);
     }
     Ok(())

@@ -663,7 +663,8 @@ impl Store for DiskStore {
                     usable_bytes: d.sb.extent_count * d.sb.extent_size,
                     used_bytes: d.live_total.load(Relaxed),
                     written_bytes: io.bytes_written,
-                    syncs: io.syncs.completed - io.syncs.errors,
+                    // Read apart, an error may be counted before its completion is.
+                    syncs: io.syncs.completed.saturating_sub(io.syncs.errors),
                 }
             })
             .collect();
