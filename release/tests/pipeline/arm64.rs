@@ -37,6 +37,9 @@ fn arm64_binaries_run_under_qemu_and_serve_a_round_trip() {
             .arg("-V"),
     );
     assert_eq!(text, format!("memkv {TAG}"));
+    let mut glibc_server = cmd(&qemu);
+    glibc_server.arg("-L").arg(sysroot).arg(dir.join("memkv"));
+    assert_jemalloc_pages_of_64k(glibc_server, "glibc");
     // Every other arm64 binary runs under emulation too.
     let bench = dir.join("memkv-bench");
     if bench.exists() {
@@ -69,6 +72,9 @@ fn arm64_binaries_run_under_qemu_and_serve_a_round_trip() {
         stdout(cmd(&qemu).arg(&musl).arg("-V")),
         format!("memkv {TAG}")
     );
+    let mut musl_server = cmd(&qemu);
+    musl_server.arg(&musl);
+    assert_jemalloc_pages_of_64k(musl_server, "musl");
     let port = server::free_port();
     let config = server::loopback_config(&work, port);
     let mut start = cmd(&qemu);
@@ -78,4 +84,24 @@ fn arm64_binaries_run_under_qemu_and_serve_a_round_trip() {
     let mut client = cmd(&qemu);
     client.arg(&musl);
     server::put_get_with(client, &format!("127.0.0.1:{port}"), None);
+}
+
+/// The server's allocator, jemalloc, takes the page size from the machine it is built on, and a
+/// cross build cannot ask the target: the release builds arm64's for 64 KiB pages
+/// (`release/src/compile.rs`), which also run on kernels with 4 and 16 KiB pages. jemalloc
+/// prints the page size it was built for among its statistics.
+fn assert_jemalloc_pages_of_64k(mut server: std::process::Command, flavor: &str) {
+    let (ok, text) = crate::harness::output_any(
+        server
+            .arg("-V")
+            .env("_RJEM_MALLOC_CONF", "stats_print:true"),
+    );
+    assert!(ok, "arm64 {flavor} memkv -V failed: {text}");
+    assert!(
+        text.contains("Page size: 65536"),
+        "the arm64 {flavor} server's jemalloc is not built for 64 KiB pages: {}",
+        text.lines()
+            .find(|l| l.contains("Page size"))
+            .unwrap_or("no jemalloc statistics printed")
+    );
 }
