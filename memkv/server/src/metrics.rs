@@ -376,6 +376,7 @@ impl Metrics {
         single(out, &CACHE_HITS, capacity.cache_hits);
         single(out, &CACHE_MISSES, capacity.cache_misses);
         single(out, &TRIMMED_EXTENTS, capacity.trimmed_extents);
+        single(out, &DISCARDED_EXTENTS, capacity.discarded_extents);
         header(out, &IO_ENGINE);
         if !capacity.io_engine.is_empty() {
             labelled(out, IO_ENGINE.name, &[("engine", &capacity.io_engine)], 1);

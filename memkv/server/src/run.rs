@@ -318,6 +318,7 @@ impl<S: Store> ServerView<S> {
             cache_hits: s.cache_hits,
             cache_misses: s.cache_misses,
             trimmed_extents: s.trimmed_extents,
+            discarded_extents: s.discarded_extents,
             devices: device_reports(&s),
         }
     }
@@ -399,6 +400,7 @@ fn disk_config(config: &ServerConfig) -> DiskStoreConfig {
         queue_depth: storage.queue_depth,
         cache_size: config.memory.max_size,
         trim_files: storage.trim_files,
+        discard_idle: memkv_store::DEFAULT_DISCARD_IDLE,
         engine: None,
     }
 }

@@ -41,8 +41,10 @@ pub struct CapacityReport {
     pub cache_hits: u64,
     /// Reads that had to go to the drives, since start.
     pub cache_misses: u64,
-    /// Freed extents trimmed (discarded), since start.
+    /// Extents freed after all their records died, since start.
     pub trimmed_extents: u64,
+    /// Freed extents discarded (TRIM, or punched holes in data files), since start.
+    pub discarded_extents: u64,
     /// Per-drive detail (empty in memory mode).
     pub devices: Vec<DeviceReport>,
 }
@@ -217,6 +219,7 @@ impl StorageReport {
             cache_hits,
             cache_misses,
             trimmed_extents: _,
+            discarded_extents: _,
             devices,
         } = capacity.clone();
         Self {

@@ -26,6 +26,7 @@ async fn main() {
         queue_depth: 32,
         cache_size: 64 << 20,
         trim_files: false,
+        discard_idle: memkv_store::DEFAULT_DISCARD_IDLE,
         engine: None,
     };
     let store = DiskStore::open(cfg.clone()).await.expect("open");

@@ -26,7 +26,7 @@ pub mod disk;
 pub mod memory;
 
 pub use any::{AnyStore, StoreConfig};
-pub use disk::{DiskMode, DiskStore, DiskStoreConfig, SyncPolicy};
+pub use disk::{DEFAULT_DISCARD_IDLE, DiskMode, DiskStore, DiskStoreConfig, SyncPolicy};
 pub use memory::{ENTRY_OVERHEAD, MemoryStore, MemoryStoreConfig};
 
 /// The longest key any engine accepts, in bytes. The server rejects longer keys before they
@@ -183,8 +183,11 @@ pub struct StoreStats {
     pub cache_hits: u64,
     /// Reads that had to go to a drive (0 for memory).
     pub cache_misses: u64,
-    /// Extents freed and trimmed (discarded) on the drives.
+    /// Extents freed on the drives after all their records died.
     pub trimmed_extents: u64,
+    /// Freed extents discarded (TRIM on block devices, punched holes in data files with
+    /// `trim_files`): in batches, once a drive is idle, and on a clean stop.
+    pub discarded_extents: u64,
     /// Per-drive capacity and state, in set order (empty for memory).
     pub devices: Vec<DriveStats>,
 }

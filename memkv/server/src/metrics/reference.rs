@@ -166,7 +166,14 @@ metric!(
     "memkv_trimmed_extents_total",
     Counter,
     [],
-    "Extents freed after all their records died (discarded with BLKDISCARD on block devices; hole-punched in data files only with storage.trim_files)."
+    "Extents freed after all their records died."
+);
+metric!(
+    DISCARDED_EXTENTS,
+    "memkv_discarded_extents_total",
+    Counter,
+    [],
+    "Freed extents discarded (BLKDISCARD on block devices; punched holes in data files only with storage.trim_files), in batches once a drive is idle and on a clean stop."
 );
 metric!(
     IO_ENGINE,
@@ -280,6 +287,7 @@ pub const METRICS: &[MetricDoc] = &[
     CACHE_HITS,
     CACHE_MISSES,
     TRIMMED_EXTENTS,
+    DISCARDED_EXTENTS,
     IO_ENGINE,
     KEYS,
     CAPACITY_RAW,

@@ -245,6 +245,7 @@ fn capacity() -> CapacityReport {
         cache_hits: 7,
         cache_misses: 2,
         trimmed_extents: 4,
+        discarded_extents: 3,
         devices: vec![
             DeviceReport {
                 media: "/dev/nvme0n1".into(),
@@ -347,6 +348,7 @@ fn exposition_is_valid_and_carries_the_recorded_values() {
     assert_eq!(exp.value("memkv_cache_hits_total", &[]), Some(7.0));
     assert_eq!(exp.value("memkv_cache_misses_total", &[]), Some(2.0));
     assert_eq!(exp.value("memkv_trimmed_extents_total", &[]), Some(4.0));
+    assert_eq!(exp.value("memkv_discarded_extents_total", &[]), Some(3.0));
     assert_eq!(
         exp.value("memkv_io_engine_info", &[("engine", "io_uring")]),
         Some(1.0)

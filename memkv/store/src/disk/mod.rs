@@ -95,10 +95,25 @@ pub struct DiskStoreConfig {
     /// Bytes of RAM for the read cache (`memory.max_size`).
     pub cache_size: u64,
     /// File mode: give the blocks of freed extents back to the filesystem by punching holes
-    /// (`storage.trim_files`). Block devices are always discarded.
+    /// (`storage.trim_files`). Block devices are always discarded. Either way freed extents
+    /// are discarded in batches once the drive is idle, and on a clean stop.
     pub trim_files: bool,
+    /// How long a drive must have had nothing to write before its freed extents are
+    /// discarded ([`DEFAULT_DISCARD_IDLE`]).
+    pub discard_idle: std::time::Duration,
     /// The I/O engine; `None` picks with `MEMKV_IO_ENGINE` or the best available.
     pub engine: Option<EngineKind>,
+}
+
+/// The default [`DiskStoreConfig::discard_idle`]: long enough that a drive under a steady load
+/// rewrites its freed extents without discarding them first.
+pub const DEFAULT_DISCARD_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl DiskStoreConfig {
+    /// Whether freed extents are discarded: always on block devices, on request in files.
+    fn discards_freed(&self) -> bool {
+        self.mode == DiskMode::Direct || self.trim_files
+    }
 }
 
 /// One drive of an open store.
@@ -150,6 +165,8 @@ struct Counters {
     hits: AtomicU64,
     misses: AtomicU64,
     trimmed: AtomicU64,
+    /// Freed extents discarded (TRIM, or punched holes in data files).
+    discarded: AtomicU64,
     /// Hot values written again at the head of the log when their segment was evicted.
     hot_rewrites: AtomicU64,
 }
@@ -167,6 +184,8 @@ struct Inner {
     sync: SyncPolicy,
     /// Whether freed extents are discarded: always on block devices, on request in files.
     discard_freed: bool,
+    /// See [`DiskStoreConfig::discard_idle`].
+    discard_idle: std::time::Duration,
     extent_size: u64,
     counters: Counters,
     stop: AtomicBool,
@@ -507,7 +526,8 @@ impl DiskStore {
             }),
             seq: AtomicU64::new(recovered.next_seq),
             sync: cfg.sync,
-            discard_freed: cfg.mode == DiskMode::Direct || cfg.trim_files,
+            discard_freed: cfg.discards_freed(),
+            discard_idle: cfg.discard_idle,
             extent_size: cfg.extent_size,
             counters: Counters {
                 keys: AtomicU64::new(recovered.keys),
@@ -686,6 +706,7 @@ impl Store for DiskStore {
             cache_hits: c.hits.load(Relaxed),
             cache_misses: c.misses.load(Relaxed),
             trimmed_extents: c.trimmed.load(Relaxed),
+            discarded_extents: c.discarded.load(Relaxed),
             devices,
         }
     }

@@ -379,9 +379,16 @@ pub(crate) async fn recover(
             .map_err(|e| io_err("sync", dev.path(), e))?;
         order.sort_unstable();
         lane.fifo = order.into_iter().map(|(_, e)| e).collect();
-        lane.free = (0..sb.extent_count as u32)
+        let free = (0..sb.extent_count as u32)
             .filter(|&e| !used[e as usize])
             .collect::<VecDeque<_>>();
+        // What free extents hold is unknown (written before this start, or never): where
+        // freed extents are discarded, these are too, once the drive is first idle.
+        if cfg.discards_freed() {
+            lane.undiscarded = free;
+        } else {
+            lane.free = free;
+        }
         let own = IoEngine::new(engine.kind(), engine.queue_depth())
             .map_err(|e| StoreError::Engine(e.to_string()))?;
         drives.push(Drive {

@@ -29,6 +29,7 @@ async fn disk_shared(dir: &std::path::Path) -> Shared<DiskStore> {
         queue_depth: 32,
         cache_size: MIB,
         trim_files: false,
+        discard_idle: memkv_store::DEFAULT_DISCARD_IDLE,
         engine: None,
     })
     .await

@@ -36,6 +36,7 @@ fn config(
         queue_depth: 32,
         cache_size: MIB,
         trim_files: false,
+        discard_idle: crate::disk::DEFAULT_DISCARD_IDLE,
         engine: None,
     }
 }
@@ -414,6 +415,96 @@ async fn extents_emptied_by_overwrites(trim_files: bool) {
         assert_eq!(
             store.get(&key(k)).await.unwrap(),
             Some(value_for(590 + k, 4000))
+        );
+    }
+    store.close().await;
+}
+
+/// Overwrites 4 keys 60 times on a drive of 32 extents of 64 KiB: most extents fill with
+/// dead records and are freed, again and again.
+async fn overwrite_rounds(store: &DiskStore) {
+    for round in 0..60u64 {
+        for k in 0..4u64 {
+            store
+                .put(&key(k), value_for(round * 10 + k, 4000))
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_busy_drive_writes_freed_extents_again_without_discarding_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = DiskStoreConfig {
+        trim_files: true,
+        // Never idle for that long here: the only discards are those of the clean stop.
+        discard_idle: std::time::Duration::from_secs(3600),
+        ..config(dir.path(), 1, 2 * MIB, 64 * KIB, SyncPolicy::Always)
+    };
+    let data_file = cfg.drives[0].clone();
+    let store = DiskStore::open(cfg.clone()).await.unwrap();
+    overwrite_rounds(&store).await;
+    let stats = store.stats();
+    assert!(stats.trimmed_extents > 0, "{stats:?}");
+    assert_eq!(stats.discarded_extents, 0, "{stats:?}");
+    // Freed extents were written again where they were: no hole was punched.
+    let allocated = allocated_bytes(&data_file);
+    assert!(allocated >= 2 * MIB, "{allocated} bytes allocated");
+    store.close().await;
+    // A clean stop discards every free extent (here all but the live keys' few).
+    let stats = store.stats();
+    assert!(stats.discarded_extents >= 16, "{stats:?}");
+    let allocated = allocated_bytes(&data_file);
+    assert!(
+        allocated < MIB,
+        "{allocated} bytes allocated after the stop"
+    );
+    let store = DiskStore::open(cfg).await.unwrap();
+    for k in 0..4u64 {
+        assert_eq!(
+            store.get(&key(k)).await.unwrap(),
+            Some(value_for(590 + k, 4000))
+        );
+    }
+    store.close().await;
+}
+
+#[tokio::test]
+async fn an_idle_drive_discards_its_freed_extents_and_goes_on_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = DiskStoreConfig {
+        trim_files: true,
+        discard_idle: std::time::Duration::from_millis(20),
+        ..config(dir.path(), 1, 2 * MIB, 64 * KIB, SyncPolicy::Always)
+    };
+    let data_file = cfg.drives[0].clone();
+    let store = DiskStore::open(cfg).await.unwrap();
+    overwrite_rounds(&store).await;
+    // Nothing more to write: the flusher discards the free extents while the store runs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while store.stats().discarded_extents < 16 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no discards after a minute idle: {:?}",
+            store.stats()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let allocated = allocated_bytes(&data_file);
+    assert!(allocated < MIB, "{allocated} bytes allocated while idle");
+    // Discarded extents are written again like any free one.
+    for k in 0..4u64 {
+        assert_eq!(
+            store.get(&key(k)).await.unwrap(),
+            Some(value_for(590 + k, 4000))
+        );
+        store.put(&key(k), value_for(1000 + k, 4000)).await.unwrap();
+    }
+    for k in 0..4u64 {
+        assert_eq!(
+            store.get(&key(k)).await.unwrap(),
+            Some(value_for(1000 + k, 4000))
         );
     }
     store.close().await;
