@@ -10,10 +10,8 @@ use std::time::Duration;
 use memkv_client::{AsyncClient, AuthKey, ClientConfig, Integrity, SendBuffer};
 use serde::Serialize;
 
-use crate::drives::LoopDevice;
-use crate::limits::{
-    FioJob, FioResult, IperfResult, fdatasync_label, fio, iperf3, memcpy_gib_per_s,
-};
+use crate::fio_jobs::{FIO_BLOCK, FIO_DURABLE_EVERY, FIO_QD, FioMedia, FioRun, cell_for};
+use crate::limits::{FioResult, IperfResult, fdatasync_label, iperf3, memcpy_gib_per_s};
 use crate::pattern::ValueSet;
 use crate::plot::{Panel, Series};
 use crate::pump::{PumpCheck, PumpSpec, pump};
@@ -188,7 +186,7 @@ fn cells_for(opts: &CompareOptions, size: usize) -> Vec<CellSpec> {
     cells
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     match tokio::task::spawn_blocking(f).await {
         Ok(v) => v,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
@@ -233,73 +231,16 @@ fn fio_each_repeat(opts: &CompareOptions) -> bool {
             .any(|s| matches!(s, MemkvStorage::Disk { .. }))
 }
 
-/// fio's block size, and the value size of the storage targets.
-const FIO_BLOCK: usize = 4 << 20;
-
-/// fio's queue depth for the storage targets: memkv's default `storage.queue_depth`.
-const FIO_QD: usize = 32;
-
-/// Writes per `fdatasync` of the durable fio write: 32 MiB of 4 MiB blocks, one log segment
-/// at the harness's default `--block-size`. memkv with its default `storage.sync: always`
-/// acknowledges a put only after a flush that covers it (one per flush round); fio's plain
-/// write never flushes, which on a host or drive with a write cache measures the cache.
-const FIO_DURABLE_EVERY: usize = 8;
-
-/// fio's sequential 4 MiB O_DIRECT write then read, at queue depth 1 and 32, on a 1 GiB file
-/// in the work directory (file mode's medium) and, when a `direct` server is in the run, on a
-/// loop device made like its drive; tagged with `repeat`.
+/// Every fio job once, tagged with `repeat`.
 async fn measure_fio(
     opts: &CompareOptions,
     repeat: Option<usize>,
     limits: &mut Limits,
 ) -> Result<(), ServerError> {
-    const REGION: u64 = 1 << 30;
-    std::fs::create_dir_all(&opts.work_dir)?;
-    let direct = opts.storage.iter().any(|s| {
-        matches!(
-            s,
-            MemkvStorage::Disk {
-                engine: DiskEngine::Direct,
-                ..
-            }
-        )
-    });
-    let file = opts.work_dir.join("fio.dat");
-    let mut media: Vec<(&str, PathBuf, Option<LoopDevice>)> = vec![("file", file.clone(), None)];
-    if direct {
-        let dev = LoopDevice::attach(&opts.work_dir.join("fio-loop.img"), REGION)?;
-        media.push(("loop", dev.device().to_owned(), Some(dev)));
+    let media = FioMedia::new(opts)?;
+    for run in &media.runs {
+        limits.fio.push(media.run(run, repeat).await?);
     }
-    let secs = opts.fio_duration.as_secs().max(1);
-    let job = |rw, iodepth, fdatasync_every| FioJob {
-        rw,
-        iodepth,
-        block_size: FIO_BLOCK,
-        fdatasync_every,
-    };
-    let jobs = [
-        job("write", 1, 0),
-        job("write", FIO_QD, 0),
-        job("write", FIO_QD, FIO_DURABLE_EVERY),
-        job("read", 1, 0),
-        job("read", FIO_QD, 0),
-    ];
-    for (medium, path, _dev) in media {
-        for job in jobs {
-            let p = path.clone();
-            let mut r = blocking(move || fio(medium, &p, REGION, job, secs)).await?;
-            r.repeat = repeat;
-            eprintln!(
-                "  fio {medium} {} 4M QD{}{}: {:.2} GiB/s",
-                job.rw,
-                job.iodepth,
-                fdatasync_label(job.fdatasync_every),
-                r.gib_per_s
-            );
-            limits.fio.push(r);
-        }
-    }
-    let _ = std::fs::remove_file(&file);
     Ok(())
 }
 
@@ -406,6 +347,19 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
     }
 
     let mut limits = measure_limits(&opts).await;
+    // fio's media stay for the whole run; its jobs run among the 4 MiB cells.
+    let fio_media = if opts.fio && fio_each_repeat(&opts) {
+        match FioMedia::new(&opts) {
+            Ok(media) => Some(media),
+            Err(e) => {
+                eprintln!("fio: {e}");
+                limits.fio_error = Some(e.to_string());
+                None
+            }
+        }
+    } else {
+        None
+    };
 
     let mut pumps = Vec::new();
     let mut runs = Vec::new();
@@ -483,23 +437,36 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
                     }
                 }
             }
-            if size == FIO_BLOCK
-                && opts.fio
-                && fio_each_repeat(&opts)
-                && limits.fio_error.is_none()
-                && let Err(e) = measure_fio(&opts, Some(repeat), &mut limits).await
-            {
-                eprintln!("fio: {e}");
-                limits.fio_error = Some(e.to_string());
-            }
-            for cell in &cells {
-                // Rotate the order per repeat, so no target always runs first (A B, B A, ...).
-                let n = targets.len();
+            for (c, cell) in cells.iter().enumerate() {
+                // fio's jobs run among the cells they are the limit of (see `fio_jobs`).
+                let fio_runs: Vec<&FioRun> = match &fio_media {
+                    Some(media) if size == FIO_BLOCK => media
+                        .runs
+                        .iter()
+                        .filter(|r| cell_for(&r.job, &cells) == Some(c))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                // Rotate the order per repeat, so no runner always runs first (A B, B A, ...)
+                // or always after the same one.
+                let n = targets.len() + fio_runs.len();
                 for k in 0..n {
-                    let (label, target, pid) = &targets[(k + repeat) % n];
-                    let r = run_cell(label, target, cell, &data, Some(*pid)).await;
-                    progress(&r);
-                    runs.push(Run { repeat, result: r });
+                    let i = (k + repeat) % n;
+                    if let Some((label, target, pid)) = targets.get(i) {
+                        let r = run_cell(label, target, cell, &data, Some(*pid)).await;
+                        progress(&r);
+                        runs.push(Run { repeat, result: r });
+                    } else if let Some(media) = &fio_media
+                        && limits.fio_error.is_none()
+                    {
+                        match media.run(fio_runs[i - targets.len()], Some(repeat)).await {
+                            Ok(r) => limits.fio.push(r),
+                            Err(e) => {
+                                eprintln!("fio: {e}");
+                                limits.fio_error = Some(e.to_string());
+                            }
+                        }
+                    }
                 }
             }
         }

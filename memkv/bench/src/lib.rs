@@ -14,6 +14,7 @@
 
 pub mod compare;
 pub mod drives;
+mod fio_jobs;
 pub mod limits;
 pub mod memcache;
 pub mod memory;

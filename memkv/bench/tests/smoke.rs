@@ -311,7 +311,9 @@ fn version_prints_the_build_tag_like_memkv() {
 
 /// Runs a one-repeat `memkv-bench compare` in `work` with `args` (no peers, no iperf3), checks
 /// that it succeeded, and returns its stdout and its JSON result.
-fn tiny_compare(work: &std::path::Path, args: &[&str]) -> (String, serde_json::Value) {
+/// Runs a small `compare`; its stdout (the summary), its stderr (progress, in run order) and
+/// its JSON result.
+fn tiny_compare(work: &std::path::Path, args: &[&str]) -> (String, String, serde_json::Value) {
     let json = work.join("compare.json");
     let out = Command::new(bench_bin())
         .args(["compare", "--repeats", "1", "--pump-duration", "100ms"])
@@ -333,7 +335,7 @@ fn tiny_compare(work: &std::path::Path, args: &[&str]) -> (String, serde_json::V
         text(&out.stderr)
     );
     let doc = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    (stdout, doc)
+    (stdout, text(&out.stderr), doc)
 }
 
 #[test]
@@ -342,7 +344,7 @@ fn compare_runs_a_cold_cache_file_server_and_names_its_target() {
     // data file. A tiny run (no peers, iperf3 or fio) checks that the engine starts, serves
     // checked bytes and gets its own column and its storage target line.
     let work = tempfile::tempdir().unwrap();
-    let (stdout, doc) = tiny_compare(
+    let (stdout, _progress, doc) = tiny_compare(
         work.path(),
         &[
             "--sizes",
@@ -395,7 +397,7 @@ fn compare_runs_direct_mode_on_loop_devices_with_fio_on_the_same_kind_of_device(
     }
     let loops_before = Command::new("losetup").arg("--list").output().unwrap();
     let work = tempfile::tempdir().unwrap();
-    let (stdout, doc) = tiny_compare(
+    let (stdout, progress, doc) = tiny_compare(
         work.path(),
         &[
             "--sizes",
@@ -435,6 +437,23 @@ fn compare_runs_direct_mode_on_loop_devices_with_fio_on_the_same_kind_of_device(
         }
     }
     assert_eq!(doc["ok"], true, "{stdout}");
+    // fio's jobs take turns with the servers in the cells they are the limit of: the writes
+    // among the 4 MiB put cells, the reads among the get cells.
+    let line_of = |op: &str| {
+        progress.lines().position(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words.len() > 2 && words[0].starts_with("memkv-") && words[1] == op && words[2] == "4M"
+        })
+    };
+    let first_put = line_of("put").expect("a 4 MiB put cell");
+    let first_get = line_of("get").expect("a 4 MiB get cell");
+    for (n, line) in progress.lines().enumerate() {
+        if line.contains("fio loop write") || line.contains("fio file write") {
+            assert!(first_put < n && n < first_get, "{progress}");
+        } else if line.contains("fio loop read") || line.contains("fio file read") {
+            assert!(first_get < n, "{progress}");
+        }
+    }
     // With a disk engine and 4 MiB values, fio runs in the repeat, next to the cells it is the
     // limit of: 2 media x (write, read) x (QD1, QD32), and a flushing write at QD32.
     let fio = doc["limits"]["fio"].as_array().unwrap();
