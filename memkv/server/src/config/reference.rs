@@ -196,7 +196,7 @@ pub const CONFIG_KEYS: &[KeyDoc] = &[
         key: "storage.trim_files",
         kind: "boolean",
         default: "`false`",
-        description: "`file` mode: when extents are freed (all their records overwritten, deleted or evicted), punch holes there (`FALLOC_FL_PUNCH_HOLE`) so the filesystem gets their blocks back, in batches once the drive has been idle for a second and on a clean stop. Off by default: the data file then stays fully allocated, and the next write there allocates blocks again and commits the filesystem's journal (4 MiB puts 1.2x to 1.7x slower on ext4). Freed extents of block devices (`direct` mode) are always discarded (`BLKDISCARD`), in the same idle batches.",
+        description: "`file` mode: when extents are freed (all their records overwritten, deleted or evicted), punch holes there (`FALLOC_FL_PUNCH_HOLE`) so the filesystem gets their blocks back, in batches once the drive has been idle for a minute and on a clean stop. Off by default: the data file then stays fully allocated, and the next write there allocates blocks again and commits the filesystem's journal (4 MiB puts 1.2x to 1.7x slower on ext4). Freed extents of block devices (`direct` mode) are always discarded (`BLKDISCARD`), in the same idle batches.",
         example: "true",
     },
     KeyDoc {

@@ -105,9 +105,11 @@ pub struct DiskStoreConfig {
     pub engine: Option<EngineKind>,
 }
 
-/// The default [`DiskStoreConfig::discard_idle`]: long enough that a drive under a steady load
-/// rewrites its freed extents without discarding them first.
-pub const DEFAULT_DISCARD_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+/// The default [`DiskStoreConfig::discard_idle`]: a minute, long enough that a drive between
+/// bursts of writes rewrites its freed extents without discarding them first (on a thin or
+/// file-backed device each discarded extent is allocated again when it is next written: 4 MiB
+/// puts to a loop device ran at 1.81 GiB/s into discarded extents, 2.25 into written ones).
+pub const DEFAULT_DISCARD_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl DiskStoreConfig {
     /// Whether freed extents are discarded: always on block devices, on request in files.

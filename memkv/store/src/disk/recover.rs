@@ -379,16 +379,12 @@ pub(crate) async fn recover(
             .map_err(|e| io_err("sync", dev.path(), e))?;
         order.sort_unstable();
         lane.fifo = order.into_iter().map(|(_, e)| e).collect();
-        let free = (0..sb.extent_count as u32)
+        // Not discarded: a drive fresh from `memkv setup` (or `memkv drive wipe`, which
+        // discards it whole) gains nothing, and on a thin or file-backed device a discard of
+        // space about to be written makes that write allocate it again.
+        lane.free = (0..sb.extent_count as u32)
             .filter(|&e| !used[e as usize])
             .collect::<VecDeque<_>>();
-        // What free extents hold is unknown (written before this start, or never): where
-        // freed extents are discarded, these are too, once the drive is first idle.
-        if cfg.discards_freed() {
-            lane.undiscarded = free;
-        } else {
-            lane.free = free;
-        }
         let own = IoEngine::new(engine.kind(), engine.queue_depth())
             .map_err(|e| StoreError::Engine(e.to_string()))?;
         drives.push(Drive {

@@ -394,14 +394,17 @@ async fn extents_emptied_by_overwrites(trim_files: bool) {
         stats.evictions, 0,
         "dead segments are reused before live ones are evicted"
     );
+    let before = allocated_bytes(&data_file);
     store.close().await;
-    // By default data files stay preallocated; with trim_files the freed extents (most of
-    // this drive: 4 live keys in 64 KiB extents) are holes.
+    // By default data files stay preallocated; with trim_files the extents left freed at the
+    // stop are holes.
     let allocated = allocated_bytes(&data_file);
     if trim_files {
+        let discarded = store.stats().discarded_extents;
+        assert!(discarded > 0, "{:?}", store.stats());
         assert!(
-            allocated < MIB,
-            "{allocated} bytes allocated after trimming"
+            gave_back(before, allocated, discarded),
+            "{before} -> {allocated} bytes allocated after discarding {discarded} extents"
         );
     } else {
         assert!(
@@ -418,6 +421,13 @@ async fn extents_emptied_by_overwrites(trim_files: bool) {
         );
     }
     store.close().await;
+}
+
+/// Whether a data file whose allocation went from `before` to `after` bytes gave back the
+/// 64 KiB extents of `discarded` punched holes (give or take a block of the filesystem's own
+/// extent tree, which a hole can split).
+fn gave_back(before: u64, after: u64, discarded: u64) -> bool {
+    after + discarded * 64 * KIB <= before + 4 * KIB
 }
 
 /// Overwrites 4 keys 60 times on a drive of 32 extents of 64 KiB: most extents fill with
@@ -449,16 +459,16 @@ async fn a_busy_drive_writes_freed_extents_again_without_discarding_them() {
     assert!(stats.trimmed_extents > 0, "{stats:?}");
     assert_eq!(stats.discarded_extents, 0, "{stats:?}");
     // Freed extents were written again where they were: no hole was punched.
-    let allocated = allocated_bytes(&data_file);
-    assert!(allocated >= 2 * MIB, "{allocated} bytes allocated");
+    let before = allocated_bytes(&data_file);
+    assert!(before >= 2 * MIB, "{before} bytes allocated");
     store.close().await;
-    // A clean stop discards every free extent (here all but the live keys' few).
-    let stats = store.stats();
-    assert!(stats.discarded_extents >= 16, "{stats:?}");
+    // A clean stop discards the extents freed and not written again since.
+    let discarded = store.stats().discarded_extents;
+    assert!(discarded > 0, "{:?}", store.stats());
     let allocated = allocated_bytes(&data_file);
     assert!(
-        allocated < MIB,
-        "{allocated} bytes allocated after the stop"
+        gave_back(before, allocated, discarded),
+        "{before} -> {allocated} bytes allocated after discarding {discarded} extents at the stop"
     );
     let store = DiskStore::open(cfg).await.unwrap();
     for k in 0..4u64 {
@@ -481,18 +491,18 @@ async fn an_idle_drive_discards_its_freed_extents_and_goes_on_serving() {
     let data_file = cfg.drives[0].clone();
     let store = DiskStore::open(cfg).await.unwrap();
     overwrite_rounds(&store).await;
-    // Nothing more to write: the flusher discards the free extents while the store runs.
+    // Nothing more to write: the flusher discards the freed extents while the store runs, and
+    // the ones left free are holes in the data file.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while store.stats().discarded_extents < 16 {
+    while store.stats().discarded_extents == 0 || allocated_bytes(&data_file) > 2 * MIB - 32 * KIB {
         assert!(
             std::time::Instant::now() < deadline,
-            "no discards after a minute idle: {:?}",
+            "no hole after a minute idle: {} bytes allocated, {:?}",
+            allocated_bytes(&data_file),
             store.stats()
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    let allocated = allocated_bytes(&data_file);
-    assert!(allocated < MIB, "{allocated} bytes allocated while idle");
     // Discarded extents are written again like any free one.
     for k in 0..4u64 {
         assert_eq!(
