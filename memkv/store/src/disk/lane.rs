@@ -189,7 +189,7 @@ pub(crate) struct Lane {
 }
 
 impl Lane {
-    /// Takes a free extent: a freed one still to be discard first, else a clean one.
+    /// Takes a free extent: a freed one still to be discarded first, else a clean one.
     pub(crate) fn take_free(&mut self) -> Option<u32> {
         self.undiscarded
             .pop_back()
@@ -797,6 +797,7 @@ pub(crate) async fn flusher(inner: Arc<Inner>, d: usize) {
                     .is_err();
             } else {
                 drive.notify.notified().await;
+                idle = false;
             }
             continue;
         }
@@ -914,7 +915,7 @@ async fn discard_freed(inner: &Inner, d: usize, max: usize) {
         return;
     }
     extents.sort_unstable();
-    let mut result = Ok(());
+    let mut result = Ok(true);
     let mut i = 0;
     while i < extents.len() {
         let mut j = i + 1;
@@ -923,19 +924,24 @@ async fn discard_freed(inner: &Inner, d: usize, max: usize) {
         }
         let at = drive.sb.extent_offset(extents[i]);
         let len = (j - i) as u64 * drive.sb.extent_size;
-        if let Err(err) = drive.engine.discard(&drive.dev, at, len).await {
-            result = Err(err);
-            break;
+        match drive.engine.discard(&drive.dev, at, len).await {
+            Ok(true) => {}
+            // The device or filesystem has no discard: nothing to count, nothing to retry.
+            other => {
+                result = other;
+                break;
+            }
         }
         i = j;
     }
     match result {
-        Ok(()) => {
+        Ok(true) => {
             inner
                 .counters
                 .discarded
                 .fetch_add(extents.len() as u64, Relaxed);
         }
+        Ok(false) => {}
         // The extents are still good to write: a drive that fails writes too is taken offline
         // by those. They are not discarded again (no retry loop on a drive that refuses).
         Err(err) => tracing::warn!(
