@@ -583,6 +583,16 @@ async fn cmd_pump(a: PumpArgs) -> Result<bool> {
     Ok(ok)
 }
 
+/// Waits for Ctrl-C (SIGINT) or SIGTERM.
+async fn interrupted() -> Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("listening for Ctrl-C"),
+        _ = term.recv() => Ok(()),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -608,13 +618,29 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
-            Command::Run(a) => cmd_run(a).await,
-            Command::Compare(a) => cmd_compare(a).await,
-            Command::Memory(a) => cmd_memory(a).await,
-            Command::Pump(a) => cmd_pump(a).await,
+        let command = async {
+            match cli.command {
+                Command::Run(a) => cmd_run(a).await,
+                Command::Compare(a) => cmd_compare(a).await,
+                Command::Memory(a) => cmd_memory(a).await,
+                Command::Pump(a) => cmd_pump(a).await,
+            }
+        };
+        // Ctrl-C or SIGTERM drops the command where it is: its servers are stopped and its
+        // loop devices detached (their `Drop`s), instead of left running by the default action.
+        tokio::select! {
+            result = command => result.map(Some),
+            signal = interrupted() => signal.map(|()| None),
         }
     });
+    let result = match result {
+        Ok(Some(ok)) => Ok(ok),
+        Ok(None) => {
+            eprintln!("interrupted: servers stopped, loop devices detached");
+            return ExitCode::from(130);
+        }
+        Err(e) => Err(e),
+    };
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),

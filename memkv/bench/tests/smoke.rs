@@ -1,7 +1,7 @@
 //! Smoke tests of the `memkv-bench` binary against a real `memkv start` process: a tiny sweep
 //! of every workload completes, checks its bytes, and writes valid JSON and an SVG; reads
-//! checked against the wrong pattern seed fail the run; the raw pump runs. No speed is
-//! asserted.
+//! checked against the wrong pattern seed fail the run; the raw pump runs; `compare` runs its
+//! disk targets and cleans up after itself when interrupted. No speed is asserted.
 //!
 //! The `memkv` binary is taken from `MEMKV_BIN`, or from the same target directory as this
 //! test (`cargo test --workspace` builds it; alone: `cargo build -p memkv` first).
@@ -487,4 +487,86 @@ fn compare_runs_direct_mode_on_loop_devices_with_fio_on_the_same_kind_of_device(
         .filter(|e| e.path().extension().is_some_and(|x| x == "img"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn an_interrupted_compare_stops_its_servers_and_removes_their_drives() {
+    // SIGTERM (as Ctrl-C) in the middle of a run: the harness stops the servers it started
+    // and removes their drives and loop devices, instead of leaving them behind.
+    let work = tempfile::tempdir().unwrap();
+    let storage = if memkv_bench::servers::is_root() {
+        "file,direct"
+    } else {
+        println!("direct mode left out: attaching loop devices needs root");
+        "file"
+    };
+    let loops_before = Command::new("losetup").arg("--list").output().unwrap();
+    let mut child = Command::new(bench_bin())
+        .args(["compare", "--repeats", "50", "--no-peers", "--no-iperf"])
+        .args(["--no-fio", "--sizes", "4M", "--concurrency", "2"])
+        .args(["--duration", "1s", "--pump-duration", "100ms"])
+        .args(["--file-size", "256 MiB", "--block-size", "8 MiB"])
+        .args(["--storage", storage, "--modes", "checksum"])
+        .arg("--memkv-bin")
+        .arg(memkv_bin())
+        .arg("--work-dir")
+        .arg(work.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // Every server is up once the first cell reports.
+    let mut addrs = Vec::new();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if let Some(rest) = line.strip_prefix("started ") {
+            addrs.push(rest.rsplit(' ').next().unwrap().to_owned());
+        }
+        if line.trim_start().starts_with("memkv-") && line.contains("GiB/s") {
+            break;
+        }
+    }
+    assert_eq!(addrs.len(), storage.split(',').count(), "{seen:#?}");
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest:#?}");
+    assert!(
+        rest.iter().any(|l| l.starts_with("interrupted")),
+        "{rest:#?}"
+    );
+    for addr in &addrs {
+        assert!(
+            std::net::TcpStream::connect(addr).is_err(),
+            "a server still listens on {addr}"
+        );
+    }
+    // The data files and loop devices' backing files are gone (the configs stay).
+    let left: Vec<_> = std::fs::read_dir(work.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
+    assert!(
+        left.iter()
+            .all(|p| p.extension().is_none_or(|x| x != "img" && x != "data")),
+        "{left:?}"
+    );
+    assert!(
+        left.iter()
+            .any(|p| p.extension().is_some_and(|x| x == "yaml")),
+        "the check above looked in the wrong place: {left:?}"
+    );
+    let loops_after = Command::new("losetup").arg("--list").output().unwrap();
+    assert_eq!(text(&loops_after.stdout), text(&loops_before.stdout));
 }
