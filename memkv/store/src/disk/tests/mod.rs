@@ -373,21 +373,8 @@ async fn with_trim_files_freed_extents_are_hole_punched() {
 
 async fn extents_emptied_by_overwrites(trim_files: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = DiskStoreConfig {
-        trim_files,
-        ..config(dir.path(), 1, 2 * MIB, 64 * KIB, SyncPolicy::Always)
-    };
+    let (cfg, store) = overwritten(dir.path(), trim_files, DEFAULT_DISCARD_IDLE).await;
     let data_file = cfg.drives[0].clone();
-    let store = DiskStore::open(cfg.clone()).await.unwrap();
-    // The same 4 keys overwritten many times: old segments hold only dead records.
-    for round in 0..60u64 {
-        for k in 0..4u64 {
-            store
-                .put(&key(k), value_for(round * 10 + k, 4000))
-                .await
-                .unwrap();
-        }
-    }
     let stats = store.stats();
     assert!(stats.trimmed_extents > 0, "{stats:?}");
     assert_eq!(
@@ -414,12 +401,7 @@ async fn extents_emptied_by_overwrites(trim_files: bool) {
     }
     // Either way the values survive a restart.
     let store = DiskStore::open(cfg).await.unwrap();
-    for k in 0..4u64 {
-        assert_eq!(
-            store.get(&key(k)).await.unwrap(),
-            Some(value_for(590 + k, 4000))
-        );
-    }
+    holds_the_last_round(&store).await;
     store.close().await;
 }
 
@@ -430,9 +412,19 @@ fn gave_back(before: u64, after: u64, discarded: u64) -> bool {
     after + discarded * 64 * KIB <= before + 4 * KIB
 }
 
-/// Overwrites 4 keys 60 times on a drive of 32 extents of 64 KiB: most extents fill with
-/// dead records and are freed, again and again.
-async fn overwrite_rounds(store: &DiskStore) {
+/// A store on one data file of 32 extents of 64 KiB whose 4 keys were each overwritten 60
+/// times: most extents filled with dead records and were freed, again and again.
+async fn overwritten(
+    dir: &Path,
+    trim_files: bool,
+    discard_idle: std::time::Duration,
+) -> (DiskStoreConfig, DiskStore) {
+    let cfg = DiskStoreConfig {
+        trim_files,
+        discard_idle,
+        ..config(dir, 1, 2 * MIB, 64 * KIB, SyncPolicy::Always)
+    };
+    let store = DiskStore::open(cfg.clone()).await.unwrap();
     for round in 0..60u64 {
         for k in 0..4u64 {
             store
@@ -441,20 +433,25 @@ async fn overwrite_rounds(store: &DiskStore) {
                 .unwrap();
         }
     }
+    (cfg, store)
+}
+
+/// Whether `store` holds the last round of [`overwritten`].
+async fn holds_the_last_round(store: &DiskStore) {
+    for k in 0..4u64 {
+        assert_eq!(
+            store.get(&key(k)).await.unwrap(),
+            Some(value_for(590 + k, 4000))
+        );
+    }
 }
 
 #[tokio::test]
 async fn a_busy_drive_writes_freed_extents_again_without_discarding_them() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = DiskStoreConfig {
-        trim_files: true,
-        // Never idle for that long here: the only discards are those of the clean stop.
-        discard_idle: std::time::Duration::from_secs(3600),
-        ..config(dir.path(), 1, 2 * MIB, 64 * KIB, SyncPolicy::Always)
-    };
+    // Never idle for an hour here: the only discards are those of the clean stop.
+    let (cfg, store) = overwritten(dir.path(), true, std::time::Duration::from_secs(3600)).await;
     let data_file = cfg.drives[0].clone();
-    let store = DiskStore::open(cfg.clone()).await.unwrap();
-    overwrite_rounds(&store).await;
     let stats = store.stats();
     assert!(stats.trimmed_extents > 0, "{stats:?}");
     assert_eq!(stats.discarded_extents, 0, "{stats:?}");
@@ -471,26 +468,15 @@ async fn a_busy_drive_writes_freed_extents_again_without_discarding_them() {
         "{before} -> {allocated} bytes allocated after discarding {discarded} extents at the stop"
     );
     let store = DiskStore::open(cfg).await.unwrap();
-    for k in 0..4u64 {
-        assert_eq!(
-            store.get(&key(k)).await.unwrap(),
-            Some(value_for(590 + k, 4000))
-        );
-    }
+    holds_the_last_round(&store).await;
     store.close().await;
 }
 
 #[tokio::test]
 async fn an_idle_drive_discards_its_freed_extents_and_goes_on_serving() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = DiskStoreConfig {
-        trim_files: true,
-        discard_idle: std::time::Duration::from_millis(20),
-        ..config(dir.path(), 1, 2 * MIB, 64 * KIB, SyncPolicy::Always)
-    };
+    let (cfg, store) = overwritten(dir.path(), true, std::time::Duration::from_millis(20)).await;
     let data_file = cfg.drives[0].clone();
-    let store = DiskStore::open(cfg).await.unwrap();
-    overwrite_rounds(&store).await;
     // Nothing more to write: the flusher discards the freed extents while the store runs, and
     // the ones left free are holes in the data file.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
