@@ -583,13 +583,25 @@ async fn cmd_pump(a: PumpArgs) -> Result<bool> {
     Ok(ok)
 }
 
-/// Waits for Ctrl-C (SIGINT) or SIGTERM.
-async fn interrupted() -> Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("listening for SIGTERM")?;
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM; a signal that cannot be listened for never
+/// resolves it (the command then runs on, as it did before the handler).
+async fn interrupted() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    let int = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
     tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("listening for Ctrl-C"),
-        _ = term.recv() => Ok(()),
+        () = term => {}
+        () = int => {}
     }
 }
 
@@ -617,7 +629,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let result = runtime.block_on(async {
+    let outcome = runtime.block_on(async {
         let command = async {
             match cli.command {
                 Command::Run(a) => cmd_run(a).await,
@@ -629,22 +641,18 @@ fn main() -> ExitCode {
         // Ctrl-C or SIGTERM drops the command where it is: its servers are stopped and its
         // loop devices detached (their `Drop`s), instead of left running by the default action.
         tokio::select! {
-            result = command => result.map(Some),
-            signal = interrupted() => signal.map(|()| None),
+            result = command => Some(result),
+            () = interrupted() => None,
         }
     });
-    let result = match result {
-        Ok(Some(ok)) => Ok(ok),
-        Ok(None) => {
+    match outcome {
+        None => {
             eprintln!("interrupted: servers stopped, loop devices detached");
-            return ExitCode::from(130);
+            ExitCode::from(130)
         }
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
+        Some(Ok(true)) => ExitCode::SUCCESS,
+        Some(Ok(false)) => ExitCode::from(1),
+        Some(Err(e)) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }

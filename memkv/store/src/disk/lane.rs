@@ -174,7 +174,7 @@ pub(crate) struct Lane {
     /// first, newest first, so a steady load rewrites them without ever discarding them; the
     /// flusher discards what is left once the drive has been idle for
     /// [`DiskStoreConfig::discard_idle`](super::DiskStoreConfig::discard_idle), and on
-    /// a clean stop (see [`discard_freed`]).
+    /// a clean stop (see [`discard_pending`]).
     pub(crate) undiscarded: VecDeque<u32>,
     /// Sealed segments, oldest first.
     pub(crate) fifo: VecDeque<u32>,
@@ -779,7 +779,7 @@ pub(crate) async fn flusher(inner: Arc<Inner>, d: usize) {
             }
             if inner.stop.load(Relaxed) {
                 if drive.online.load(Relaxed) {
-                    discard_freed(&inner, d, usize::MAX).await;
+                    discard_pending(&inner, d, usize::MAX).await;
                 }
                 // Seal nothing on stop: the open segment is recovered by a scan on start.
                 let _ = drive.engine.fdatasync(&drive.dev).await;
@@ -788,7 +788,7 @@ pub(crate) async fn flusher(inner: Arc<Inner>, d: usize) {
             let pending = !drive.lane.lock().undiscarded.is_empty() && drive.online.load(Relaxed);
             if idle && pending {
                 // One batch, then back to the top: work queued meanwhile goes first.
-                discard_freed(&inner, d, DISCARD_BATCH).await;
+                discard_pending(&inner, d, DISCARD_BATCH).await;
                 continue;
             }
             if pending {
@@ -838,7 +838,7 @@ const DISCARD_BATCH: usize = 256;
 
 /// Frees sealed segments whose records are all dead (overwritten, deleted or evicted) and
 /// hold no tombstones: invalidates their headers, syncs, and puts them on a free list (to be
-/// discarded later, see [`discard_freed`], where the store discards freed extents).
+/// discarded later, see [`discard_pending`], where the store discards freed extents).
 async fn trim_dead(inner: &Inner, d: usize) {
     const BATCH: usize = 64;
     let drive = &inner.drives[d];
@@ -903,7 +903,7 @@ async fn trim_dead(inner: &Inner, d: usize) {
 /// discard per free, 2.08 GiB/s without). Data files are hole-punched only with
 /// `storage.trim_files`, so that they stay preallocated: a full filesystem could otherwise
 /// refuse a write into space the file was meant to own.
-async fn discard_freed(inner: &Inner, d: usize, max: usize) {
+async fn discard_pending(inner: &Inner, d: usize, max: usize) {
     let drive = &inner.drives[d];
     // Off the free lists while discarded, so nothing is written there meanwhile.
     let mut extents: Vec<u32> = {

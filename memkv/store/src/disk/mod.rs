@@ -111,13 +111,6 @@ pub struct DiskStoreConfig {
 /// puts to a loop device ran at 1.81 GiB/s into discarded extents, 2.25 into written ones).
 pub const DEFAULT_DISCARD_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 
-impl DiskStoreConfig {
-    /// Whether freed extents are discarded: always on block devices, on request in files.
-    fn discards_freed(&self) -> bool {
-        self.mode == DiskMode::Direct || self.trim_files
-    }
-}
-
 /// One drive of an open store.
 struct Drive {
     dev: Arc<Device>,
@@ -528,7 +521,7 @@ impl DiskStore {
             }),
             seq: AtomicU64::new(recovered.next_seq),
             sync: cfg.sync,
-            discard_freed: cfg.discards_freed(),
+            discard_freed: cfg.mode == DiskMode::Direct || cfg.trim_files,
             discard_idle: cfg.discard_idle,
             extent_size: cfg.extent_size,
             counters: Counters {
