@@ -10,6 +10,7 @@ use std::time::Duration;
 use memkv_client::{AsyncClient, AuthKey, ClientConfig, Integrity, SendBuffer};
 use serde::Serialize;
 
+use crate::diskstats::BlockDevice;
 use crate::fio_jobs::{FIO_BLOCK, FIO_DURABLE_EVERY, FIO_QD, FioMedia, FioRun, cell_for};
 use crate::limits::{FioResult, IperfResult, fdatasync_label, iperf3, memcpy_gib_per_s};
 use crate::pattern::ValueSet;
@@ -151,6 +152,11 @@ fn program_version(program: &str, arg: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Whether a cell of `op` is judged by its drive's reads (gets) rather than its writes.
+fn reads_drive(op: Op) -> bool {
+    matches!(op, Op::Get | Op::BatchGet | Op::Exists)
+}
+
 /// The cells of a size, in run order.
 fn cells_for(opts: &CompareOptions, size: usize) -> Vec<CellSpec> {
     let stop = Stop::Duration(opts.duration);
@@ -267,7 +273,8 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
     // Servers first, so that a start-up failure costs nothing.
     let mut servers: Vec<ServerProc> = Vec::new();
     let mut memkv_targets = Vec::new();
-    let mut targets: Vec<(String, Target, u32)> = Vec::new();
+    // Label, target, server pid, and the block device under a disk server's drive.
+    let mut targets: Vec<(String, Target, u32, Option<BlockDevice>)> = Vec::new();
     let combos: Vec<(&MemkvStorage, &String)> = opts
         .storage
         .iter()
@@ -319,6 +326,7 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
                 api: opts.get_api,
             },
             s.pid(),
+            s.block_device(),
         ));
         servers.push(s);
     }
@@ -327,7 +335,7 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
     if opts.peers {
         let r = start_redis(opts.redis_io_threads)?;
         eprintln!("started redis on {}", r.addr);
-        targets.push(("redis".into(), Target::Redis(r.addr.clone()), r.pid()));
+        targets.push(("redis".into(), Target::Redis(r.addr.clone()), r.pid(), None));
         peers.push("redis".to_owned());
         peer_versions.push((
             "redis".to_owned(),
@@ -340,6 +348,7 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
             "memcached".into(),
             Target::Memcached(m.addr.clone()),
             m.pid(),
+            None,
         ));
         peers.push("memcached".to_owned());
         peer_versions.push(("memcached".to_owned(), program_version("memcached", "-V")));
@@ -452,10 +461,22 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
                 let n = targets.len() + fio_runs.len();
                 for k in 0..n {
                     let i = (k + repeat) % n;
-                    if let Some((label, target, pid)) = targets.get(i) {
+                    if let Some((label, target, pid, dev)) = targets.get(i) {
+                        let before = dev.as_ref().and_then(BlockDevice::snapshot);
                         let r = run_cell(label, target, cell, &data, Some(*pid)).await;
                         progress(&r);
-                        runs.push(Run { repeat, result: r });
+                        let device = dev
+                            .as_ref()
+                            .zip(before)
+                            .and_then(|(dev, before)| dev.load_since(&before));
+                        if let Some(load) = &device {
+                            eprintln!("    {}", load.line(reads_drive(cell.op)));
+                        }
+                        runs.push(Run {
+                            repeat,
+                            result: r,
+                            device,
+                        });
                     } else if let Some(media) = &fio_media
                         && limits.fio_error.is_none()
                     {
@@ -731,6 +752,7 @@ mod tests {
         Run {
             repeat,
             result: cell(target, Op::Put, FIO_BLOCK, FIO_QD, 1, gib),
+            device: None,
         }
     }
 
@@ -743,6 +765,7 @@ mod tests {
             fdatasync_every: 0,
             gib_per_s: gib,
             repeat: Some(repeat),
+            device: None,
         }
     }
 

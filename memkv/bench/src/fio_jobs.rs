@@ -124,6 +124,9 @@ impl FioMedia {
             fdatasync_label(job.fdatasync_every),
             r.gib_per_s
         );
+        if let Some(load) = &r.device {
+            eprintln!("    {}", load.line(job.rw == "read"));
+        }
         Ok(r)
     }
 }

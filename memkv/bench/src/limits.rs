@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::diskstats::{BlockDevice, DeviceLoad};
+
 use crate::servers::{ChildGuard, ServerError, free_port};
 
 /// `iperf3` over loopback.
@@ -39,6 +41,9 @@ pub struct FioResult {
     pub gib_per_s: f64,
     /// The harness repeat it was measured in (`None`: once, before the sweep).
     pub repeat: Option<usize>,
+    /// The load on the device under the medium meanwhile (see [`crate::diskstats`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceLoad>,
 }
 
 const GIB: f64 = (1u64 << 30) as f64;
@@ -156,6 +161,8 @@ pub fn fio(
         block_size,
         fdatasync_every,
     } = job;
+    let device = BlockDevice::of(file);
+    let before = device.as_ref().and_then(BlockDevice::snapshot);
     let mut cmd = Command::new("fio");
     if fdatasync_every > 0 {
         cmd.arg(format!("--fdatasync={fdatasync_every}"));
@@ -206,6 +213,9 @@ pub fn fio(
         fdatasync_every,
         gib_per_s: bw / GIB,
         repeat: None,
+        device: device
+            .zip(before)
+            .and_then(|(device, before)| device.load_since(&before)),
     })
 }
 

@@ -16,7 +16,7 @@ use memkv_bench::plot::write_svg;
 use memkv_bench::pump::{PumpCheck, PumpSpec, pump};
 use memkv_bench::results::{Machine, median, parse_size, render_table, size_name};
 use memkv_bench::servers::{MemkvStorage, locate_memkv};
-use memkv_bench::summary::{render_cpu, render_goals, render_summary};
+use memkv_bench::summary::{render_cpu, render_drive_load, render_goals, render_summary};
 use memkv_bench::sweep::{DEFAULT_SIZES, RunOptions, StoreKind, run, run_panels};
 use memkv_bench::target::GetApi;
 use memkv_bench::workload::{Op, Stop};
@@ -489,6 +489,11 @@ async fn cmd_compare(a: CompareArgs) -> Result<bool> {
         &report.peers,
     ));
     text.push('\n');
+    let load = render_drive_load(&report.runs, &report.limits.fio);
+    if !load.is_empty() {
+        text.push_str(&load);
+        text.push('\n');
+    }
     text.push_str(&render_goals(&report.goals));
     println!("{text}");
     if let Some(p) = &a.summary {

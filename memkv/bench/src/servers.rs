@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use memkv_client::Integrity;
 
+use crate::diskstats::BlockDevice;
 use crate::drives::{LoopDevice, write_zeros};
 
 /// How long a server may take to start listening.
@@ -159,6 +160,16 @@ impl ServerProc {
     /// Process id.
     pub fn pid(&self) -> u32 {
         self.guard.child.id()
+    }
+
+    /// The block device under the server's drive (its loop device in direct mode, the device
+    /// of the data file's filesystem in file mode); `None` in memory mode, for peers, and where
+    /// the device has no statistics.
+    pub fn block_device(&self) -> Option<BlockDevice> {
+        match self.drive.as_ref()? {
+            Drive::File(path) => BlockDevice::of(path),
+            Drive::Loop { device } => BlockDevice::of(device.device()),
+        }
     }
 
     /// Resident memory of the process, from `/proc/<pid>/status`.
@@ -322,8 +333,8 @@ enum Drive {
     /// A loop device and its backing file (direct mode), detached and removed when the guard
     /// drops.
     Loop {
-        /// Held for its `Drop`.
-        _device: LoopDevice,
+        /// Detached on drop.
+        device: LoopDevice,
     },
 }
 
@@ -383,7 +394,7 @@ pub fn start_memkv(
                 "storage:\n  mode: direct\n  block_size: {block_size}\n  drives:\n    - media: {}\n",
                 dev.device().display()
             );
-            drive = Some(Drive::Loop { _device: dev });
+            drive = Some(Drive::Loop { device: dev });
             yaml
         }
     };

@@ -7,6 +7,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::diskstats::DeviceLoad;
+use crate::limits::FioResult;
 use crate::pump::{PumpCheck, PumpResult};
 use crate::results::{CellResult, median, size_name};
 use crate::workload::Op;
@@ -18,6 +20,9 @@ pub struct Run {
     pub repeat: usize,
     /// The measurement.
     pub result: CellResult,
+    /// The load on the server's drive meanwhile (disk servers; see [`crate::diskstats`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceLoad>,
 }
 
 /// One pump run of a harness run, tagged with its repeat.
@@ -567,6 +572,69 @@ pub fn render_cpu(rows: &[SummaryRow], memkv_targets: &[String], peers: &[String
     out
 }
 
+/// The load on the drives' block devices (see [`crate::diskstats`]), medians over the
+/// repeats: one row per disk cell and per fio job, reads for gets and fio's reads, writes
+/// otherwise. Empty when no run measured one.
+pub fn render_drive_load(runs: &[Run], fio: &[FioResult]) -> String {
+    // (cell, runner) -> loads; the cell sorts first, so each runner's row sits by its peers'.
+    let mut rows: BTreeMap<(String, String), (bool, Vec<&DeviceLoad>)> = BTreeMap::new();
+    for run in runs {
+        if let Some(load) = &run.device {
+            let key = CellKey::of(&run.result);
+            let reads = matches!(key.op, Op::Get | Op::BatchGet | Op::Exists);
+            rows.entry((key.label(), run.result.target.clone()))
+                .or_insert((reads, Vec::new()))
+                .1
+                .push(load);
+        }
+    }
+    for f in fio {
+        if let Some(load) = &f.device {
+            let cell = format!(
+                "{} {} QD{}{}",
+                f.rw,
+                size_name(f.block_size),
+                f.iodepth,
+                crate::limits::fdatasync_label(f.fdatasync_every)
+            );
+            rows.entry((cell, format!("fio {}", f.medium)))
+                .or_insert((f.rw == "read", Vec::new()))
+                .1
+                .push(load);
+        }
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "{:<56} {:>8} {:>12} {:>6} {:>11} {:>12}\n",
+        "drive load (medians)", "device", "queue depth", "busy", "ms/request", "KiB/request"
+    );
+    for ((cell, runner), (reads, loads)) in &rows {
+        let med = |f: &dyn Fn(&DeviceLoad) -> Option<f64>| {
+            median(&loads.iter().filter_map(|l| f(l)).collect::<Vec<_>>())
+        };
+        let fmt = |v: Option<f64>, digits: usize| {
+            v.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
+        };
+        let _ = writeln!(
+            out,
+            "{:<56} {:>8} {:>12} {:>5}% {:>11} {:>12}",
+            format!("{runner} {cell}"),
+            loads[0].device,
+            fmt(med(&|l| Some(l.avg_queue_depth)), 1),
+            fmt(med(&|l| Some(l.busy * 100.0)), 0),
+            fmt(med(&|l| l.requests(*reads).1), 1),
+            fmt(med(&|l| l.requests(*reads).2), 0),
+        );
+    }
+    out.push_str(
+        "queue depth: requests queued or in service on the device, on average; ms/request includes queueing;\n\
+         every request of the device counts, other processes' too (a data file's device is the filesystem's)\n",
+    );
+    out
+}
+
 /// The targets table.
 pub fn render_goals(goals: &[GoalResult]) -> String {
     let mut out = String::new();
@@ -662,6 +730,7 @@ pub(crate) mod tests {
             runs.push(Run {
                 repeat: rep,
                 result: cell("memkv-checksum", Op::Put, m4, 1, 1, mk),
+                device: None,
             });
             pumps.push(PumpRun {
                 repeat: rep,
@@ -696,14 +765,17 @@ pub(crate) mod tests {
             runs.push(Run {
                 repeat: rep,
                 result: mk,
+                device: None,
             });
             runs.push(Run {
                 repeat: rep,
                 result: cell("redis", Op::Put, m4, 8, 1, 2.0),
+                device: None,
             });
             runs.push(Run {
                 repeat: rep,
                 result: cell("memcached", Op::Put, m4, 8, 1, 4.0),
+                device: None,
             });
             // The MAC pump at 2.4 against the better peer's 4.0: the `mac` rows' ceiling.
             pumps.push(PumpRun {
@@ -762,5 +834,77 @@ pub(crate) mod tests {
         let goals_table = render_goals(&goals);
         assert!(goals_table.contains("MISS"), "{goals_table}");
         assert!(goals_table.contains("n/a"), "{goals_table}");
+    }
+
+    fn load(device: &str, queue: f64, reads: u64, writes: u64) -> DeviceLoad {
+        DeviceLoad {
+            device: device.into(),
+            seconds: 1.0,
+            reads,
+            read_bytes: reads * 1024 * 1024,
+            writes,
+            write_bytes: writes * 512 * 1024,
+            flushes: None,
+            avg_queue_depth: queue,
+            busy: 0.9,
+            ms_per_read: (reads > 0).then_some(2.0),
+            ms_per_write: (writes > 0).then_some(queue / 3.0),
+        }
+    }
+
+    #[test]
+    fn drive_load_rows_are_medians_per_cell_and_runner_reads_for_gets() {
+        let m4 = 4 << 20;
+        let run = |repeat, op, queue, reads, writes| Run {
+            repeat,
+            result: cell("memkv-direct-checksum", op, m4, 32, 1, 2.0),
+            device: Some(load("loop0", queue, reads, writes)),
+        };
+        let runs = vec![
+            run(0, Op::Put, 30.0, 0, 100),
+            run(1, Op::Put, 40.0, 0, 100),
+            run(0, Op::Get, 8.0, 50, 3),
+            // A memory-mode run has no drive: no row.
+            Run {
+                repeat: 0,
+                result: cell("memkv-checksum", Op::Put, m4, 32, 1, 4.0),
+                device: None,
+            },
+        ];
+        let fio = vec![FioResult {
+            medium: "loop".into(),
+            rw: "write".into(),
+            iodepth: 32,
+            block_size: m4,
+            fdatasync_every: 0,
+            gib_per_s: 2.5,
+            repeat: Some(0),
+            device: Some(load("loop1", 115.0, 0, 400)),
+        }];
+        let text = render_drive_load(&runs, &fio);
+        let row = |prefix: &str| {
+            text.lines()
+                .find(|l| l.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no row {prefix:?} in\n{text}"))
+                .split_whitespace()
+                .rev()
+                .take(5)
+                .collect::<Vec<_>>()
+        };
+        // Columns from the right: KiB/request, ms/request, busy, queue depth, device.
+        assert_eq!(
+            row("memkv-direct-checksum put 4M x32"),
+            ["512", "11.7", "90%", "35.0", "loop0"]
+        );
+        assert_eq!(
+            row("memkv-direct-checksum get 4M x32"),
+            ["1024", "2.0", "90%", "8.0", "loop0"]
+        );
+        assert_eq!(
+            row("fio loop write 4M QD32"),
+            ["512", "38.3", "90%", "115.0", "loop1"]
+        );
+        assert!(!text.contains("memkv-checksum "), "{text}");
+        assert_eq!(render_drive_load(&runs[3..], &[]), "");
     }
 }

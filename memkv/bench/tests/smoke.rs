@@ -466,6 +466,54 @@ fn compare_runs_direct_mode_on_loop_devices_with_fio_on_the_same_kind_of_device(
             .iter()
             .all(|f| f["rw"] == "write" && f["iodepth"] == 32)
     );
+    // Each direct server's cells and each fio job on the loop device carry the load of their
+    // loop device: the puts' writes reached the device, and so did the cold server's reads
+    // (its 1 MiB cache cannot hold a 4 MiB value).
+    let loads = |pick: &dyn Fn(&serde_json::Value) -> bool, array: &serde_json::Value| {
+        array
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| pick(r))
+            .map(|r| r["device"].clone())
+            .collect::<Vec<_>>()
+    };
+    let direct_cell = |target: &'static str, op: &'static str| {
+        move |r: &serde_json::Value| {
+            r["result"]["target"] == target
+                && r["result"]["op"] == op
+                && r["result"]["size"] == 4 << 20
+        }
+    };
+    for (target, op, counter) in [
+        ("memkv-direct-checksum", "put", "writes"),
+        ("memkv-direct-cold-checksum", "put", "writes"),
+        ("memkv-direct-cold-checksum", "get", "reads"),
+    ] {
+        let cells = loads(&direct_cell(target, op), &doc["runs"]);
+        assert!(!cells.is_empty(), "no {target} {op} 4M cell");
+        for device in cells {
+            assert!(
+                device["device"].as_str().unwrap().starts_with("loop"),
+                "{target} {op}: {device}"
+            );
+            assert!(
+                device[counter].as_u64().unwrap() > 0,
+                "{target} {op}: {device}"
+            );
+        }
+    }
+    for f in fio.iter().filter(|f| f["medium"] == "loop") {
+        let counter = if f["rw"] == "read" { "reads" } else { "writes" };
+        assert!(f["device"][counter].as_u64().unwrap() > 0, "{f}");
+    }
+    assert!(
+        stdout.contains("drive load (medians)")
+            && stdout
+                .lines()
+                .any(|l| l.starts_with("memkv-direct-checksum put 4M x2 ") && l.contains(" loop")),
+        "{stdout}"
+    );
     let goals = doc["goals"].as_array().unwrap();
     for (target, reference) in [
         ("memkv-direct-checksum", "fio-loop-write-qd32"),
