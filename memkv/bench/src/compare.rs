@@ -152,11 +152,6 @@ fn program_version(program: &str, arg: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Whether a cell of `op` is judged by its drive's reads (gets) rather than its writes.
-fn reads_drive(op: Op) -> bool {
-    matches!(op, Op::Get | Op::BatchGet | Op::Exists)
-}
-
 /// The cells of a size, in run order.
 fn cells_for(opts: &CompareOptions, size: usize) -> Vec<CellSpec> {
     let stop = Stop::Duration(opts.duration);
@@ -470,7 +465,7 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
                             .zip(before)
                             .and_then(|(dev, before)| dev.load_since(&before));
                         if let Some(load) = &device {
-                            eprintln!("    {}", load.line(reads_drive(cell.op)));
+                            eprintln!("    {}", load.line(cell.op.only_reads()));
                         }
                         runs.push(Run {
                             repeat,

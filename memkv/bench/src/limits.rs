@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::diskstats::{BlockDevice, DeviceLoad};
-
 use crate::servers::{ChildGuard, ServerError, free_port};
 
 /// `iperf3` over loopback.

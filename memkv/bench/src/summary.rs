@@ -581,9 +581,8 @@ pub fn render_drive_load(runs: &[Run], fio: &[FioResult]) -> String {
     for run in runs {
         if let Some(load) = &run.device {
             let key = CellKey::of(&run.result);
-            let reads = matches!(key.op, Op::Get | Op::BatchGet | Op::Exists);
             rows.entry((key.label(), run.result.target.clone()))
-                .or_insert((reads, Vec::new()))
+                .or_insert((key.op.only_reads(), Vec::new()))
                 .1
                 .push(load);
         }

@@ -55,6 +55,12 @@ impl Op {
         }
     }
 
+    /// Whether the workload only reads, so that a disk server's drive is judged by its reads
+    /// (the drive load table); a put or a mix is judged by its writes.
+    pub fn only_reads(self) -> bool {
+        matches!(self, Op::Get | Op::BatchGet | Op::Exists)
+    }
+
     /// Whether the keys must hold values before the cell is timed.
     pub fn needs_prefill(self) -> bool {
         matches!(self, Op::Get | Op::Mixed | Op::BatchGet | Op::Exists)
