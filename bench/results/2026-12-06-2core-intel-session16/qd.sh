@@ -9,7 +9,7 @@ import sys
 n,b,a,t=sys.argv[1],list(map(int,sys.argv[2].split())),list(map(int,sys.argv[3].split())),float(sys.argv[4])
 d=[y-x for x,y in zip(b,a)]
 wios,wsec,wt=d[4],d[6],d[7]
-print(f"  {n}: writes/s {wios/t:.0f}, KiB/write {wsec*512/1024/max(wios,1):.0f}, GiB/s {wsec*512/2**30/t:.2f}, avgQD {d[10]/(t*1000):.1f}, busy {d[9]/(t*10):.0f}%, ms/write {wt/max(wios,1):.2f}, flushes {d[14] if len(d)>14 else '-'}")
+print(f"  {n}: writes/s {wios/t:.0f}, KiB/write {wsec*512/1024/max(wios,1):.0f}, GiB/s {wsec*512/2**30/t:.2f}, avgQD {d[10]/(t*1000):.1f}, busy {d[9]/(t*10):.0f}%, ms/write {wt/max(wios,1):.2f}, flushes {d[15] if len(d)>15 else '-'}")
 P
 }
 W=/tmp/dx/w; rm -rf $W; mkdir -p $W
