@@ -460,10 +460,7 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
                         let before = dev.as_ref().and_then(BlockDevice::snapshot);
                         let r = run_cell(label, target, cell, &data, Some(*pid)).await;
                         progress(&r);
-                        let device = dev
-                            .as_ref()
-                            .zip(before)
-                            .and_then(|(dev, before)| dev.load_since(&before));
+                        let device = before.and_then(|b| b.load());
                         if let Some(load) = &device {
                             eprintln!("    {}", load.line(cell.op.only_reads()));
                         }

@@ -27,8 +27,16 @@ impl BlockDevice {
     /// The device that `path` names (a block device node), or, for any other file, the
     /// device its filesystem is on. `None` where `/sys` has no statistics for it (a network
     /// or memory filesystem, a container without `/sys`).
+    /// A path not created yet (a file fio lays out on its first job) is measured on the
+    /// device of its nearest directory that exists.
     pub fn of(path: &Path) -> Option<BlockDevice> {
-        let meta = std::fs::metadata(path).ok()?;
+        let meta = match std::fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return path.parent().and_then(BlockDevice::of);
+            }
+            Err(_) => return None,
+        };
         let dev = if meta.file_type().is_block_device() {
             meta.rdev()
         } else {
@@ -47,16 +55,10 @@ impl BlockDevice {
         Some(BlockDevice { name, stat })
     }
 
-    /// The device's counters now.
+    /// The device's counters now; [`Snapshot::load`] later gives what it did in between.
     pub fn snapshot(&self) -> Option<Snapshot> {
         let text = std::fs::read_to_string(&self.stat).ok()?;
-        Snapshot::parse(&text, Instant::now())
-    }
-
-    /// The load since `before` (a snapshot of this device).
-    pub fn load_since(&self, before: &Snapshot) -> Option<DeviceLoad> {
-        let after = self.snapshot()?;
-        Some(DeviceLoad::between(&self.name, before, &after))
+        Snapshot::parse(self.clone(), &text, Instant::now())
     }
 }
 
@@ -71,6 +73,7 @@ fn split_dev(dev: u64) -> (u64, u64) {
 /// A device's counters at one moment.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
+    device: BlockDevice,
     at: Instant,
     /// The fields of the `stat` file, in the kernel's order (Documentation/block/stat.rst):
     /// reads, read merges, read sectors, read ms, writes, write merges, write sectors, write
@@ -79,13 +82,19 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    fn parse(text: &str, at: Instant) -> Option<Snapshot> {
+    /// What the device did since this snapshot.
+    pub fn load(&self) -> Option<DeviceLoad> {
+        let now = self.device.snapshot()?;
+        Some(DeviceLoad::between(self, &now))
+    }
+
+    fn parse(device: BlockDevice, text: &str, at: Instant) -> Option<Snapshot> {
         let fields: Vec<u64> = text
             .split_whitespace()
             .map(str::parse)
             .collect::<Result<_, _>>()
             .ok()?;
-        (fields.len() >= 11).then_some(Snapshot { at, fields })
+        (fields.len() >= 11).then_some(Snapshot { device, at, fields })
     }
 }
 
@@ -117,7 +126,7 @@ pub struct DeviceLoad {
 }
 
 impl DeviceLoad {
-    fn between(device: &str, a: &Snapshot, b: &Snapshot) -> DeviceLoad {
+    fn between(a: &Snapshot, b: &Snapshot) -> DeviceLoad {
         let d = |i: usize| match (a.fields.get(i), b.fields.get(i)) {
             (Some(x), Some(y)) => Some(y.saturating_sub(*x)),
             _ => None,
@@ -127,7 +136,7 @@ impl DeviceLoad {
         let ms = (seconds * 1000.0).max(f64::MIN_POSITIVE);
         let per = |ticks: u64, n: u64| (n > 0).then(|| ticks as f64 / n as f64);
         DeviceLoad {
-            device: device.to_owned(),
+            device: a.device.name.clone(),
             seconds,
             reads: field(0),
             read_bytes: field(2) * 512,
@@ -174,6 +183,23 @@ mod tests {
 
     use super::*;
 
+    fn device(name: &str) -> BlockDevice {
+        BlockDevice {
+            name: name.into(),
+            stat: PathBuf::from("/nonexistent"),
+        }
+    }
+
+    #[test]
+    fn a_path_not_created_yet_is_measured_on_its_directory_device() {
+        // On a filesystem without a block device (overlay, tmpfs) both are None: the test
+        // then checks only that a missing file does not make a difference.
+        let dir = tempfile::tempdir().unwrap();
+        let name = |p: &Path| BlockDevice::of(p).map(|d| d.name);
+        assert_eq!(name(&dir.path().join("not-yet")), name(dir.path()));
+        assert_eq!(name(&dir.path().join("not/yet")), name(dir.path()));
+    }
+
     #[test]
     fn dev_t_splits_as_glibc_encodes_it() {
         // makedev(7, 0) for loop0, makedev(259, 1) for an NVMe partition, and a minor above 255.
@@ -185,13 +211,19 @@ mod tests {
     #[test]
     fn load_is_the_difference_of_two_snapshots() {
         let t0 = Instant::now();
-        let a = Snapshot::parse("10 0 80 5 100 0 8192 300 0 400 1000 0 0 0 0 2 1", t0).unwrap();
+        let a = Snapshot::parse(
+            device("loop9"),
+            "10 0 80 5 100 0 8192 300 0 400 1000 0 0 0 0 2 1",
+            t0,
+        )
+        .unwrap();
         let b = Snapshot::parse(
+            device("loop9"),
             "10 0 80 5 300 4 16384 2300 3 1400 5000 0 0 0 0 6 3\n",
             t0 + Duration::from_secs(2),
         )
         .unwrap();
-        let load = DeviceLoad::between("loop9", &a, &b);
+        let load = DeviceLoad::between(&a, &b);
         assert_eq!((load.reads, load.read_bytes), (0, 0));
         assert_eq!((load.writes, load.write_bytes), (200, 8192 * 512));
         assert_eq!(load.flushes, Some(4));
@@ -208,7 +240,8 @@ mod tests {
 
     #[test]
     fn a_short_or_garbled_stat_file_gives_no_snapshot() {
-        assert!(Snapshot::parse("1 2 3", Instant::now()).is_none());
-        assert!(Snapshot::parse("1 2 x 4 5 6 7 8 9 10 11", Instant::now()).is_none());
+        assert!(Snapshot::parse(device("x"), "1 2 3", Instant::now()).is_none());
+        let garbled = "1 2 x 4 5 6 7 8 9 10 11";
+        assert!(Snapshot::parse(device("x"), garbled, Instant::now()).is_none());
     }
 }

@@ -160,8 +160,7 @@ pub fn fio(
         block_size,
         fdatasync_every,
     } = job;
-    let device = BlockDevice::of(file);
-    let before = device.as_ref().and_then(BlockDevice::snapshot);
+    let before = BlockDevice::of(file).and_then(|d| d.snapshot());
     let mut cmd = Command::new("fio");
     if fdatasync_every > 0 {
         cmd.arg(format!("--fdatasync={fdatasync_every}"));
@@ -212,9 +211,7 @@ pub fn fio(
         fdatasync_every,
         gib_per_s: bw / GIB,
         repeat: None,
-        device: device
-            .zip(before)
-            .and_then(|(device, before)| device.load_since(&before)),
+        device: before.and_then(|b| b.load()),
     })
 }
 

@@ -530,6 +530,18 @@ fn compare_runs_direct_mode_on_loop_devices_with_fio_on_the_same_kind_of_device(
         let counter = if f["rw"] == "read" { "reads" } else { "writes" };
         assert!(f["device"][counter].as_u64().unwrap() > 0, "{f}");
     }
+    // fio's file is measured on its filesystem's device from its first job on (laid out by
+    // that job, it did not exist before), or on none where that filesystem has no block
+    // device (overlay, tmpfs): never on some jobs and not others.
+    let file_jobs: Vec<bool> = fio
+        .iter()
+        .filter(|f| f["medium"] == "file")
+        .map(|f| f.get("device").is_some())
+        .collect();
+    assert!(
+        file_jobs.iter().all(|&m| m == file_jobs[0]),
+        "{file_jobs:?}"
+    );
     assert!(
         stdout.contains("drive load (medians)")
             && stdout
