@@ -33,27 +33,25 @@ use tokio::net::tcp::OwnedReadHalf;
 pub use bufpool::BufPool;
 pub use sendbuf::SendBuffer;
 
-/// Bytes of data written, then sealed, at a time by [`write_sealed`]: still in the CPU's cache
-/// from the kernel's copy into the socket when they are summed (after a 1 MiB write, a `checksum`
-/// client's CRC32C pass was still 40% of its CPU, reading the value back from memory), and few
-/// enough writes per value that a sender with 8 clients on 2 cores does not pay for many more
-/// system calls. Against 1 MiB (2-core VM, same session, 3 rounds each, order flipped):
-/// `checksum` put 4M x1 +36%, 1M x1 +20%, 1M x8 +9%, `mac` get 4M x1 +24%, `mac` put 4M x8 -2%;
-/// 256 KiB pieces gained less with one client and lost 3-6% with 8. Earlier, with each piece
-/// summed before its write, 256 KiB pieces ran 1 MiB `checksum` puts with 8 clients at 2.5-2.75
-/// GiB/s against 3.7-3.8 with 1 MiB pieces, and 4 MiB pieces made the `mac` sender hash a whole
-/// value while the receiver idled.
+/// Bytes of data summed, then written, at a time by [`write_sealed`]: the sum's pass over a
+/// value still in memory leaves the chunk in the CPU's cache (a core's L2 holds it) for the
+/// kernel's copy into the socket that follows, and few enough writes per value that a sender
+/// with 8 clients on 2 cores does not pay for many more system calls. Against 1 MiB (written,
+/// then summed; 2-core VM, same session, 3 rounds each, order flipped): `checksum` put 4M x1
+/// +36%, 1M x1 +20%, 1M x8 +9%, `mac` get 4M x1 +24%, `mac` put 4M x8 -2%; 256 KiB pieces
+/// gained less with one client and lost 3-6% with 8. 4 MiB pieces made the `mac` sender hash a
+/// whole value while the receiver idled.
 pub const SEND_CHUNK: usize = 512 * 1024;
 
 /// Writes a sealed frame: `head` (the header's encoding and the control section), `data`, then
-/// the trailer from `sealer`. Data pieces are gathered and written (`head` in front of the
-/// first) each time [`SEND_CHUNK`] bytes are gathered, and what each write call took is fed
-/// to `sealer` as it returns: the kernel's copy has then brought those bytes into the cache,
-/// and the receiver starts on them while they are summed, instead of waiting for a pass over
-/// bytes still in memory before the first byte leaves. Many small values (a batch) still leave in one
-/// write. What is left after the last whole chunk (a batch of small values, a value's tail) is
-/// fed first and goes in one write with the trailer. Data the sealer does not read goes in one
-/// write with the rest.
+/// the trailer from `sealer`. Data pieces are gathered, fed to `sealer` and written (`head` in
+/// front of the first) each time [`SEND_CHUNK`] bytes are gathered. Summing a chunk first reads
+/// it from memory in one streaming pass, which the CPU's prefetchers keep ahead of, and the
+/// kernel's copy then finds it in the cache: a copy that read a cold value itself ran at half
+/// the speed of one from the cache, and was most of a one-client sender's time (see
+/// `docs/benchmarks.md`). Many small values (a batch) still leave in one write. What is left
+/// after the last whole chunk (a batch of small values, a value's tail) is fed first and goes in
+/// one write with the trailer. Data the sealer does not read goes in one write with the rest.
 ///
 /// The bytes are borrowed for the whole call, so what is summed is what was written.
 pub async fn write_sealed<W: AsyncWrite + Unpin>(
@@ -74,7 +72,14 @@ pub async fn write_sealed<W: AsyncWrite + Unpin>(
                 gathered.push(chunk);
                 gathered_len += chunk.len();
                 if gathered_len >= SEND_CHUNK {
-                    write_all_sealing(w, &gathered, data_from, &mut sealer).await?;
+                    let chunk = &gathered[data_from..];
+                    // Small values scattered over many pages: see `touch_lines`. One piece is
+                    // one streaming pass, which needs no help.
+                    if chunk.len() > 1 {
+                        touch_lines(chunk);
+                    }
+                    chunk.iter().for_each(|d| sealer.update(d));
+                    write_all_vectored(w, gathered.iter().copied()).await?;
                     gathered.clear();
                     data_from = 0;
                     gathered_len = 0;
@@ -110,52 +115,11 @@ fn touch_lines(pieces: &[&[u8]]) {
     std::hint::black_box(acc);
 }
 
-/// Writes every byte of `pieces` as [`write_all_vectored`] does, and feeds `sealer` the bytes
-/// of `pieces[data_from..]` as each write returns: only what that write took, which the
-/// kernel's copy has just brought into the cache. A chunk often leaves in several writes (the
-/// socket's send buffer is full) with other connections' work between them; summed only after
-/// its last write, a 512 KiB chunk was read back from memory (a `mac` client's MAC at 13% of
-/// all CPU on 1 MiB puts with 8 clients, against the server's 5% for the same bytes).
-async fn write_all_sealing<W: AsyncWrite + Unpin>(
-    w: &mut W,
-    pieces: &[&[u8]],
-    data_from: usize,
-    sealer: &mut DataSealer,
-) -> std::io::Result<()> {
-    // The first byte not yet fed: piece `at`, offset `offset`.
-    let (mut at, mut offset) = (0, 0);
-    let feed = |mut left: usize| {
-        while left > 0 {
-            let piece = pieces[at];
-            let take = (piece.len() - offset).min(left);
-            if at >= data_from {
-                sealer.update(&piece[offset..offset + take]);
-            }
-            offset += take;
-            left -= take;
-            if offset == piece.len() {
-                at += 1;
-                offset = 0;
-            }
-        }
-    };
-    write_all_reporting(w, pieces.iter().copied(), feed).await
-}
-
 /// Writes every byte of `pieces`, in order, with vectored writes. Through a tokio `BufWriter`,
 /// pieces that fit its free space are buffered and larger sets go to the socket directly.
 pub async fn write_all_vectored<'a, W: AsyncWrite + Unpin>(
     w: &mut W,
     pieces: impl Iterator<Item = &'a [u8]>,
-) -> std::io::Result<()> {
-    write_all_reporting(w, pieces, |_| {}).await
-}
-
-/// [`write_all_vectored`], calling `wrote(n)` with the byte count of each write as it returns.
-async fn write_all_reporting<'a, W: AsyncWrite + Unpin>(
-    w: &mut W,
-    pieces: impl Iterator<Item = &'a [u8]>,
-    mut wrote: impl FnMut(usize),
 ) -> std::io::Result<()> {
     let mut slices: Vec<std::io::IoSlice<'_>> = Vec::with_capacity(pieces.size_hint().0);
     slices.extend(pieces.filter(|p| !p.is_empty()).map(std::io::IoSlice::new));
@@ -165,7 +129,6 @@ async fn write_all_reporting<'a, W: AsyncWrite + Unpin>(
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
-        wrote(n);
         std::io::IoSlice::advance_slices(&mut bufs, n);
     }
     Ok(())
@@ -780,7 +743,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_sealed_frame_leaves_in_chunks_summed_after_writing_and_verifies() {
+    async fn a_sealed_frame_leaves_in_chunks_summed_before_writing_and_verifies() {
         const HEAD: usize = HEADER_LEN + 3;
         let t = TRAILER_LEN;
         let big = |n: usize| (0..n).map(|i| (i % 253) as u8).collect::<Vec<u8>>();
@@ -794,7 +757,7 @@ mod tests {
                 Integrity::Checksum,
                 vec![HEAD + 3 * 4096 + t],
             ),
-            // A large value: each whole chunk written, then summed; the rest with the trailer.
+            // A large value: each whole chunk summed, then written; the rest with the trailer.
             (
                 vec![big(SEND_CHUNK * 2 + SEND_CHUNK / 2)],
                 SendCrc::Compute,
@@ -844,8 +807,7 @@ mod tests {
     }
 
     /// Writes that take only part of what they are offered, splitting the head, values and
-    /// chunks anywhere: every byte leaves once, in order, and the frame verifies (the sealer is
-    /// fed exactly what each write took).
+    /// chunks anywhere: every byte leaves once, in order, and the frame verifies.
     #[tokio::test]
     async fn a_frame_written_in_partial_writes_verifies() {
         let big = |n: usize| (0..n).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>();
