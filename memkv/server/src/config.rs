@@ -76,6 +76,8 @@ pub struct NetworkConfig {
     pub max_inflight_bytes: u64,
     /// How each connection's send buffer is sized.
     pub send_buffer: SendBuffer,
+    /// Threads that serve data-plane connections; 0: one per CPU core the server may use.
+    pub threads: u32,
 }
 
 impl fmt::Debug for NetworkConfig {
@@ -92,6 +94,7 @@ impl fmt::Debug for NetworkConfig {
             max_clock_skew,
             max_inflight_bytes,
             send_buffer,
+            threads,
         } = self;
         f.debug_struct("NetworkConfig")
             .field("address", address)
@@ -105,6 +108,7 @@ impl fmt::Debug for NetworkConfig {
             .field("max_clock_skew", max_clock_skew)
             .field("max_inflight_bytes", max_inflight_bytes)
             .field("send_buffer", send_buffer)
+            .field("threads", threads)
             .finish()
     }
 }

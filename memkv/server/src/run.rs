@@ -58,6 +58,11 @@ pub enum RunError {
     /// The storage engine could not be opened.
     #[error("cannot open the storage engine: {0}")]
     Store(#[from] memkv_store::StoreError),
+    /// The data plane's connection threads could not be started.
+    #[error(
+        "cannot start the data plane's threads: {0}; lower network.threads or raise the process's limits"
+    )]
+    Threads(std::io::Error),
     /// A configured storage mode this build cannot serve.
     #[error("storage.mode `{0}` is not served by this build; use `storage.mode: memory`")]
     StorageMode(&'static str),
@@ -145,6 +150,10 @@ pub async fn run(
         max_inflight_bytes: config.network.max_inflight_bytes,
         send_buffer: config.network.send_buffer,
         handshake_timeout: Duration::from_secs(10),
+        threads: match config.network.threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n as usize,
+        },
         release: release.clone(),
         storage_mode: config.storage.mode.as_str().to_owned(),
     };
@@ -191,6 +200,7 @@ pub async fn run(
         },
     ));
     DataPlane::new(data_listener, store, settings, metrics)
+        .map_err(RunError::Threads)?
         .run(stop_rx)
         .await;
     let _ = admin_stop_tx.send(true);

@@ -39,6 +39,7 @@ pub(crate) struct RawNetwork {
     pub(crate) max_clock_skew: Option<RawDuration>,
     pub(crate) max_inflight_bytes: Option<RawSize>,
     pub(crate) send_buffer: Option<RawSendBuffer>,
+    pub(crate) threads: Option<u32>,
 }
 
 /// `memory:`.

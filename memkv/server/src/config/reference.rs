@@ -123,6 +123,13 @@ pub const CONFIG_KEYS: &[KeyDoc] = &[
         example: "256 MiB",
     },
     KeyDoc {
+        key: "network.threads",
+        kind: "integer from `0` to `1024`",
+        default: "`0`",
+        description: "Threads that serve data-plane connections. Each connection stays on the thread it was given (the one with the fewest connections when it arrived), which reads its requests and writes its responses, as memcached does; `0` starts one per CPU core the server may run on. The admin API and the storage engine's background work run beside them.",
+        example: "0",
+    },
+    KeyDoc {
         key: "network.send_buffer",
         kind: "`auto`, `kernel`, or a size from `4 KiB` to `256 MiB`",
         default: "`auto`",

@@ -215,6 +215,12 @@ fn bad_sizes_and_durations_name_the_key() {
     assert_eq!(key, "network.max_clock_skew");
     let (key, _) = invalid_key(parse(&loopback("  max_connections: lots\n")));
     assert_eq!(key, "network.max_connections");
+    let (key, _) = invalid_key(parse(&loopback("  threads: -1\n")));
+    assert_eq!(key, "network.threads");
+    assert_eq!(
+        parse(&loopback("  threads: 3\n")).unwrap().network.threads,
+        3
+    );
     let (key, _) = invalid_key(parse(&loopback("rdma:\n  traffic_class: 256\n")));
     assert_eq!(key, "rdma.traffic_class");
 }
@@ -265,6 +271,7 @@ fn ranges_are_enforced() {
             "network.max_frame_size",
         ),
         ("  max_connections: 0\n", "network.max_connections"),
+        ("  threads: 1025\n", "network.threads"),
         ("  max_clock_skew: 0s\n", "network.max_clock_skew"),
         ("  max_clock_skew: 2h\n", "network.max_clock_skew"),
         ("  max_frame_size: 512 MiB\n", "network.max_inflight_bytes"),
@@ -585,6 +592,7 @@ fn documented_defaults_match_the_validated_defaults() {
             "network.max_clock_skew" => format_duration(config.network.max_clock_skew),
             "network.max_inflight_bytes" => format_size(config.network.max_inflight_bytes),
             "network.send_buffer" => config.network.send_buffer.to_string(),
+            "network.threads" => config.network.threads.to_string(),
             "memory.block_size" => format_size(config.memory.block_size),
             "storage.mode" => config.storage.mode.to_string(),
             "storage.block_size" => format_size(config.storage.block_size),
@@ -602,7 +610,7 @@ fn documented_defaults_match_the_validated_defaults() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 14);
+    assert_eq!(checked, 15);
     let file_default = CONFIG_KEYS
         .iter()
         .find(|d| d.key == "network.address")

@@ -26,6 +26,8 @@ pub(crate) const FILE_DEFAULT_ADDRESS: &str = "0.0.0.0:9900";
 pub(crate) const EMBEDDED_ADDRESS: &str = "127.0.0.1:9900";
 pub(crate) const DEFAULT_MAX_CONNECTIONS: u32 = 1024;
 const MAX_CONNECTIONS: RangeInclusive<u32> = 1..=1 << 20;
+/// Most data-plane threads (`network.threads`): far more than the cores of any machine.
+const MAX_THREADS: u32 = 1024;
 pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 pub(crate) const DEFAULT_MAX_FRAME_SIZE: u64 = 64 * MIB;
 const MAX_FRAME_SIZE: RangeInclusive<u64> = MIB..=GIB;
@@ -119,6 +121,7 @@ fn validate_network(raw: RawNetwork, env: &AuthKeyEnv) -> Result<NetworkConfig, 
         max_clock_skew,
         max_inflight_bytes,
         send_buffer,
+        threads,
     } = raw;
 
     let address_text = address.as_deref().unwrap_or(FILE_DEFAULT_ADDRESS).trim();
@@ -171,6 +174,12 @@ fn validate_network(raw: RawNetwork, env: &AuthKeyEnv) -> Result<NetworkConfig, 
         "network.max_connections",
         max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
         MAX_CONNECTIONS,
+        |v| v.to_string(),
+    )?;
+    let threads = check_range(
+        "network.threads",
+        threads.unwrap_or(0),
+        0..=MAX_THREADS,
         |v| v.to_string(),
     )?;
     let idle_timeout = match idle_timeout.map_or(DEFAULT_IDLE_TIMEOUT, |d| d.0) {
@@ -233,6 +242,7 @@ fn validate_network(raw: RawNetwork, env: &AuthKeyEnv) -> Result<NetworkConfig, 
         max_clock_skew,
         max_inflight_bytes,
         send_buffer,
+        threads,
     })
 }
 

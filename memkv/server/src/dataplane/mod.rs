@@ -4,11 +4,13 @@
 //! Each connection has a reader (this module's `conn`), which reads, authenticates and handles
 //! one frame at a time, and a writer task, which seals and sends responses. Handling runs on the
 //! reader, in order, so chunked streams need no locking; sealing (the MAC over response data)
-//! runs on the writer, so the two halves of a large transfer overlap on different cores.
+//! runs on the writer, so a response is sealed while the reader goes on. Both run on the
+//! connection's thread (`threads`): connections are spread over threads, not their halves.
 
 mod conn;
 mod handler;
 mod streams;
+mod threads;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::metrics::Metrics;
+use threads::ConnThreads;
 
 /// Most bytes of idle receive buffers the process keeps for reuse.
 const RECV_POOL_MAX_IDLE: usize = 256 << 20;
@@ -56,6 +59,8 @@ pub struct DataPlaneSettings {
     pub send_buffer: SendBuffer,
     /// Time allowed for a new connection to complete its handshake.
     pub handshake_timeout: Duration,
+    /// Threads that serve connections (at least one is started).
+    pub threads: usize,
     /// Release tag reported in `NodeInfo`.
     pub release: String,
     /// Storage mode reported in `NodeInfo`.
@@ -80,16 +85,18 @@ pub(crate) struct Shared<S> {
 pub struct DataPlane<S> {
     listener: TcpListener,
     shared: Arc<Shared<S>>,
+    threads: ConnThreads,
 }
 
 impl<S: Store> DataPlane<S> {
-    /// Wraps a bound listener.
+    /// Wraps a bound listener and starts the threads that will serve its connections.
     pub fn new(
         listener: TcpListener,
         store: Arc<S>,
         settings: DataPlaneSettings,
         metrics: Arc<Metrics>,
-    ) -> Self {
+    ) -> std::io::Result<Self> {
+        let threads = ConnThreads::start(settings.threads)?;
         let shared = Arc::new(Shared {
             store,
             settings,
@@ -98,7 +105,11 @@ impl<S: Store> DataPlane<S> {
             active: AtomicUsize::new(0),
             recv_pool: recv_pool(),
         });
-        DataPlane { listener, shared }
+        Ok(DataPlane {
+            listener,
+            shared,
+            threads,
+        })
     }
 
     /// The address the listener is bound to.
@@ -132,11 +143,15 @@ impl<S: Store> DataPlane<S> {
                         }
                         shared.metrics.connection_opened();
                         let rx = conn_shutdown.clone();
-                        conns.spawn(async move {
-                            conn::serve(stream, peer, Arc::clone(&shared), rx).await;
-                            shared.active.fetch_sub(1, Ordering::AcqRel);
-                            shared.metrics.connection_closed();
+                        let open = Open(shared);
+                        let handed = self.threads.spawn(&mut conns, stream, move |stream| async move {
+                            conn::serve(stream, peer, Arc::clone(&open.0), rx).await;
+                            drop(open);
                         });
+                        if let Err(e) = handed {
+                            // The socket is closed (and `open` counted out) with the closure.
+                            tracing::warn!(%peer, "cannot hand a connection to its thread: {e}");
+                        }
                     }
                     Err(e) => {
                         // Out of file descriptors and similar: back off instead of spinning.
@@ -152,6 +167,17 @@ impl<S: Store> DataPlane<S> {
             "data plane stopped accepting; draining connections"
         );
         while conns.join_next().await.is_some() {}
+    }
+}
+
+/// A connection counted in `Shared::active` and the metrics until this drops: after it was
+/// served, or with the task or closure that would have served it.
+struct Open<S>(Arc<Shared<S>>);
+
+impl<S> Drop for Open<S> {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
+        self.0.metrics.connection_closed();
     }
 }
 

@@ -43,11 +43,12 @@ pub async fn serve<S: Store>(
         max_inflight_bytes: 64 << 20,
         send_buffer: memkv_frameio::SendBuffer::Auto,
         handshake_timeout: Duration::from_secs(10),
+        threads: 2,
         release: "TEST".into(),
         storage_mode: storage_mode.into(),
     };
     let metrics = Arc::new(Metrics::new(&OP_NAMES, &STATUS_NAMES));
-    let plane = DataPlane::new(listener, store, settings, Arc::clone(&metrics));
+    let plane = DataPlane::new(listener, store, settings, Arc::clone(&metrics)).unwrap();
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(plane.run(stop_rx));
     Served {

@@ -46,6 +46,7 @@ async fn disk_shared(dir: &std::path::Path) -> Shared<DiskStore> {
             max_inflight_bytes: 64 * MIB,
             send_buffer: memkv_frameio::SendBuffer::Auto,
             handshake_timeout: Duration::from_secs(5),
+            threads: 1,
             release: "test".into(),
             storage_mode: "file".into(),
         },
