@@ -7,8 +7,9 @@
 //! whenever one ran dry, and with 8 clients putting 1 MiB values the server's threads changed
 //! cores 725 times in 3 s (memcached's 59); one thread per connection set made those puts
 //! 15-30% faster in 10 of 10 alternating rounds on a 2-core guest, gets of 1 MiB with 8 clients
-//! 5-8% faster, 4 KiB batch gets even, and one client's 4 MiB gets about 5% slower (its reader
-//! and writer now share a core) (`bench/results/2026-12-06-2core-amd-session17`).
+//! 5-8% faster, 4 KiB batch gets even, and one client's 4 MiB gets 5% slower in one A/B (its
+//! reader and writer now share a core) and 12% faster in another
+//! (`bench/results/2026-12-06-2core-amd-session17`).
 
 use std::future::Future;
 use std::io;
