@@ -421,11 +421,12 @@ async fn cmd_compare(a: CompareArgs) -> Result<bool> {
     let report = compare(opts).await?;
     let mut text = String::new();
     text.push_str(&format!(
-        "memkv-bench compare, {} ({} cores, {}, kernel {})\n\nlimits: memcpy {:.2} GiB/s",
+        "memkv-bench compare, {} ({} cores, {}, kernel {}, CRC32C {})\n\nlimits: memcpy {:.2} GiB/s",
         report.date,
         report.machine.cores,
         report.machine.cpu_model,
         report.machine.kernel,
+        report.machine.crc32c,
         report.limits.memcpy_gib_per_s
     ));
     for i in &report.limits.iperf3 {

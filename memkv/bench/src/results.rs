@@ -149,6 +149,9 @@ pub struct Machine {
     pub mem_total: u64,
     /// Host name.
     pub hostname: String,
+    /// The CRC32C kernel memkv uses on this CPU (`memkv_proto::CrcKernel`): the benchmark
+    /// client, the servers it starts and the CRC pump all compute with it.
+    pub crc32c: &'static str,
 }
 
 impl Machine {
@@ -178,6 +181,7 @@ impl Machine {
             kernel: trimmed("/proc/sys/kernel/osrelease"),
             mem_total,
             hostname: trimmed("/proc/sys/kernel/hostname"),
+            crc32c: memkv_proto::CrcKernel::detected().name(),
         }
     }
 }

@@ -179,7 +179,13 @@ pub async fn run(
         human_bytes(config.memory.max_size),
         config.network.integrity.as_str(),
     );
-    tracing::info!(release = %release, %data_addr, %admin_addr, "memkv started");
+    tracing::info!(
+        release = %release,
+        %data_addr,
+        %admin_addr,
+        crc32c = memkv_proto::CrcKernel::detected().name(),
+        "memkv started"
+    );
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
