@@ -763,6 +763,35 @@ mod tests {
         }
     }
 
+    /// Limits with these fio results and nothing else measured.
+    fn limits_with(fio: Vec<FioResult>) -> Limits {
+        Limits {
+            memcpy_gib_per_s: 10.0,
+            iperf3: Vec::new(),
+            fio,
+            fio_error: None,
+        }
+    }
+
+    /// One `file` server, with a cold cache or not.
+    fn file_server(cold: bool) -> [MemkvStorage; 1] {
+        [MemkvStorage::Disk {
+            engine: DiskEngine::File,
+            size: 1 << 30,
+            block_size: 4 << 20,
+            cold,
+        }]
+    }
+
+    /// The measured figure of the goal named `name`.
+    fn measured_in(goals: &[GoalResult], name: &str) -> Option<f64> {
+        goals
+            .iter()
+            .find(|g| g.goal.name == name)
+            .unwrap_or_else(|| panic!("no `{name}` in {goals:#?}"))
+            .measured
+    }
+
     #[test]
     fn disk_puts_are_compared_with_fio_the_lower_of_fio_and_memory_mode_and_the_pump() {
         // Repeat 0: fio 5.0 is faster than memory mode's 3.0, which is then the ceiling: file
@@ -774,18 +803,8 @@ mod tests {
             put("memkv-checksum", 1, 3.0),
             put("memkv-file-checksum", 1, 1.9),
         ];
-        let limits = Limits {
-            memcpy_gib_per_s: 10.0,
-            iperf3: Vec::new(),
-            fio: vec![fio_write(0, 5.0), fio_write(1, 2.0)],
-            fio_error: None,
-        };
-        let storage = [MemkvStorage::Disk {
-            engine: DiskEngine::File,
-            size: 1 << 30,
-            block_size: 4 << 20,
-            cold: false,
-        }];
+        let limits = limits_with(vec![fio_write(0, 5.0), fio_write(1, 2.0)]);
+        let storage = file_server(false);
         // The raw pump with 4 streams (the x32 cells'): 4.0 over fio 5.0 (0.8), 1.8 over fio
         // 2.0 (0.9): median 0.85. A checking pump, the cached one and one stream do not count.
         let pumps: Vec<PumpRun> = [
@@ -810,13 +829,7 @@ mod tests {
             &pumps,
             &limits,
         );
-        let measured = |name: &str| {
-            goals
-                .iter()
-                .find(|g| g.goal.name == name)
-                .unwrap_or_else(|| panic!("no `{name}` in {goals:#?}"))
-                .measured
-        };
+        let measured = |name: &str| measured_in(&goals, name);
         let vs_fio = measured("file checksum put 4M x32 vs fio write QD32 on a file").unwrap();
         assert!((vs_fio - 0.715).abs() < 1e-9, "{vs_fio}");
         let vs_ceiling = measured(
@@ -856,18 +869,8 @@ mod tests {
             rw: "read".into(),
             ..fio_write(repeat, gib)
         };
-        let limits = Limits {
-            memcpy_gib_per_s: 10.0,
-            iperf3: Vec::new(),
-            fio: vec![fio_read(0, 3.0), fio_read(1, 2.0)],
-            fio_error: None,
-        };
-        let storage = [MemkvStorage::Disk {
-            engine: DiskEngine::File,
-            size: 1 << 30,
-            block_size: 4 << 20,
-            cold: true,
-        }];
+        let limits = limits_with(vec![fio_read(0, 3.0), fio_read(1, 2.0)]);
+        let storage = file_server(true);
         let goals = storage_goals(
             &storage,
             &[FIO_QD],
@@ -876,14 +879,7 @@ mod tests {
             &[],
             &limits,
         );
-        let measured = |name: &str| {
-            goals
-                .iter()
-                .find(|g| g.goal.name == name)
-                .unwrap_or_else(|| panic!("no `{name}` in {goals:#?}"))
-                .measured
-                .unwrap()
-        };
+        let measured = |name: &str| measured_in(&goals, name).unwrap();
         let vs_fio = measured("file-cold checksum get 4M cold x32 vs fio read QD32 on a file");
         assert!((vs_fio - 0.7).abs() < 1e-9, "{vs_fio}");
         let vs_ceiling = measured(
