@@ -633,29 +633,27 @@ fn storage_goals(
                 // it left the drive: where fio moves bytes faster than memkv's memory mode
                 // moves the same values in the same repeat, that is the ceiling (informative:
                 // what the drive path adds to the network's).
-                {
-                    let memory = format!("memkv-{mode}");
-                    let network_at = |repeat: usize| {
-                        runs.iter()
-                            .find(|r| {
-                                r.repeat == repeat
-                                    && r.result.target == memory
-                                    && CellKey::of(&r.result) == cell
-                            })
-                            .map(|r| r.result.gib_per_s)
-                    };
-                    let measured = median_vs(&|repeat| {
-                        Some(fio_at(0, repeat)?.min(network_at(repeat)?)).filter(|g| *g > 0.0)
-                    });
-                    push(
-                        format!(
-                            "the lower of fio {rw} QD{FIO_QD} on a {medium} and memory-mode {} (informative)",
-                            op.name()
-                        ),
-                        format!("min(fio-{medium}-{rw}-qd{FIO_QD},{memory})"),
-                        measured,
-                    );
-                }
+                let memory = format!("memkv-{mode}");
+                let network_at = |repeat: usize| {
+                    runs.iter()
+                        .find(|r| {
+                            r.repeat == repeat
+                                && r.result.target == memory
+                                && CellKey::of(&r.result) == cell
+                        })
+                        .map(|r| r.result.gib_per_s)
+                };
+                let measured = median_vs(&|repeat| {
+                    Some(fio_at(0, repeat)?.min(network_at(repeat)?)).filter(|g| *g > 0.0)
+                });
+                push(
+                    format!(
+                        "the lower of fio {rw} QD{FIO_QD} on a {medium} and memory-mode {} (informative)",
+                        op.name()
+                    ),
+                    format!("min(fio-{medium}-{rw}-qd{FIO_QD},{memory})"),
+                    measured,
+                );
                 // The ceiling: the raw pump (an upper bound whatever the mode checks; a cold
                 // get's server does not check), as many streams as the cells, over fio in the
                 // same repeat.

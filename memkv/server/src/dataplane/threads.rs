@@ -21,12 +21,14 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// The connection threads of one data plane; they end when this is dropped, once the
-/// connections handed to them have finished (the data plane drains them first).
+/// The connection threads of one data plane. Dropping this stops them and waits until they
+/// have exited (their runtimes dropped, with any task still on them); the data plane drains its
+/// connections before, so that wait is short.
 #[derive(Debug)]
 pub(super) struct ConnThreads {
     threads: Vec<ConnThread>,
     stop: watch::Sender<bool>,
+    joins: Vec<std::thread::JoinHandle<()>>,
 }
 
 #[derive(Debug)]
@@ -41,13 +43,14 @@ impl ConnThreads {
     pub(super) fn start(count: usize) -> io::Result<Self> {
         let (stop, stopped) = watch::channel(false);
         let mut threads = Vec::with_capacity(count.max(1));
+        let mut joins = Vec::with_capacity(count.max(1));
         for i in 0..count.max(1) {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             let handle = runtime.handle().clone();
             let mut stopped = stopped.clone();
-            std::thread::Builder::new()
+            let join = std::thread::Builder::new()
                 .name(format!("memkv-conn-{i}"))
                 .spawn(move || {
                     // A current-thread runtime runs its tasks only inside `block_on`.
@@ -55,12 +58,17 @@ impl ConnThreads {
                         let _ = stopped.wait_for(|s| *s).await;
                     });
                 })?;
+            joins.push(join);
             threads.push(ConnThread {
                 runtime: handle,
                 connections: Arc::default(),
             });
         }
-        Ok(ConnThreads { threads, stop })
+        Ok(ConnThreads {
+            threads,
+            stop,
+            joins,
+        })
     }
 
     /// Serves `stream` on the thread with the fewest connections: `serve` runs there with the
@@ -102,6 +110,11 @@ impl ConnThreads {
 impl Drop for ConnThreads {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+        for join in self.joins.drain(..) {
+            if join.join().is_err() {
+                tracing::error!("a data-plane connection thread panicked");
+            }
+        }
     }
 }
 
@@ -170,5 +183,33 @@ mod tests {
         tasks.join_next().await.unwrap().unwrap();
         drop(releases);
         while tasks.join_next().await.is_some() {}
+    }
+
+    /// Dropping the threads returns only once every thread has exited: a task still on a
+    /// thread's runtime has been dropped with it by then.
+    #[tokio::test]
+    async fn dropping_the_threads_waits_for_them_to_exit() {
+        struct SetOnDrop(Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for SetOnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let threads = ConnThreads::start(2).unwrap();
+        let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let guard = SetOnDrop(Arc::clone(&dropped));
+        let (started_tx, started) = tokio::sync::oneshot::channel();
+        threads.threads[1].runtime.spawn(async move {
+            let _guard = guard;
+            let _ = started_tx.send(());
+            std::future::pending::<()>().await;
+        });
+        started.await.unwrap();
+        assert!(!dropped.load(Ordering::SeqCst));
+        drop(threads);
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the thread's runtime, and the task on it, were gone when drop returned"
+        );
     }
 }
