@@ -24,6 +24,7 @@
 
 pub mod format;
 pub mod inspect;
+mod flusher;
 mod lane;
 mod readbuf;
 mod recover;
@@ -534,7 +535,7 @@ impl DiskStore {
             read_bufs: readbuf::ReadBufs::new(cfg.extent_size, cfg.queue_depth),
         });
         let flushers = (0..inner.drives.len())
-            .map(|d| tokio::spawn(lane::flusher(Arc::clone(&inner), d)))
+            .map(|d| tokio::spawn(flusher::flusher(Arc::clone(&inner), d)))
             .collect();
         Ok(DiskStore {
             inner,
