@@ -143,6 +143,17 @@ pub enum CompareError {
     Pump(std::io::Error),
 }
 
+/// A store the harness measures: a memkv server or a peer.
+struct Runner {
+    /// Its name in the tables (`memkv-checksum`, `redis`, ...).
+    label: String,
+    target: Target,
+    /// The server's process, whose CPU time each cell reads.
+    pid: u32,
+    /// The block device under a disk server's drive, whose load each cell reads.
+    device: Option<BlockDevice>,
+}
+
 fn program_version(program: &str, arg: &str) -> String {
     std::process::Command::new(program)
         .arg(arg)
@@ -268,8 +279,7 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
     // Servers first, so that a start-up failure costs nothing.
     let mut servers: Vec<ServerProc> = Vec::new();
     let mut memkv_targets = Vec::new();
-    // Label, target, server pid, and the block device under a disk server's drive.
-    let mut targets: Vec<(String, Target, u32, Option<BlockDevice>)> = Vec::new();
+    let mut targets: Vec<Runner> = Vec::new();
     let combos: Vec<(&MemkvStorage, &String)> = opts
         .storage
         .iter()
@@ -314,15 +324,15 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
             })?;
         }
         memkv_targets.push(s.label.clone());
-        targets.push((
-            s.label.clone(),
-            Target::Memkv {
+        targets.push(Runner {
+            label: s.label.clone(),
+            target: Target::Memkv {
                 client,
                 api: opts.get_api,
             },
-            s.pid(),
-            s.block_device(),
-        ));
+            pid: s.pid(),
+            device: s.block_device(),
+        });
         servers.push(s);
     }
     let mut peers = Vec::new();
@@ -330,7 +340,12 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
     if opts.peers {
         let r = start_redis(opts.redis_io_threads)?;
         eprintln!("started redis on {}", r.addr);
-        targets.push(("redis".into(), Target::Redis(r.addr.clone()), r.pid(), None));
+        targets.push(Runner {
+            label: "redis".into(),
+            target: Target::Redis(r.addr.clone()),
+            pid: r.pid(),
+            device: None,
+        });
         peers.push("redis".to_owned());
         peer_versions.push((
             "redis".to_owned(),
@@ -339,12 +354,12 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
         servers.push(r);
         let m = start_memcached(cores, opts.memcached_mib)?;
         eprintln!("started memcached on {}", m.addr);
-        targets.push((
-            "memcached".into(),
-            Target::Memcached(m.addr.clone()),
-            m.pid(),
-            None,
-        ));
+        targets.push(Runner {
+            label: "memcached".into(),
+            target: Target::Memcached(m.addr.clone()),
+            pid: m.pid(),
+            device: None,
+        });
         peers.push("memcached".to_owned());
         peer_versions.push(("memcached".to_owned(), program_version("memcached", "-V")));
         servers.push(m);
@@ -456,9 +471,9 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
                 let n = targets.len() + fio_runs.len();
                 for k in 0..n {
                     let i = (k + repeat) % n;
-                    if let Some((label, target, pid, dev)) = targets.get(i) {
-                        let before = dev.as_ref().and_then(BlockDevice::snapshot);
-                        let r = run_cell(label, target, cell, &data, Some(*pid)).await;
+                    if let Some(t) = targets.get(i) {
+                        let before = t.device.as_ref().and_then(BlockDevice::snapshot);
+                        let r = run_cell(&t.label, &t.target, cell, &data, Some(t.pid)).await;
                         progress(&r);
                         let device = before.and_then(|b| b.load());
                         if let Some(load) = &device {

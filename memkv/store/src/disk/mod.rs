@@ -22,9 +22,9 @@
 //!
 //! All disk I/O goes through `memkv-ioengine`. [`format`] holds the byte layout.
 
+mod flusher;
 pub mod format;
 pub mod inspect;
-mod flusher;
 mod lane;
 mod readbuf;
 mod recover;
