@@ -1,6 +1,6 @@
 #!/bin/bash
 # dprof.sh MODE: a fresh file-mode (or memory) server of /tmp/s19/bin/memkv as thpab.sh sets it up,
-# put 4M x32 for 6 s; perf record -a -g for 3 s of it, and the device's stats over those 3 s
+# put 4M x32 for 6 s; perf record -a (-g when PERF_G=-g) for 3 s of it, and the device's stats over those 3 s
 set -u
 mode=$1
 W=/tmp/s19/wt; rm -rf $W; mkdir -p $W
@@ -25,7 +25,7 @@ MEMKV_CONFIG=/dev/null $B run --servers 127.0.0.1:17500 --auth-key $KEY --integr
 BP=$!
 sleep 2
 s0=($(cat /sys/block/$BLK/stat))
-perf record -a -g -o /tmp/s20/perf-disk-$mode.data -- sleep 3 > /dev/null 2>&1
+perf record -a ${PERF_G:-} -o /tmp/s20/perf-disk-$mode.data -- sleep 3 > /dev/null 2>&1
 s1=($(cat /sys/block/$BLK/stat))
 wait $BP; grep -E "^memkv" $W/b.out
 w=$(( ${s1[4]} - ${s0[4]} )); sec=$(( ${s1[6]} - ${s0[6]} ))
