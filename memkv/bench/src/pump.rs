@@ -145,7 +145,7 @@ async fn receive(
     s.set_nodelay(true)?;
     let tl = check.trailer_len();
     // The receive low-water mark memkv's readers ask for while a value's data is outstanding
-    // (1 MiB), at most one message: messages follow each other until the sender
+    // (256 KiB), at most one message: messages follow each other until the sender
     // shuts down, which wakes the reader whatever the mark.
     let mut current = memkv_frameio::LOW_WATER.min(size + tl);
     memkv_ioengine::set_recv_low_water(s.as_fd(), current)?;
@@ -411,7 +411,7 @@ mod tests {
         let (rx, _) = listener.accept().unwrap();
         rx.set_nonblocking(true).unwrap();
         let probe = rx.try_clone().unwrap();
-        // Longer than the receive low-water mark (1 MiB): its last 100 bytes come after the
+        // Longer than the receive low-water mark (256 KiB): its last 100 bytes come after the
         // receiver has read the rest, and alone they are below the mark.
         let size = memkv_frameio::LOW_WATER + 110;
         let receiver = tokio::spawn(receive(
