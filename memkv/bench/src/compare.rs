@@ -10,19 +10,19 @@ use std::time::Duration;
 use memkv_client::{AsyncClient, AuthKey, ClientConfig, Integrity, SendBuffer};
 use serde::Serialize;
 
+use crate::disk_goals::storage_goals;
 use crate::diskstats::BlockDevice;
-use crate::fio_jobs::{FIO_BLOCK, FIO_DURABLE_EVERY, FIO_QD, FioMedia, FioRun, cell_for};
-use crate::limits::{FioResult, IperfResult, fdatasync_label, iperf3, memcpy_gib_per_s};
+use crate::fio_jobs::{FIO_BLOCK, FioMedia, FioRun, cell_for};
+use crate::limits::{FioResult, IperfResult, iperf3, memcpy_gib_per_s};
 use crate::pattern::ValueSet;
 use crate::plot::{Panel, Series};
 use crate::pump::{PumpCheck, PumpSpec, pump};
-use crate::results::{Machine, command_line, median, now_rfc3339, size_name};
+use crate::results::{Machine, command_line, now_rfc3339, size_name};
 use crate::servers::{
-    DiskEngine, MemkvStorage, ServerError, ServerProc, require_tools, start_memcached, start_memkv,
-    start_redis,
+    MemkvStorage, ServerError, ServerProc, require_tools, start_memcached, start_memkv, start_redis,
 };
 use crate::summary::{
-    ACKED_PUMP, CACHED_PUMP, CellKey, Goal, GoalResult, PumpRun, Run, SummaryRow, evaluate,
+    ACKED_PUMP, CACHED_PUMP, GoalResult, PIPELINED_TASKS, PumpRun, Run, SummaryRow, evaluate,
     issue_goals, pump_ref, pump_streams, summarize,
 };
 use crate::sweep::{keys_for, progress};
@@ -36,7 +36,8 @@ pub struct CompareOptions {
     pub memkv_bin: PathBuf,
     /// Value sizes of the put/get sweep.
     pub sizes: Vec<usize>,
-    /// Concurrencies of the put/get sweep (tasks; one connection per task everywhere).
+    /// Concurrencies of the put/get sweep (tasks; one connection per task, but for the
+    /// `pipelined` cells).
     pub concurrency: Vec<usize>,
     /// Keys per call of the batch cells.
     pub batch: usize,
@@ -60,6 +61,12 @@ pub struct CompareOptions {
     pub peers: bool,
     /// Whether to run iperf3.
     pub iperf: bool,
+    /// Whether, where the sweep has one-client cells, memkv also runs puts with two tasks
+    /// sharing one connection (`PIPELINED_TASKS`), so that a value is on its way while the
+    /// previous one's answer comes back: the connection's bandwidth, against the same
+    /// one-stream pumps. (Not gets: two gets into their callers' buffers over one connection
+    /// wait for each other's checks, see `docs/benchmarks.md`.)
+    pub pipelined: bool,
     /// Whether to run fio.
     pub fio: bool,
     /// Time per fio job.
@@ -120,6 +127,10 @@ pub struct CompareReport {
     pub memkv_targets: Vec<String>,
     /// Peers in the run.
     pub peers: Vec<String>,
+    /// Per memkv target, the connections its client for the `pipelined` cells opened over the
+    /// run: 1 once those cells ran (it connects at the first), more only if a connection failed
+    /// and was replaced.
+    pub pipelined_connections: Vec<(String, u64)>,
     /// Whether every cell ran cleanly (no error, no wrong byte, no miss).
     pub ok: bool,
 }
@@ -152,6 +163,24 @@ struct Runner {
     pid: u32,
     /// The block device under a disk server's drive, whose load each cell reads.
     device: Option<BlockDevice>,
+    /// memkv through a client of one connection, for the cells whose tasks share one.
+    one_connection: Option<Target>,
+    /// Whether `one_connection` has connected: at its first cell, so that its client's count of
+    /// connections opened says whether those cells ran through it.
+    one_connection_warm: bool,
+}
+
+/// Connects a memkv target's client to every server before a cell is timed.
+async fn warm_up(label: &str, target: &Target) -> Result<(), CompareError> {
+    if let Target::Memkv { client, .. } = target {
+        for r in client.warmup().await {
+            r.map_err(|source| CompareError::Client {
+                label: label.to_owned(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
 }
 
 fn program_version(program: &str, arg: &str) -> String {
@@ -178,6 +207,17 @@ fn cells_for(opts: &CompareOptions, size: usize) -> Vec<CellSpec> {
             cells.push(CellSpec {
                 op,
                 tasks,
+                connections: None,
+                batch: 1,
+                read_ratio: 0.0,
+                stop,
+            });
+        }
+        if tasks == 1 && opts.pipelined {
+            cells.push(CellSpec {
+                op: Op::Put,
+                tasks: PIPELINED_TASKS,
+                connections: Some(1),
                 batch: 1,
                 read_ratio: 0.0,
                 stop,
@@ -189,6 +229,7 @@ fn cells_for(opts: &CompareOptions, size: usize) -> Vec<CellSpec> {
             cells.push(CellSpec {
                 op,
                 tasks: opts.batch_tasks,
+                connections: None,
                 batch: opts.batch,
                 read_ratio: 0.0,
                 stop,
@@ -306,32 +347,37 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
             .chain([opts.batch_tasks])
             .max()
             .unwrap_or(1);
-        let client = AsyncClient::new(
-            ClientConfig::new([s.addr.clone()])
-                .with_auth_key(key)
+        let connect = |connections: usize| {
+            let config = ClientConfig::new([s.addr.clone()])
+                .with_auth_key(key.clone())
                 .with_integrity(integrity)
-                .with_num_connections(max_tasks)
-                .with_op_timeout(Duration::from_secs(120)),
-        )
-        .map_err(|source| CompareError::Client {
-            label: s.label.clone(),
-            source,
-        })?;
-        for r in client.warmup().await {
-            r.map_err(|source| CompareError::Client {
-                label: s.label.clone(),
-                source,
-            })?;
-        }
+                .with_num_connections(connections)
+                .with_op_timeout(Duration::from_secs(120));
+            AsyncClient::new(config)
+                .map(|client| Target::Memkv {
+                    client,
+                    api: opts.get_api,
+                })
+                .map_err(|source| CompareError::Client {
+                    label: s.label.clone(),
+                    source,
+                })
+        };
+        let target = connect(max_tasks)?;
+        warm_up(&s.label, &target).await?;
+        let one_connection = if opts.pipelined && opts.concurrency.contains(&1) {
+            Some(connect(1)?)
+        } else {
+            None
+        };
         memkv_targets.push(s.label.clone());
         targets.push(Runner {
             label: s.label.clone(),
-            target: Target::Memkv {
-                client,
-                api: opts.get_api,
-            },
+            target,
             pid: s.pid(),
             device: s.block_device(),
+            one_connection,
+            one_connection_warm: false,
         });
         servers.push(s);
     }
@@ -345,6 +391,8 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
             target: Target::Redis(r.addr.clone()),
             pid: r.pid(),
             device: None,
+            one_connection: None,
+            one_connection_warm: false,
         });
         peers.push("redis".to_owned());
         peer_versions.push((
@@ -359,6 +407,8 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
             target: Target::Memcached(m.addr.clone()),
             pid: m.pid(),
             device: None,
+            one_connection: None,
+            one_connection_warm: false,
         });
         peers.push("memcached".to_owned());
         peer_versions.push(("memcached".to_owned(), program_version("memcached", "-V")));
@@ -471,9 +521,22 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
                 let n = targets.len() + fio_runs.len();
                 for k in 0..n {
                     let i = (k + repeat) % n;
-                    if let Some(t) = targets.get(i) {
+                    if let Some(t) = targets.get_mut(i) {
+                        // Cells whose tasks share a connection are memkv's alone (a peer's
+                        // native client has a connection per task).
+                        let target = match (cell.connections, &t.one_connection) {
+                            (None, _) => &t.target,
+                            (Some(_), Some(one)) => {
+                                if !t.one_connection_warm {
+                                    warm_up(&t.label, one).await?;
+                                    t.one_connection_warm = true;
+                                }
+                                one
+                            }
+                            (Some(_), None) => continue,
+                        };
                         let before = t.device.as_ref().and_then(BlockDevice::snapshot);
-                        let r = run_cell(&t.label, &t.target, cell, &data, Some(t.pid)).await;
+                        let r = run_cell(&t.label, target, cell, &data, Some(t.pid)).await;
                         progress(&r);
                         let device = before.and_then(|b| b.load());
                         if let Some(load) = &device {
@@ -512,6 +575,15 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
     ));
     let ok = runs.iter().all(|r| r.result.is_clean(false))
         && pumps.iter().all(|p| p.result.failures == 0);
+    let pipelined_connections = targets
+        .iter()
+        .filter_map(|t| match &t.one_connection {
+            Some(Target::Memkv { client, .. }) => {
+                Some((t.label.clone(), client.stats().connections_opened))
+            }
+            _ => None,
+        })
+        .collect();
     drop(servers);
     Ok(CompareReport {
         tool: "memkv-bench compare".into(),
@@ -528,178 +600,9 @@ pub async fn compare(opts: CompareOptions) -> Result<CompareReport, CompareError
         goals,
         memkv_targets,
         peers,
+        pipelined_connections,
         ok,
     })
-}
-
-/// The issue's storage targets, per disk engine that ran: sustained 4 MiB puts to its warm
-/// server (default durability) against fio's sequential O_DIRECT write at memkv's queue depth
-/// (32) on the same kind of medium, and 4 MiB gets from its cold server (1 MiB read cache,
-/// O_DIRECT drive: every get reads the drive) against fio's read at the same depth. The cells
-/// are those with 32 clients (as many requests in flight as fio's queue depth) when the run has
-/// them, else those with the most clients. Ratios are medians of per-repeat ratios when fio ran
-/// in every repeat. A target whose server was not run is `n/a`.
-///
-/// Each target also gets its ceiling (informative): the raw pump, with as many streams as the
-/// cells, against the same fio figure. Where the drive is faster than loopback TCP carries
-/// bytes at all, no server behind it reaches the target.
-fn storage_goals(
-    storage: &[MemkvStorage],
-    concurrency: &[usize],
-    modes: &[String],
-    runs: &[Run],
-    pumps: &[PumpRun],
-    limits: &Limits,
-) -> Vec<GoalResult> {
-    let ran = |engine: DiskEngine| {
-        storage
-            .iter()
-            .any(|s| matches!(s, MemkvStorage::Disk { engine: e, .. } if *e == engine))
-    };
-    let tasks = if concurrency.contains(&FIO_QD) {
-        FIO_QD
-    } else {
-        concurrency.iter().copied().max().unwrap_or(1)
-    };
-    let mut out = Vec::new();
-    for (engine, warm, medium) in [
-        (DiskEngine::File, "file", "file"),
-        (DiskEngine::Direct, "direct", "loop"),
-    ] {
-        if !ran(engine) {
-            continue;
-        }
-        for mode in modes {
-            for (op, rw, name, what) in [
-                (Op::Put, "write", warm.to_owned(), "put 4M"),
-                (Op::Get, "read", format!("{warm}-cold"), "get 4M cold"),
-            ] {
-                let target = format!("memkv-{name}-{mode}");
-                let cell = CellKey {
-                    op,
-                    size: FIO_BLOCK,
-                    tasks,
-                    batch: 1,
-                };
-                // The issue's target compares with fio's plain write; puts are also compared
-                // with fio's durable write (an fdatasync per 32 MiB), which is what a put
-                // with the default `storage.sync: always` waits for (informative).
-                let flushes: &[usize] = if op == Op::Put {
-                    &[0, FIO_DURABLE_EVERY]
-                } else {
-                    &[0]
-                };
-                // fio's write or read on this medium in `repeat`, with an `fdatasync` every
-                // `every` writes.
-                let fio_at = |every: usize, repeat: usize| {
-                    limits
-                        .fio
-                        .iter()
-                        .filter(|f| {
-                            f.medium == medium
-                                && f.rw == rw
-                                && f.iodepth == FIO_QD
-                                && f.fdatasync_every == every
-                        })
-                        .find(|f| f.repeat.is_none_or(|r| r == repeat))
-                        .map(|f| f.gib_per_s)
-                        .filter(|g| *g > 0.0)
-                };
-                // The median over repeats of the cell's figure over `reference` in that repeat.
-                let median_vs = |reference: &dyn Fn(usize) -> Option<f64>| {
-                    let ratios: Vec<f64> = runs
-                        .iter()
-                        .filter(|r| r.result.target == target && CellKey::of(&r.result) == cell)
-                        .filter_map(|r| reference(r.repeat).map(|x| r.result.gib_per_s / x))
-                        .collect();
-                    median(&ratios)
-                };
-                let mut push = |what_vs: String, reference: String, measured: Option<f64>| {
-                    out.push(GoalResult {
-                        goal: Goal {
-                            name: format!("{name} {mode} {what} x{tasks} vs {what_vs}"),
-                            target: target.clone(),
-                            cell,
-                            reference,
-                            min: 0.90,
-                        },
-                        pass: measured.map(|m| m >= 0.90),
-                        measured,
-                    });
-                };
-                for &every in flushes {
-                    let measured = median_vs(&|repeat| fio_at(every, repeat));
-                    let (flush, note, reference) = if every == 0 {
-                        (String::new(), "", format!("fio-{medium}-{rw}-qd{FIO_QD}"))
-                    } else {
-                        (
-                            fdatasync_label(every),
-                            " (informative)",
-                            format!("fio-{medium}-{rw}-qd{FIO_QD}-fdatasync{every}"),
-                        )
-                    };
-                    push(
-                        format!("fio {rw} QD{FIO_QD}{flush} on a {medium}{note}"),
-                        reference,
-                        measured,
-                    );
-                }
-                // A put crosses loopback TCP before it reaches the drive, and a cold get after
-                // it left the drive: where fio moves bytes faster than memkv's memory mode
-                // moves the same values in the same repeat, that is the ceiling (informative:
-                // what the drive path adds to the network's).
-                let memory = format!("memkv-{mode}");
-                let network_at = |repeat: usize| {
-                    runs.iter()
-                        .find(|r| {
-                            r.repeat == repeat
-                                && r.result.target == memory
-                                && CellKey::of(&r.result) == cell
-                        })
-                        .map(|r| r.result.gib_per_s)
-                };
-                let measured = median_vs(&|repeat| {
-                    Some(fio_at(0, repeat)?.min(network_at(repeat)?)).filter(|g| *g > 0.0)
-                });
-                push(
-                    format!(
-                        "the lower of fio {rw} QD{FIO_QD} on a {medium} and memory-mode {} (informative)",
-                        op.name()
-                    ),
-                    format!("min(fio-{medium}-{rw}-qd{FIO_QD},{memory})"),
-                    measured,
-                );
-                // The ceiling: the raw pump (an upper bound whatever the mode checks; a cold
-                // get's server does not check), as many streams as the cells, over fio in the
-                // same repeat.
-                let pump_over_fio: Vec<f64> = pumps
-                    .iter()
-                    .filter(|p| {
-                        !p.cached
-                            && p.result.size == FIO_BLOCK
-                            && p.result.streams == pump_streams(tasks)
-                            && p.result.check == PumpCheck::Raw
-                    })
-                    .filter_map(|p| Some(p.result.gib_per_s / fio_at(0, p.repeat)?))
-                    .collect();
-                let measured = median(&pump_over_fio);
-                out.push(GoalResult {
-                    goal: Goal {
-                        name: format!(
-                            "ceiling of {name} {mode} {what} x{tasks}: raw pump vs fio {rw} QD{FIO_QD} on a {medium} (informative)"
-                        ),
-                        target: pump_ref(PumpCheck::Raw),
-                        cell,
-                        reference: format!("fio-{medium}-{rw}-qd{FIO_QD}"),
-                        min: 0.90,
-                    },
-                    pass: measured.map(|m| m >= 0.90),
-                    measured,
-                });
-            }
-        }
-    }
-    out
 }
 
 /// The plot of a harness run: one panel per concurrency; a line per target and operation, and
@@ -715,7 +618,12 @@ pub fn compare_panels(report: &CompareReport) -> Vec<Panel> {
                 let points: Vec<(usize, f64)> = report
                     .summary
                     .iter()
-                    .filter(|r| r.cell.op == op && r.cell.tasks == tasks && r.cell.batch == 1)
+                    .filter(|r| {
+                        r.cell.op == op
+                            && r.cell.tasks == tasks
+                            && r.cell.connections.is_none()
+                            && r.cell.batch == 1
+                    })
                     .filter_map(|r| r.figures.get(name).map(|f| (r.cell.size, f.gib_per_s)))
                     .collect();
                 if !points.is_empty() {
@@ -729,7 +637,12 @@ pub fn compare_panels(report: &CompareReport) -> Vec<Panel> {
         let raw: Vec<(usize, f64)> = report
             .summary
             .iter()
-            .filter(|r| r.cell.op == Op::Put && r.cell.tasks == tasks && r.cell.batch == 1)
+            .filter(|r| {
+                r.cell.op == Op::Put
+                    && r.cell.tasks == tasks
+                    && r.cell.connections.is_none()
+                    && r.cell.batch == 1
+            })
             .filter_map(|r| {
                 r.pumps
                     .get(&pump_ref(PumpCheck::Raw))
@@ -753,151 +666,67 @@ pub fn compare_panels(report: &CompareReport) -> Vec<Panel> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::summary::tests::{cell, pump};
 
-    fn put(target: &str, repeat: usize, gib: f64) -> Run {
-        Run {
-            repeat,
-            result: cell(target, Op::Put, FIO_BLOCK, FIO_QD, 1, gib),
-            device: None,
+    /// Harness options with these sweep sizes and concurrencies, the rest as the CLI's defaults.
+    fn options(sizes: &[usize], concurrency: &[usize], pipelined: bool) -> CompareOptions {
+        CompareOptions {
+            memkv_bin: "memkv".into(),
+            sizes: sizes.to_vec(),
+            concurrency: concurrency.to_vec(),
+            batch: 16,
+            batch_sizes: vec![4 << 10],
+            batch_tasks: 8,
+            repeats: 3,
+            duration: Duration::from_secs(3),
+            pump_duration: Duration::from_secs(1),
+            max_data: 64 << 20,
+            modes: vec!["checksum".into()],
+            storage: vec![MemkvStorage::Memory],
+            peers: true,
+            iperf: false,
+            pipelined,
+            fio: false,
+            fio_duration: Duration::from_secs(1),
+            work_dir: "/tmp".into(),
+            get_api: GetApi::Into,
+            memkv_max_size: "1 GiB".into(),
+            memcached_mib: 1024,
+            redis_io_threads: 1,
         }
     }
 
-    fn fio_write(repeat: usize, gib: f64) -> FioResult {
-        FioResult {
-            medium: "file".into(),
-            rw: "write".into(),
-            iodepth: FIO_QD,
-            block_size: FIO_BLOCK,
-            fdatasync_every: 0,
-            gib_per_s: gib,
-            repeat: Some(repeat),
-            device: None,
-        }
-    }
-
-    /// Limits with these fio results and nothing else measured.
-    fn limits_with(fio: Vec<FioResult>) -> Limits {
-        Limits {
-            memcpy_gib_per_s: 10.0,
-            iperf3: Vec::new(),
-            fio,
-            fio_error: None,
-        }
-    }
-
-    /// One `file` server, with a cold cache or not.
-    fn file_server(cold: bool) -> [MemkvStorage; 1] {
-        [MemkvStorage::Disk {
-            engine: DiskEngine::File,
-            size: 1 << 30,
-            block_size: 4 << 20,
-            cold,
-        }]
-    }
-
-    /// The measured figure of the goal named `name`.
-    fn measured_in(goals: &[GoalResult], name: &str) -> Option<f64> {
-        goals
+    #[test]
+    fn one_client_puts_also_run_with_two_in_flight_on_one_connection() {
+        let shape = |c: &CellSpec| (c.op, c.tasks, c.connections, c.batch);
+        let m4 = 4 << 20;
+        let cells: Vec<_> = cells_for(&options(&[m4], &[1, 8], true), m4)
             .iter()
-            .find(|g| g.goal.name == name)
-            .unwrap_or_else(|| panic!("no `{name}` in {goals:#?}"))
-            .measured
-    }
-
-    #[test]
-    fn disk_puts_are_compared_with_fio_the_lower_of_fio_and_memory_mode_and_the_pump() {
-        // Repeat 0: fio 5.0 is faster than memory mode's 3.0, which is then the ceiling: file
-        // put 2.4 is 0.48 of fio and 0.8 of the ceiling. Repeat 1: fio 2.0 is the slower:
-        // file put 1.9 is 0.95 of both. Medians of the two repeats: 0.715 and 0.875.
-        let runs = vec![
-            put("memkv-checksum", 0, 3.0),
-            put("memkv-file-checksum", 0, 2.4),
-            put("memkv-checksum", 1, 3.0),
-            put("memkv-file-checksum", 1, 1.9),
-        ];
-        let limits = limits_with(vec![fio_write(0, 5.0), fio_write(1, 2.0)]);
-        let storage = file_server(false);
-        // The raw pump with 4 streams (the x32 cells'): 4.0 over fio 5.0 (0.8), 1.8 over fio
-        // 2.0 (0.9): median 0.85. A checking pump, the cached one and one stream do not count.
-        let pumps: Vec<PumpRun> = [
-            (0, false, 4, PumpCheck::Raw, 4.0),
-            (1, false, 4, PumpCheck::Raw, 1.8),
-            (0, false, 4, PumpCheck::Crc32c, 9.0),
-            (1, true, 4, PumpCheck::Raw, 9.0),
-            (1, false, 1, PumpCheck::Raw, 9.0),
-        ]
-        .into_iter()
-        .map(|(repeat, cached, streams, check, gib)| PumpRun {
-            repeat,
-            cached,
-            result: pump(FIO_BLOCK, streams, check, gib),
-        })
-        .collect();
-        let goals = storage_goals(
-            &storage,
-            &[1, FIO_QD],
-            &["checksum".to_owned()],
-            &runs,
-            &pumps,
-            &limits,
-        );
-        let measured = |name: &str| measured_in(&goals, name);
-        let vs_fio = measured("file checksum put 4M x32 vs fio write QD32 on a file").unwrap();
-        assert!((vs_fio - 0.715).abs() < 1e-9, "{vs_fio}");
-        let vs_ceiling = measured(
-            "file checksum put 4M x32 vs the lower of fio write QD32 on a file and memory-mode put (informative)",
-        )
-        .unwrap();
-        assert!((vs_ceiling - 0.875).abs() < 1e-9, "{vs_ceiling}");
-        let pump_vs_fio = measured(
-            "ceiling of file checksum put 4M x32: raw pump vs fio write QD32 on a file (informative)",
-        )
-        .unwrap();
-        assert!((pump_vs_fio - 0.85).abs() < 1e-9, "{pump_vs_fio}");
-        // No cold server ran and fio read nothing: the get target is not measured.
+            .map(shape)
+            .collect();
         assert_eq!(
-            measured("file-cold checksum get 4M cold x32 vs fio read QD32 on a file"),
-            None
+            cells,
+            [
+                (Op::Put, 1, None, 1),
+                (Op::Get, 1, None, 1),
+                (Op::Put, PIPELINED_TASKS, Some(1), 1),
+                (Op::Put, 8, None, 1),
+                (Op::Get, 8, None, 1),
+            ]
         );
-    }
-
-    #[test]
-    fn cold_gets_are_compared_with_fio_read_and_the_lower_of_it_and_memory_mode_gets() {
-        // Repeat 0: fio reads 3.0, memory-mode gets 2.0 (the ceiling): a cold get of 1.8 is
-        // 0.6 of fio and 0.9 of the ceiling. Repeat 1: fio 2.0, memory mode 4.0: a cold get of
-        // 1.6 is 0.8 of both. Medians: 0.7 and 0.85.
-        let get = |target: &str, repeat, gib| Run {
-            repeat,
-            result: cell(target, Op::Get, FIO_BLOCK, FIO_QD, 1, gib),
-            device: None,
-        };
-        let runs = vec![
-            get("memkv-checksum", 0, 2.0),
-            get("memkv-file-cold-checksum", 0, 1.8),
-            get("memkv-checksum", 1, 4.0),
-            get("memkv-file-cold-checksum", 1, 1.6),
-        ];
-        let fio_read = |repeat, gib| FioResult {
-            rw: "read".into(),
-            ..fio_write(repeat, gib)
-        };
-        let limits = limits_with(vec![fio_read(0, 3.0), fio_read(1, 2.0)]);
-        let storage = file_server(true);
-        let goals = storage_goals(
-            &storage,
-            &[FIO_QD],
-            &["checksum".to_owned()],
-            &runs,
-            &[],
-            &limits,
+        // Not without one-client cells, nor when left out, nor for a size with batch cells only.
+        for (concurrency, pipelined, size) in [(&[8][..], true, m4), (&[1, 8], false, m4)] {
+            let opts = options(&[m4], concurrency, pipelined);
+            assert!(
+                cells_for(&opts, size)
+                    .iter()
+                    .all(|c| c.connections.is_none()),
+                "{concurrency:?} {pipelined}"
+            );
+        }
+        let batch_only = cells_for(&options(&[m4], &[1], true), 4 << 10);
+        assert!(
+            batch_only.iter().all(|c| c.op.is_batched()),
+            "{batch_only:?}"
         );
-        let measured = |name: &str| measured_in(&goals, name).unwrap();
-        let vs_fio = measured("file-cold checksum get 4M cold x32 vs fio read QD32 on a file");
-        assert!((vs_fio - 0.7).abs() < 1e-9, "{vs_fio}");
-        let vs_ceiling = measured(
-            "file-cold checksum get 4M cold x32 vs the lower of fio read QD32 on a file and memory-mode get (informative)",
-        );
-        assert!((vs_ceiling - 0.85).abs() < 1e-9, "{vs_ceiling}");
     }
 }

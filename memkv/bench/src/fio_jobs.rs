@@ -142,7 +142,13 @@ impl Drop for FioMedia {
 /// the one of that direction with the most tasks; `None` when `cells` has neither.
 pub(crate) fn cell_for(job: &FioJob<'_>, cells: &[CellSpec]) -> Option<usize> {
     let op = if job.rw == "write" { Op::Put } else { Op::Get };
-    let same_op = || cells.iter().enumerate().filter(|(_, c)| c.op == op);
+    // Not a cell whose tasks share a connection: fio's jobs stand for a request per client.
+    let same_op = || {
+        cells
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.op == op && c.connections.is_none())
+    };
     same_op()
         .find(|(_, c)| c.tasks == job.iodepth)
         .or_else(|| same_op().max_by_key(|(_, c)| c.tasks))
@@ -158,6 +164,7 @@ mod tests {
         CellSpec {
             op,
             tasks,
+            connections: None,
             batch: 1,
             read_ratio: 0.0,
             stop: Stop::Calls(1),

@@ -13,6 +13,7 @@
 //! See `docs/benchmarks.md` for how to run it and read its output.
 
 pub mod compare;
+mod disk_goals;
 pub mod diskstats;
 pub mod drives;
 mod fio_jobs;

@@ -194,6 +194,10 @@ struct CompareArgs {
     /// Skip iperf3.
     #[arg(long)]
     no_iperf: bool,
+    /// Skip memkv's cells of one connection with two requests in flight (run next to the
+    /// one-client cells, against the same pumps).
+    #[arg(long)]
+    no_pipelined: bool,
     /// Skip fio.
     #[arg(long)]
     no_fio: bool,
@@ -408,6 +412,7 @@ async fn cmd_compare(a: CompareArgs) -> Result<bool> {
         modes: a.modes,
         peers: !a.no_peers,
         iperf: !a.no_iperf,
+        pipelined: !a.no_pipelined,
         fio: !a.no_fio,
         fio_duration: a.fio_duration,
         work_dir: a.work_dir,

@@ -52,6 +52,8 @@ pub struct CellResult {
     pub size: usize,
     /// Concurrent tasks.
     pub tasks: usize,
+    /// The connections the tasks shared, when fewer than one each (`CellSpec::connections`).
+    pub connections: Option<usize>,
     /// Keys per call (1 for single-value operations).
     pub batch: usize,
     /// Calls completed.

@@ -55,6 +55,8 @@ pub struct CellKey {
     pub size: usize,
     /// Concurrency.
     pub tasks: usize,
+    /// The connections the tasks shared, when fewer than one each.
+    pub connections: Option<usize>,
     /// Keys per call.
     pub batch: usize,
 }
@@ -65,13 +67,22 @@ impl CellKey {
             op: r.op,
             size: r.size,
             tasks: r.tasks,
+            connections: r.connections,
             batch: r.batch,
         }
     }
 
-    /// `put 4M x8`, `batch-get 4K x8 b16`.
+    /// The pump streams that serve as the cell's limit: one per connection.
+    pub fn streams(&self) -> usize {
+        pump_streams(self.connections.unwrap_or(self.tasks))
+    }
+
+    /// `put 4M x8`, `batch-get 4K x8 b16`, `put 4M x2 on 1 conn`.
     pub fn label(&self) -> String {
         let mut s = format!("{} {} x{}", self.op, size_name(self.size), self.tasks);
+        if let Some(n) = self.connections {
+            let _ = write!(s, " on {n} conn");
+        }
         if self.batch > 1 {
             let _ = write!(s, " b{}", self.batch);
         }
@@ -79,10 +90,16 @@ impl CellKey {
     }
 }
 
-/// The pump streams that serve as the limit of a cell with `tasks` concurrent clients.
+/// The pump streams that serve as the limit of a cell with `tasks` concurrent clients, each
+/// with a connection of its own (a cell whose tasks share fewer connections: one stream per
+/// connection, [`CellKey::streams`]).
 pub fn pump_streams(tasks: usize) -> usize {
     tasks.clamp(1, 4)
 }
+
+/// The requests in flight on the one connection of the harness's pipelined cells: two tasks
+/// share it, so one value is on its way while the other's answer comes back.
+pub const PIPELINED_TASKS: usize = 2;
 
 /// The pump reference name for a check (`pump-raw`, `pump-crc32c`, `pump-mac`).
 pub fn pump_ref(check: PumpCheck) -> String {
@@ -210,7 +227,7 @@ pub fn summarize(
                 )
             })
             .collect();
-        let streams = pump_streams(cell.tasks);
+        let streams = cell.streams();
         let mut pump_medians = BTreeMap::new();
         let mut pump_cpu = BTreeMap::new();
         let references = PumpCheck::ALL
@@ -368,6 +385,7 @@ pub fn issue_goals(batch: usize, clients: usize) -> Vec<Goal> {
         op,
         size,
         tasks,
+        connections: None,
         batch,
     };
     let m4 = 4 << 20;
@@ -408,6 +426,26 @@ pub fn issue_goals(batch: usize, clients: usize) -> Vec<Goal> {
             min: 0.85,
         });
     }
+    // One connection with two puts in flight: the connection's bandwidth without a round trip
+    // per value, as the pump's stream has none (`compare`'s pipelined cells).
+    let pipelined = CellKey {
+        connections: Some(1),
+        ..cell(Op::Put, m4, PIPELINED_TASKS, 1)
+    };
+    goals.push(Goal {
+        name: "checksum put 4M, 1 conn, 2 in flight, vs raw pump (informative)".into(),
+        target: "memkv-checksum".into(),
+        cell: pipelined,
+        reference: pump_ref(PumpCheck::Raw),
+        min: 0.85,
+    });
+    goals.push(Goal {
+        name: "mac put 4M, 1 conn, 2 in flight, vs pump with the frame MAC (informative)".into(),
+        target: "memkv-mac".into(),
+        cell: pipelined,
+        reference: pump_ref(PumpCheck::Mac),
+        min: 0.90,
+    });
     for size in [1 << 20, m4] {
         for op in [Op::Put, Op::Get] {
             for mode in ["mac", "checksum"] {
@@ -685,6 +723,7 @@ pub(crate) mod tests {
             op,
             size,
             tasks,
+            connections: None,
             batch,
             calls: 1,
             items: 1,

@@ -256,6 +256,7 @@ pub async fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
             let spec = CellSpec {
                 op,
                 tasks: opts.tasks,
+                connections: None,
                 batch: opts.batch,
                 read_ratio: opts.read_ratio,
                 stop: opts.stop,

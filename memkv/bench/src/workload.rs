@@ -108,6 +108,10 @@ pub struct CellSpec {
     pub op: Op,
     /// Concurrent tasks, each with its own session.
     pub tasks: usize,
+    /// `Some(n)`: the tasks share `n` connections, their requests pipelined on them (the
+    /// harness's cells of one connection with two requests in flight); `None`: the target's
+    /// client as it is (in `compare`, a connection per task).
+    pub connections: Option<usize>,
     /// Keys per call for batched operations.
     pub batch: usize,
     /// Fraction of gets in the mixed workload.
@@ -483,6 +487,7 @@ pub async fn run_cell(
         op: spec.op,
         size: data.size,
         tasks: spec.tasks,
+        connections: spec.connections,
         batch: if spec.op.is_batched() { spec.batch } else { 1 },
         calls,
         items,

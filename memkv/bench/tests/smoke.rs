@@ -363,6 +363,66 @@ fn tiny_compare(work: &std::path::Path, args: &[&str]) -> (String, String, serde
 }
 
 #[test]
+fn compare_runs_memkv_puts_with_two_in_flight_over_one_connection() {
+    // With one-client cells in the sweep, memkv's puts also run with two tasks over a client of
+    // one connection, against the same one-stream pumps; gets do not, nor do the peers.
+    let work = tempfile::tempdir().unwrap();
+    let (stdout, _progress, doc) = tiny_compare(
+        work.path(),
+        &[
+            "--sizes",
+            "64K",
+            "--concurrency",
+            "1",
+            "--duration",
+            "200ms",
+            "--storage",
+            "memory",
+            "--modes",
+            "checksum",
+            "--no-fio",
+        ],
+    );
+    assert!(stdout.contains("put 64K x2 on 1 conn"), "{stdout}");
+    let runs = doc["runs"].as_array().unwrap();
+    let shared: Vec<&serde_json::Value> = runs
+        .iter()
+        .map(|r| &r["result"])
+        .filter(|r| r["connections"] == 1)
+        .collect();
+    assert_eq!(shared.len(), 1, "{shared:?}");
+    let put = shared[0];
+    assert_eq!(put["op"], "put", "{put}");
+    assert_eq!(put["tasks"], 2, "{put}");
+    assert_eq!(put["target"], "memkv-checksum", "{put}");
+    assert!(put["calls"].as_u64().unwrap() > 0, "{put}");
+    assert_eq!(put["errors"], 0, "{put}");
+    // The client behind those cells opened one connection, and kept it.
+    assert_eq!(
+        doc["pipelined_connections"],
+        serde_json::json!([["memkv-checksum", 1]])
+    );
+    // Its ratio is taken against the one-stream pump, as the one-client cells' are.
+    let row = doc["summary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["cell"]["connections"] == 1)
+        .unwrap();
+    assert!(row["pumps"]["pump-raw"].as_f64().unwrap() > 0.0, "{row}");
+    let one_stream: Vec<f64> = doc["pumps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["result"]["streams"] == 1 && p["result"]["check"] == "raw")
+        .filter(|p| p["cached"] == false && p["result"]["acked"] == false)
+        .map(|p| p["result"]["gib_per_s"].as_f64().unwrap())
+        .collect();
+    assert_eq!(one_stream, [row["pumps"]["pump-raw"].as_f64().unwrap()]);
+    assert_eq!(doc["ok"], true, "{stdout}");
+}
+
+#[test]
 fn compare_runs_a_cold_cache_file_server_and_names_its_target() {
     // `--storage file-cold`: a file-mode server with the smallest read cache, so gets read the
     // data file. A tiny run (no peers, iperf3 or fio) checks that the engine starts, serves
