@@ -2,7 +2,7 @@
 //!
 //! N sender tasks write `size`-byte messages over N loopback TCP connections to N receiver
 //! tasks, with the same socket options as memkv (`TCP_NODELAY`, the send buffer of a
-//! [`SendBuffer`] setting on both ends, the receive low-water mark of memkv's readers, vectored
+//! [`SendBuffer`] setting on both ends, the receive low-water mark of memkv's eager readers, vectored
 //! writes straight from the message buffer). With a check, each message carries a trailer computed by the sender and verified
 //! by the receiver: CRC32C (the `checksum` integrity mode's work) or memkv's frame MAC
 //! ([`memkv_mac`], the `mac` mode's work). Those runs are the ceilings of the integrity modes.
@@ -144,10 +144,13 @@ async fn receive(
     let mut s = TcpStream::from_std(s)?;
     s.set_nodelay(true)?;
     let tl = check.trailer_len();
-    // The receive low-water mark memkv's readers ask for while a value's data is outstanding
-    // (256 KiB), at most one message: messages follow each other until the sender
-    // shuts down, which wakes the reader whatever the mark.
-    let mut current = memkv_frameio::LOW_WATER.min(size + tl);
+    // The receive low-water mark memkv's eager readers ask for while a value's data is
+    // outstanding (256 KiB: a client reading replies, a server connection alone on its thread,
+    // as in the one-client cells), at most one message: messages follow each other until the
+    // sender shuts down, which wakes the reader whatever the mark. (1 MiB, the mark of a
+    // server thread shared by connections, measured the same here: within 3% at 4 MiB, one
+    // and four streams.)
+    let mut current = memkv_frameio::EAGER_LOW_WATER.min(size + tl);
     memkv_ioengine::set_recv_low_water(s.as_fd(), current)?;
     // One buffer, which stays in the cache: the most favourable receiver (a store's server
     // lands each value in memory of its own; a client's `get_into` reuses its buffer).
@@ -179,8 +182,9 @@ async fn receive(
     Ok((messages, bytes, failures))
 }
 
-/// Reads one message of an acknowledged pump as memkv's readers read a value's data: the
-/// receive low-water mark follows `memkv_frameio::low_water_for`, so it never exceeds what is
+/// Reads one message of an acknowledged pump as memkv's eager readers read a value's data: the
+/// receive low-water mark follows `memkv_frameio::low_water_for`, lowered to at most
+/// `memkv_frameio::EAGER_LOW_WATER` (`eager_low_water`), so it never exceeds what is
 /// still to come (nothing follows the message until it is answered: a mark above the rest
 /// would never be met, and the reader would not be woken). `current` is the mark set on `s`.
 async fn read_acked_message(
@@ -190,7 +194,7 @@ async fn read_acked_message(
 ) -> io::Result<()> {
     let mut got = 0;
     while got < buf.len() {
-        let want = memkv_frameio::low_water_for(buf.len() - got);
+        let want = memkv_frameio::eager_low_water(memkv_frameio::low_water_for(buf.len() - got));
         if want != *current {
             memkv_ioengine::set_recv_low_water(s.as_fd(), want)?;
             *current = want;
@@ -413,7 +417,7 @@ mod tests {
         let probe = rx.try_clone().unwrap();
         // Longer than the receive low-water mark (256 KiB): its last 100 bytes come after the
         // receiver has read the rest, and alone they are below the mark.
-        let size = memkv_frameio::LOW_WATER + 110;
+        let size = memkv_frameio::EAGER_LOW_WATER + 110;
         let receiver = tokio::spawn(receive(
             rx,
             size,

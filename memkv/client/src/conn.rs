@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use memkv_frameio::{
-    BufPool, Part, SendBuffer, read_body, read_data, set_socket_low_water, write_sealed,
+    BufPool, Part, SendBuffer, read_body, read_data, set_socket_low_water_eager, write_sealed,
 };
 use memkv_proto::msg::{self, Message};
 use memkv_proto::{
@@ -776,7 +776,7 @@ async fn read_loop(shared: Arc<Shared>, rd: OwnedReadHalf, limits: Limits) {
             header.data_len as usize,
             &mut verifier,
             recv_pool(),
-            set_socket_low_water,
+            set_socket_low_water_eager,
         )
         .await
         {

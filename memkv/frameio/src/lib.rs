@@ -151,26 +151,47 @@ pub async fn read_body<R: AsyncRead + Unpin>(rd: &mut R, len: usize) -> std::io:
     Ok(body.freeze())
 }
 
-/// The receive low-water mark [`read_data`] asks for while data is outstanding: 256 KiB, one
-/// read piece. The kernel then wakes the reader once per read piece instead of for each segment
-/// the sender's copy produces (on loopback each wake-up is an inter-processor interrupt on the
-/// sender's core): against a mark of 1 byte, 4 MiB `checksum` puts with one client 2.64-2.77 ->
-/// 3.07-3.26 GiB/s (2-core VM, alternating). A larger mark saves wake-ups but lets the reader
-/// fall behind: a reader woken once per MiB still had up to a MiB to read and check after a
-/// value's last byte arrived, while the other end waited for the answer (1 MiB -> 256 KiB, six
-/// paired rounds: `checksum` put / get 4M x1 +5% / +9%, 8 clients within 3%; see
-/// `docs/benchmarks.md`).
-pub const LOW_WATER: usize = READ_PIECE;
+/// The receive low-water mark [`read_data`] asks for while data is outstanding: 1 MiB, two of
+/// a sender's [`SEND_CHUNK`]s. The kernel then wakes the reader once per MiB instead of for each
+/// piece the sender's copy produces; on loopback each wake-up is an inter-processor interrupt
+/// on the sender's core. 4 MiB `checksum` puts with one client: 2.64-2.77 -> 3.07-3.26 GiB/s
+/// (2-core VM, same session, alternating). A reader whose thread has nothing else to do asks
+/// for less ([`EAGER_LOW_WATER`]).
+pub const LOW_WATER: usize = 1024 * 1024;
+
+/// The receive low-water mark of an eager reader: one read piece, 256 KiB. Woken once per MiB,
+/// a reader falls up to a MiB behind its sender, and a value is answered only after its last
+/// piece is read and checked: with one value at a time, the sender idles while the reader
+/// catches up (150-170 us per 4 MiB put with one client, 2-core VM). Woken once per read piece,
+/// it stays within a piece of the sender, for more wake-ups, which cost nothing on a thread
+/// that would idle anyway but CPU on a busy one. Paired rounds, 2-core VM: 256 KiB against
+/// 1 MiB for every reader, `checksum` put and get 4M x1 +4-5%, get 4M x8 +4%, but put 4M x8
+/// -4% and x32 -6% (faster in 0 of 8 rounds). So the client reads replies eagerly
+/// ([`set_socket_low_water_eager`]), and the server reads a request eagerly only on a
+/// connection that has its thread to itself.
+pub const EAGER_LOW_WATER: usize = READ_PIECE;
 
 /// Sets the receive low-water mark (`SO_RCVLOWAT`) of the connection under `rd`: the
-/// `low_water` callback that the server (for requests) and the client (for replies) give
-/// [`read_data`], [`read_data_into`] and [`read_values`]. A socket that refuses it keeps its
-/// mark, and the value is read with more wake-ups, as without one.
+/// `low_water` callback that the server (for requests) gives [`read_data`] and [`read_values`].
+/// A socket that refuses it keeps its mark, and the value is read with more wake-ups, as
+/// without one.
 pub fn set_socket_low_water(rd: &mut BufReader<OwnedReadHalf>, bytes: usize) {
     let stream: &tokio::net::TcpStream = rd.get_ref().as_ref();
     if let Err(e) = memkv_ioengine::set_recv_low_water(stream.as_fd(), bytes) {
         tracing::debug!("SO_RCVLOWAT {bytes} refused: {e}");
     }
+}
+
+/// [`set_socket_low_water`] for an eager reader: a mark of at most [`EAGER_LOW_WATER`]. Lowering
+/// a mark of the schedule ([`low_water_for`]) keeps it below the bytes still to come. The
+/// client's callback for replies, and the server's for a connection alone on its thread.
+pub fn set_socket_low_water_eager(rd: &mut BufReader<OwnedReadHalf>, bytes: usize) {
+    set_socket_low_water(rd, eager_low_water(bytes));
+}
+
+/// The mark an eager reader asks for where the schedule asks for `bytes`.
+pub fn eager_low_water(bytes: usize) -> usize {
+    bytes.min(EAGER_LOW_WATER)
 }
 
 /// Reads exactly `len` bytes of frame data into a buffer from `pool`, feeding each piece to
@@ -255,12 +276,18 @@ pub async fn read_values<R: AsyncRead + Unpin>(
     Ok(values)
 }
 
-/// The receive low-water mark for a read with `left` bytes of data still to come:
-/// [`LOW_WATER`] while more than that is left, then 1 for the last read piece: never more than
-/// what is left, so no wake-up waits for bytes that will not come. The schedule of
-/// [`read_data`] and its siblings; the benchmark's acknowledged pump follows it.
+/// The receive low-water mark for a read with `left` bytes of data still to come: a whole
+/// [`LOW_WATER`] chunk while one is left, then a read piece (256 KiB), then 1 for the last
+/// bytes: never more than what is left, so no wake-up waits for bytes that will not come. The
+/// schedule of [`read_data`] and its siblings; the benchmark's acknowledged pump follows it.
 pub fn low_water_for(left: usize) -> usize {
-    if left > LOW_WATER { LOW_WATER } else { 1 }
+    if left >= LOW_WATER {
+        LOW_WATER
+    } else if left >= READ_PIECE {
+        READ_PIECE
+    } else {
+        1
+    }
 }
 
 /// The receive low-water mark of one frame's data, as [`read_data`] and [`read_values`] set
@@ -277,8 +304,8 @@ impl<F> LowWater<F> {
 
     /// Sets the mark for the read at data offset `start` of `len` ([`low_water_for`]), before
     /// the read that might wait (lowering to a mark already met wakes the reader). Raised only
-    /// at the start of a frame: two calls per frame (raised, then back to 1 for the last read
-    /// piece), and none for a frame of one read piece.
+    /// at the start of a frame: at most three calls per frame, and none for a frame of one
+    /// read piece.
     fn before_read<R>(&mut self, rd: &mut R, start: usize, len: usize)
     where
         F: FnMut(&mut R, usize),
@@ -874,6 +901,27 @@ mod tests {
         assert_eq!(&read_body(&mut &b"abcd"[..], 4).await.unwrap()[..], b"abcd");
     }
 
+    /// An eager reader's mark is at most one read piece, and like the schedule's never more
+    /// than the bytes still to come.
+    #[test]
+    fn an_eager_reader_asks_for_at_most_one_read_piece() {
+        assert_eq!(eager_low_water(LOW_WATER), READ_PIECE);
+        assert_eq!(eager_low_water(READ_PIECE), READ_PIECE);
+        assert_eq!(eager_low_water(1), 1);
+        for left in [
+            1,
+            100,
+            READ_PIECE - 1,
+            READ_PIECE,
+            LOW_WATER - 1,
+            LOW_WATER,
+            3 << 20,
+        ] {
+            let mark = eager_low_water(low_water_for(left));
+            assert!(mark <= left && mark <= EAGER_LOW_WATER, "{left}: {mark}");
+        }
+    }
+
     /// A large frame over a real loopback socket, sent in odd pieces, read into a pooled
     /// buffer (`read_data`) and into the caller's (`read_data_into`): the low-water mark is
     /// raised once, only ever lowered while data is outstanding, back to 1 at the end, and
@@ -925,11 +973,16 @@ mod tests {
                 assert!(marks.is_empty(), "{len}: {marks:?}");
                 continue;
             }
-            // Raised once at the start of the data, back to 1 for its last read piece: the
-            // reads return what has arrived, in pieces the test does not control, but no
-            // read is longer than a piece, so the last one always starts within a piece of
-            // the end.
-            assert_eq!(marks, [LOW_WATER, 1], "{len}");
+            // The reads return what has arrived, in pieces the test does not control, so the
+            // marks are checked for their order and bounds, not for exact positions.
+            assert_eq!(marks[0], LOW_WATER, "{len}: {marks:?}");
+            assert!(marks.windows(2).all(|w| w[1] < w[0]), "{len}: {marks:?}");
+            assert!(
+                marks.iter().all(|m| [LOW_WATER, READ_PIECE, 1].contains(m)),
+                "{len}: {marks:?}"
+            );
+            assert_eq!(marks.last(), Some(&1), "{len}: {marks:?}");
+            assert!(marks.len() <= 3, "{len}: {marks:?}");
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use memkv_frameio::{
     Part, read_data_discarded, read_data_into, read_parts, rest_len, set_socket_low_water,
+    set_socket_low_water_eager,
 };
 use memkv_proto::{HEADER_LEN, Header};
 use tokio::io::AsyncReadExt;
@@ -85,7 +86,7 @@ impl Handoff {
                 &mut dest[..len],
                 &mut verifier,
                 &mut self.read,
-                set_socket_low_water,
+                set_socket_low_water_eager,
             )
             .await
             .map(|()| Some(len))
@@ -95,9 +96,15 @@ impl Handoff {
             // the frame is verified before the caller acts on its control section, through a
             // buffer of one read piece, counted in `self.read` as it comes, so that a request
             // given up midway leaves the reader the right number of bytes to skip.
-            read_data_discarded(rd, len, &mut verifier, &mut self.read, set_socket_low_water)
-                .await
-                .map(|()| None)
+            read_data_discarded(
+                rd,
+                len,
+                &mut verifier,
+                &mut self.read,
+                set_socket_low_water_eager,
+            )
+            .await
+            .map(|()| None)
         };
         let in_dest = read.map_err(|e| self.lost(format!("read failed inside a frame: {e}")))?;
         let reply = self.verified(verifier)?;
@@ -135,7 +142,7 @@ impl Handoff {
             parts,
             &mut verifier,
             &mut self.read,
-            set_socket_low_water,
+            set_socket_low_water_eager,
         )
         .await
         .map_err(|e| self.lost(format!("read failed inside a frame: {e}")))?;

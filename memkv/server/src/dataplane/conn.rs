@@ -17,10 +17,11 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
-use memkv_frameio::{read_body, set_socket_low_water, write_sealed};
+use memkv_frameio::{read_body, set_socket_low_water, set_socket_low_water_eager, write_sealed};
 
 use super::handler::{self, Data, Pending, Reply, Response};
 use super::streams::Streams;
+use super::threads::ThreadLoad;
 use super::{Shared, now_ns};
 use crate::metrics::{AuthFailure, FrameReject, Metrics};
 
@@ -77,6 +78,21 @@ pub(super) struct ConnState {
     pub(super) session: Session,
     pub(super) streams: Streams,
     replay: ReplayGuard,
+    /// How busy this connection's thread is: a connection alone on it reads requests eagerly.
+    load: ThreadLoad,
+}
+
+/// Sets the receive low-water mark for a request's data: eager (a mark of at most one read
+/// piece) while no other connection of the thread reads a request, where the wake-ups cost
+/// other connections nothing and the client waits for the answer; the whole schedule (marks of
+/// 1 MiB) while the thread's time is shared (see `memkv_frameio::EAGER_LOW_WATER`). Either
+/// mark is at most what the schedule asks for, so it never exceeds the bytes still to come.
+fn request_low_water(load: &ThreadLoad, rd: &mut BufReader<OwnedReadHalf>, bytes: usize) {
+    if load.alone() {
+        set_socket_low_water_eager(rd, bytes);
+    } else {
+        set_socket_low_water(rd, bytes);
+    }
 }
 
 /// Answers a connection over `network.max_connections` with an unauthenticated `Busy` and
@@ -111,6 +127,7 @@ pub(super) async fn serve<S: Store>(
     peer: SocketAddr,
     shared: Arc<Shared<S>>,
     shutdown: watch::Receiver<bool>,
+    load: ThreadLoad,
 ) {
     let _ = stream.set_nodelay(true);
     if let Err(e) = shared.settings.send_buffer.apply(&stream, peer.ip()) {
@@ -152,6 +169,7 @@ pub(super) async fn serve<S: Store>(
         session,
         streams: Streams::default(),
         replay: ReplayGuard::default(),
+        load,
     };
 
     let mut draining = false;
@@ -326,19 +344,18 @@ async fn frame<S: Store>(
         let lens = batch_put
             .then(|| batch_value_lens(&ctrl, data_len))
             .flatten();
+        // Counted among the thread's readers while the data is read (see `request_low_water`).
+        let _reading = state.load.reading();
+        let load = &state.load;
+        let low_water =
+            |rd: &mut BufReader<OwnedReadHalf>, bytes| request_low_water(load, rd, bytes);
         let data = match lens {
-            Some(lens) => Data::Values(
-                memkv_frameio::read_values(rd, &lens, &mut verifier, set_socket_low_water).await?,
-            ),
+            Some(lens) => {
+                Data::Values(memkv_frameio::read_values(rd, &lens, &mut verifier, low_water).await?)
+            }
             None => Data::Whole(
-                memkv_frameio::read_data(
-                    rd,
-                    data_len,
-                    &mut verifier,
-                    shared.recv_pool,
-                    set_socket_low_water,
-                )
-                .await?,
+                memkv_frameio::read_data(rd, data_len, &mut verifier, shared.recv_pool, low_water)
+                    .await?,
             ),
         };
         Ok::<_, std::io::Error>((ctrl, data, verifier))

@@ -144,8 +144,8 @@ impl<S: Store> DataPlane<S> {
                         shared.metrics.connection_opened();
                         let rx = conn_shutdown.clone();
                         let open = Open(shared);
-                        let handed = self.threads.spawn(&mut conns, stream, move |stream| async move {
-                            conn::serve(stream, peer, Arc::clone(&open.0), rx).await;
+                        let handed = self.threads.spawn(&mut conns, stream, move |stream, load| async move {
+                            conn::serve(stream, peer, Arc::clone(&open.0), rx, load).await;
                             drop(open);
                         });
                         if let Err(e) = handed {

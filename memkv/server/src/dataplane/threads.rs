@@ -36,6 +36,8 @@ struct ConnThread {
     runtime: Handle,
     /// Connections being served on this thread.
     connections: Arc<AtomicUsize>,
+    /// Of those, the ones reading a request's data now.
+    reading: Arc<AtomicUsize>,
 }
 
 impl ConnThreads {
@@ -62,6 +64,7 @@ impl ConnThreads {
             threads.push(ConnThread {
                 runtime: handle,
                 connections: Arc::default(),
+                reading: Arc::default(),
             });
         }
         Ok(ConnThreads {
@@ -72,12 +75,13 @@ impl ConnThreads {
     }
 
     /// Serves `stream` on the thread with the fewest connections: `serve` runs there with the
-    /// stream registered with that thread's runtime, as a task of `tasks`.
+    /// stream registered with that thread's runtime, as a task of `tasks`, and is told how busy
+    /// that thread is.
     pub(super) fn spawn<F>(
         &self,
         tasks: &mut JoinSet<()>,
         stream: TcpStream,
-        serve: impl FnOnce(TcpStream) -> F + Send + 'static,
+        serve: impl FnOnce(TcpStream, ThreadLoad) -> F + Send + 'static,
     ) -> io::Result<()>
     where
         F: Future<Output = ()> + Send + 'static,
@@ -92,11 +96,14 @@ impl ConnThreads {
         let stream = stream.into_std()?;
         let connections = Arc::clone(&thread.connections);
         connections.fetch_add(1, Ordering::Relaxed);
+        let load = ThreadLoad {
+            reading: Arc::clone(&thread.reading),
+        };
         tasks.spawn_on(
             async move {
                 let _served = Served(connections);
                 match TcpStream::from_std(stream) {
-                    Ok(stream) => serve(stream).await,
+                    Ok(stream) => serve(stream, load).await,
                     // `serve` is dropped unrun, with what it owns.
                     Err(e) => tracing::warn!("cannot serve an accepted connection: {e}"),
                 }
@@ -118,6 +125,39 @@ impl Drop for ConnThreads {
     }
 }
 
+/// How busy the thread serving a connection is: how many of its connections are reading a
+/// request's data.
+#[derive(Debug, Clone)]
+pub(super) struct ThreadLoad {
+    reading: Arc<AtomicUsize>,
+}
+
+impl ThreadLoad {
+    /// Counts this connection among its thread's readers until the guard drops (the read
+    /// ended, or its future was dropped).
+    pub(super) fn reading(&self) -> Reading<'_> {
+        self.reading.fetch_add(1, Ordering::Relaxed);
+        Reading(&self.reading)
+    }
+
+    /// Whether no other connection of the thread is reading a request's data (idle ones do not
+    /// count), so that this one's reader may be woken as soon as a read piece has arrived
+    /// (`memkv_frameio::EAGER_LOW_WATER`): its wake-ups then take no time from other
+    /// connections, and its client waits for the answer. Called while counted as reading.
+    pub(super) fn alone(&self) -> bool {
+        self.reading.load(Ordering::Relaxed) <= 1
+    }
+}
+
+/// A connection counted among its thread's readers ([`ThreadLoad::reading`]).
+pub(super) struct Reading<'a>(&'a AtomicUsize);
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Counts a connection out of its thread when its task ends, however it ends.
 struct Served(Arc<AtomicUsize>);
 
@@ -131,8 +171,9 @@ impl Drop for Served {
 mod tests {
     use super::*;
 
-    /// Connections go to the thread with the fewest, each runs on its thread's runtime, and a
-    /// thread that lost its connections takes the next one.
+    /// Connections go to the thread with the fewest, each runs on its thread's runtime and
+    /// knows whether it has the thread to itself, and a thread that lost its connections takes
+    /// the next one.
     #[tokio::test]
     async fn connections_go_to_the_least_busy_thread_and_stay_there() {
         let threads = ConnThreads::start(2).unwrap();
@@ -140,6 +181,8 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let mut tasks = JoinSet::new();
         let (names_tx, mut names) = tokio::sync::mpsc::unbounded_channel();
+        let (loads_tx, mut loads_rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut loads = Vec::new();
         let mut clients = Vec::new();
         let mut releases = Vec::new();
         for want in ["memkv-conn-0", "memkv-conn-1", "memkv-conn-0"] {
@@ -148,16 +191,30 @@ mod tests {
             let names_tx = names_tx.clone();
             let (release, released) = tokio::sync::oneshot::channel::<()>();
             releases.push(release);
+            let loads_tx = loads_tx.clone();
             threads
-                .spawn(&mut tasks, stream, move |stream| async move {
+                .spawn(&mut tasks, stream, move |stream, load| async move {
                     let name = std::thread::current().name().map(str::to_owned);
                     names_tx.send(name).unwrap();
+                    loads_tx.send(load).unwrap();
                     let _ = released.await;
                     drop(stream);
                 })
                 .unwrap();
             assert_eq!(names.recv().await.unwrap().as_deref(), Some(want));
+            loads.push(loads_rx.recv().await.unwrap());
         }
+        // Thread 0 serves two connections, thread 1 one: a reader is alone on its thread
+        // while no other connection there reads, whatever the connections idle.
+        let first = loads[0].reading();
+        assert!(loads[0].alone() && loads[2].alone());
+        let third = loads[2].reading();
+        assert!(!loads[0].alone() && !loads[2].alone());
+        let second = loads[1].reading();
+        assert!(loads[1].alone(), "another thread's readers do not count");
+        drop((first, second));
+        assert!(loads[2].alone(), "a read that ended is counted out");
+        drop(third);
         let counts: Vec<usize> = threads
             .threads
             .iter()
@@ -169,11 +226,12 @@ mod tests {
         releases.remove(1).send(()).unwrap();
         tasks.join_next().await.unwrap().unwrap();
         tasks.join_next().await.unwrap().unwrap();
+
         clients.push(TcpStream::connect(addr).await.unwrap());
         let (stream, _) = listener.accept().await.unwrap();
         let names_tx = names_tx.clone();
         threads
-            .spawn(&mut tasks, stream, move |_stream| async move {
+            .spawn(&mut tasks, stream, move |_stream, _load| async move {
                 names_tx
                     .send(std::thread::current().name().map(str::to_owned))
                     .unwrap();
