@@ -367,22 +367,9 @@ fn compare_runs_memkv_puts_with_two_in_flight_over_one_connection() {
     // With one-client cells in the sweep, memkv's puts also run with two tasks over a client of
     // one connection, against the same one-stream pumps; gets do not, nor do the peers.
     let work = tempfile::tempdir().unwrap();
-    let (stdout, _progress, doc) = tiny_compare(
-        work.path(),
-        &[
-            "--sizes",
-            "64K",
-            "--concurrency",
-            "1",
-            "--duration",
-            "200ms",
-            "--storage",
-            "memory",
-            "--modes",
-            "checksum",
-            "--no-fio",
-        ],
-    );
+    let args = "--sizes 64K --concurrency 1 --duration 200ms --storage memory --modes checksum";
+    let args: Vec<&str> = args.split(' ').chain(["--no-fio"]).collect();
+    let (stdout, _progress, doc) = tiny_compare(work.path(), &args);
     assert!(stdout.contains("put 64K x2 on 1 conn"), "{stdout}");
     let runs = doc["runs"].as_array().unwrap();
     let shared: Vec<&serde_json::Value> = runs
