@@ -167,8 +167,8 @@ pub const LOW_WATER: usize = 1024 * 1024;
 /// that would idle anyway but CPU on a busy one. Paired rounds, 2-core VM: 256 KiB against
 /// 1 MiB for every reader, `checksum` put and get 4M x1 +4-5%, get 4M x8 +4%, but put 4M x8
 /// -4% and x32 -6% (faster in 0 of 8 rounds). So the client reads replies eagerly
-/// ([`set_socket_low_water_eager`]), and the server reads a request eagerly only on a
-/// connection that has its thread to itself.
+/// ([`set_socket_low_water_eager`]), and the server reads a request eagerly only while no
+/// other connection of its thread is reading one.
 pub const EAGER_LOW_WATER: usize = READ_PIECE;
 
 /// Sets the receive low-water mark (`SO_RCVLOWAT`) of the connection under `rd`: the
@@ -184,7 +184,8 @@ pub fn set_socket_low_water(rd: &mut BufReader<OwnedReadHalf>, bytes: usize) {
 
 /// [`set_socket_low_water`] for an eager reader: a mark of at most [`EAGER_LOW_WATER`]. Lowering
 /// a mark of the schedule ([`low_water_for`]) keeps it below the bytes still to come. The
-/// client's callback for replies, and the server's for a connection alone on its thread.
+/// client's callback for replies, and the server's while no other connection of the thread is
+/// reading a request.
 pub fn set_socket_low_water_eager(rd: &mut BufReader<OwnedReadHalf>, bytes: usize) {
     set_socket_low_water(rd, eager_low_water(bytes));
 }
