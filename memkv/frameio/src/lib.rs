@@ -171,23 +171,24 @@ pub const LOW_WATER: usize = 1024 * 1024;
 /// other connection of its thread is reading one.
 pub const EAGER_LOW_WATER: usize = READ_PIECE;
 
-/// Sets the receive low-water mark (`SO_RCVLOWAT`) of the connection under `rd`: the
-/// `low_water` callback that the server (for requests) gives [`read_data`] and [`read_values`].
-/// A socket that refuses it keeps its mark, and the value is read with more wake-ups, as
-/// without one.
-pub fn set_socket_low_water(rd: &mut BufReader<OwnedReadHalf>, bytes: usize) {
+/// Sets the receive low-water mark (`SO_RCVLOWAT`) of the connection under `rd` to `bytes` and
+/// returns it: the `low_water` callback that the server (for requests) gives [`read_data`] and
+/// [`read_values`]. A socket that refuses it keeps its mark, and the value is read with more
+/// wake-ups, as without one.
+pub fn set_socket_low_water(rd: &mut BufReader<OwnedReadHalf>, bytes: usize) -> usize {
     let stream: &tokio::net::TcpStream = rd.get_ref().as_ref();
     if let Err(e) = memkv_ioengine::set_recv_low_water(stream.as_fd(), bytes) {
         tracing::debug!("SO_RCVLOWAT {bytes} refused: {e}");
     }
+    bytes
 }
 
 /// [`set_socket_low_water`] for an eager reader: a mark of at most [`EAGER_LOW_WATER`]. Lowering
 /// a mark of the schedule ([`low_water_for`]) keeps it below the bytes still to come. The
 /// client's callback for replies, and the server's while no other connection of the thread is
 /// reading a request.
-pub fn set_socket_low_water_eager(rd: &mut BufReader<OwnedReadHalf>, bytes: usize) {
-    set_socket_low_water(rd, eager_low_water(bytes));
+pub fn set_socket_low_water_eager(rd: &mut BufReader<OwnedReadHalf>, bytes: usize) -> usize {
+    set_socket_low_water(rd, eager_low_water(bytes))
 }
 
 /// The mark an eager reader asks for where the schedule asks for `bytes`.
@@ -199,8 +200,10 @@ pub fn eager_low_water(bytes: usize) -> usize {
 /// `verifier` as it arrives, then the trailer that follows data. On an error the buffer goes
 /// back to the pool.
 ///
-/// `low_water(rd, n)` sets the stream's receive low-water mark to `n` bytes (see
-/// [`LOW_WATER`]); it may do nothing (a stream that is not a socket). The mark never exceeds
+/// `low_water(rd, n)` sets the stream's receive low-water mark to at most `n` bytes (see
+/// [`LOW_WATER`]) and returns the mark it set, which the next calls are compared with (an
+/// eager reader's lower mark is set once, not again when the schedule comes down to it); it
+/// may do nothing (a stream that is not a socket). The mark never exceeds
 /// the data still to come, so the read cannot wait for bytes that will not be sent, and it is
 /// 1 again when this returns `Ok` (a caller that gets an error closes the stream). Frames of
 /// at most one read piece leave it alone.
@@ -209,7 +212,7 @@ pub async fn read_data<R: AsyncRead + Unpin>(
     len: usize,
     verifier: &mut FrameVerifier,
     pool: &'static BufPool,
-    low_water: impl FnMut(&mut R, usize),
+    low_water: impl FnMut(&mut R, usize) -> usize,
 ) -> std::io::Result<Bytes> {
     let mut buf = pool.take(len);
     let mut mark = LowWater::new(low_water);
@@ -250,7 +253,7 @@ pub async fn read_values<R: AsyncRead + Unpin>(
     rd: &mut R,
     lens: &[usize],
     verifier: &mut FrameVerifier,
-    low_water: impl FnMut(&mut R, usize),
+    low_water: impl FnMut(&mut R, usize) -> usize,
 ) -> std::io::Result<Vec<Bytes>> {
     let len: usize = lens.iter().sum();
     let mut mark = LowWater::new(low_water);
@@ -309,23 +312,21 @@ impl<F> LowWater<F> {
     /// read piece.
     fn before_read<R>(&mut self, rd: &mut R, start: usize, len: usize)
     where
-        F: FnMut(&mut R, usize),
+        F: FnMut(&mut R, usize) -> usize,
     {
         let want = low_water_for(len - start);
         if want < self.mark || (start == 0 && want > self.mark) {
-            (self.set)(rd, want);
-            self.mark = want;
+            self.mark = (self.set)(rd, want);
         }
     }
 
     /// Back to 1 once the data is in (the trailer follows).
     fn reset<R>(&mut self, rd: &mut R)
     where
-        F: FnMut(&mut R, usize),
+        F: FnMut(&mut R, usize) -> usize,
     {
         if self.mark != 1 {
-            (self.set)(rd, 1);
-            self.mark = 1;
+            self.mark = (self.set)(rd, 1);
         }
     }
 }
@@ -342,7 +343,7 @@ pub async fn read_data_into<R: AsyncRead + Unpin>(
     dest: &mut [u8],
     verifier: &mut FrameVerifier,
     filled: &mut usize,
-    low_water: impl FnMut(&mut R, usize),
+    low_water: impl FnMut(&mut R, usize) -> usize,
 ) -> std::io::Result<()> {
     read_data_to(
         rd,
@@ -364,7 +365,7 @@ pub async fn read_data_discarded<R: AsyncRead + Unpin>(
     len: usize,
     verifier: &mut FrameVerifier,
     filled: &mut usize,
-    low_water: impl FnMut(&mut R, usize),
+    low_water: impl FnMut(&mut R, usize) -> usize,
 ) -> std::io::Result<()> {
     read_data_to(
         rd,
@@ -405,7 +406,7 @@ pub async fn read_parts<R: AsyncRead + Unpin>(
     parts: &mut [Part<'_>],
     verifier: &mut FrameVerifier,
     filled: &mut usize,
-    low_water: impl FnMut(&mut R, usize),
+    low_water: impl FnMut(&mut R, usize) -> usize,
 ) -> std::io::Result<Vec<u32>> {
     let mut crcs = Vec::with_capacity(parts.len());
     read_data_to(rd, parts, Some(&mut crcs), verifier, filled, low_water).await?;
@@ -422,7 +423,7 @@ async fn read_data_to<R: AsyncRead + Unpin>(
     mut crcs: Option<&mut Vec<u32>>,
     verifier: &mut FrameVerifier,
     filled: &mut usize,
-    low_water: impl FnMut(&mut R, usize),
+    low_water: impl FnMut(&mut R, usize) -> usize,
 ) -> std::io::Result<()> {
     let len: usize = parts.iter().map(Part::len).sum();
     let mut mark = LowWater::new(low_water);
@@ -532,7 +533,7 @@ mod tests {
         let data: Vec<u8> = (0..POOLED_MIN * 3 + 5).map(|i| i as u8).collect();
         let (mut v, wire) = frame_for(&data);
         let mut rd = &wire[..];
-        let got = read_data(&mut rd, data.len(), &mut v, pool, |_, _| {})
+        let got = read_data(&mut rd, data.len(), &mut v, pool, |_, n| n)
             .await
             .unwrap();
         assert!(rd.is_empty(), "the trailer was read too");
@@ -548,7 +549,7 @@ mod tests {
         assert!(pool.idle_bytes() >= data.len());
 
         let (mut v, wire) = frame_for(&data);
-        let again = read_data(&mut &wire[..], data.len(), &mut v, pool, |_, _| {})
+        let again = read_data(&mut &wire[..], data.len(), &mut v, pool, |_, n| n)
             .await
             .unwrap();
         assert_eq!(again.as_ptr(), first, "the idle buffer was reused");
@@ -561,7 +562,7 @@ mod tests {
         let (mut v, wire) = frame_for(&data);
         let mut dest = vec![0u8; data.len()];
         let mut filled = 0;
-        read_data_into(&mut &wire[..], &mut dest, &mut v, &mut filled, |_, _| {})
+        read_data_into(&mut &wire[..], &mut dest, &mut v, &mut filled, |_, n| n)
             .await
             .unwrap();
         assert_eq!(filled, data.len() + TRAILER_LEN);
@@ -575,7 +576,7 @@ mod tests {
             let (mut v, wire) = frame_for(&data);
             let mut filled = 0;
             let read =
-                read_data_into(&mut &wire[..cut], &mut dest, &mut v, &mut filled, |_, _| {}).await;
+                read_data_into(&mut &wire[..cut], &mut dest, &mut v, &mut filled, |_, n| n).await;
             assert_cut_short(read, filled, cut);
         }
     }
@@ -599,7 +600,7 @@ mod tests {
             Part::Into(&mut last),
         ];
         let mut filled = 0;
-        let crcs = read_parts(&mut &wire[..], &mut parts, &mut v, &mut filled, |_, _| {})
+        let crcs = read_parts(&mut &wire[..], &mut parts, &mut v, &mut filled, |_, n| n)
             .await
             .unwrap();
         assert_eq!(filled, rest_len(data.len()));
@@ -614,14 +615,7 @@ mod tests {
         let mut first = vec![0u8; values[0].len()];
         let mut parts = [Part::Into(&mut first), Part::Drop(values[1].len())];
         let mut filled = 0;
-        let read = read_parts(
-            &mut &wire[..cut],
-            &mut parts,
-            &mut v,
-            &mut filled,
-            |_, _| {},
-        )
-        .await;
+        let read = read_parts(&mut &wire[..cut], &mut parts, &mut v, &mut filled, |_, n| n).await;
         assert_cut_short(read, filled, cut);
 
         // A damaged byte in a part: its CRC and the frame's verification both say so.
@@ -636,7 +630,7 @@ mod tests {
             Part::Drop(values[3].len()),
         ];
         let mut filled = 0;
-        let crcs = read_parts(&mut &wire[..], &mut parts, &mut v, &mut filled, |_, _| {})
+        let crcs = read_parts(&mut &wire[..], &mut parts, &mut v, &mut filled, |_, n| n)
             .await
             .unwrap();
         assert_eq!((crcs[0], crcs[2], crcs[3]), (want[0], want[2], want[3]));
@@ -650,7 +644,7 @@ mod tests {
         let (mut v, wire) = frame_for(&data);
         let mut rd = &wire[..];
         let mut filled = 0;
-        read_data_discarded(&mut rd, data.len(), &mut v, &mut filled, |_, _| {})
+        read_data_discarded(&mut rd, data.len(), &mut v, &mut filled, |_, n| n)
             .await
             .unwrap();
         assert!(rd.is_empty(), "data and trailer read");
@@ -661,21 +655,16 @@ mod tests {
         let (mut v, mut wire) = frame_for(&data);
         wire[READ_PIECE + 3] ^= 1;
         let mut filled = 0;
-        read_data_discarded(&mut &wire[..], data.len(), &mut v, &mut filled, |_, _| {})
+        read_data_discarded(&mut &wire[..], data.len(), &mut v, &mut filled, |_, n| n)
             .await
             .unwrap();
         assert!(v.finish().is_err());
         for cut in [READ_PIECE * 2 + 5, data.len() + 3] {
             let (mut v, wire) = frame_for(&data);
             let mut filled = 0;
-            let read = read_data_discarded(
-                &mut &wire[..cut],
-                data.len(),
-                &mut v,
-                &mut filled,
-                |_, _| {},
-            )
-            .await;
+            let read =
+                read_data_discarded(&mut &wire[..cut], data.len(), &mut v, &mut filled, |_, n| n)
+                    .await;
             assert_cut_short(read, filled, cut);
         }
     }
@@ -688,9 +677,7 @@ mod tests {
             .collect();
         let (mut v, wire) = frame_for(&data);
         let mut rd = &wire[..];
-        let values = read_values(&mut rd, &lens, &mut v, |_, _| {})
-            .await
-            .unwrap();
+        let values = read_values(&mut rd, &lens, &mut v, |_, n| n).await.unwrap();
         assert!(rd.is_empty(), "the trailer was read too");
         assert_eq!(values.iter().map(Bytes::len).collect::<Vec<_>>(), lens);
         assert_eq!(values.concat(), data);
@@ -699,13 +686,13 @@ mod tests {
         // Damage in the data is found at the end, a short stream is an error.
         let (mut v, mut wire) = frame_for(&data);
         wire[READ_PIECE * 2 + 5] ^= 1;
-        read_values(&mut &wire[..], &lens, &mut v, |_, _| {})
+        read_values(&mut &wire[..], &lens, &mut v, |_, n| n)
             .await
             .unwrap();
         assert!(v.finish().is_err());
         for cut in [READ_PIECE, data.len() + 2] {
             let (mut v, wire) = frame_for(&data);
-            let err = read_values(&mut &wire[..cut], &lens, &mut v, |_, _| {})
+            let err = read_values(&mut &wire[..cut], &lens, &mut v, |_, n| n)
                 .await
                 .unwrap_err();
             assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{cut}");
@@ -877,7 +864,7 @@ mod tests {
         for at in [POOLED_MIN, data.len() + 1, data.len() + TRAILER_LEN - 1] {
             let (mut v, mut wire) = frame_for(&data);
             wire[at] ^= 1;
-            read_data(&mut &wire[..], data.len(), &mut v, pool, |_, _| {})
+            read_data(&mut &wire[..], data.len(), &mut v, pool, |_, n| n)
                 .await
                 .unwrap();
             assert!(v.finish().is_err(), "damage at {at}");
@@ -890,7 +877,7 @@ mod tests {
         let big = vec![2u8; POOLED_MIN];
         let (mut v, wire) = frame_for(&big);
         for cut in [POOLED_MIN - 1, POOLED_MIN + 3] {
-            let err = read_data(&mut &wire[..cut], POOLED_MIN, &mut v, pool, |_, _| {})
+            let err = read_data(&mut &wire[..cut], POOLED_MIN, &mut v, pool, |_, n| n)
                 .await
                 .unwrap_err();
             assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
@@ -923,6 +910,24 @@ mod tests {
         }
     }
 
+    /// An eager reader's mark is set once per frame, then back to 1: the schedule coming down
+    /// to the mark it already has costs no second call.
+    #[test]
+    fn an_eager_reader_sets_its_mark_once_per_frame() {
+        for len in [READ_PIECE + 1, LOW_WATER, 3 << 20] {
+            let mut asked = Vec::new();
+            let mut mark = LowWater::new(|_: &mut (), n| {
+                asked.push(n);
+                eager_low_water(n)
+            });
+            for start in (0..len).step_by(100_003) {
+                mark.before_read(&mut (), start, len);
+            }
+            mark.reset(&mut ());
+            assert_eq!(asked, [low_water_for(len), 1], "{len}");
+        }
+    }
+
     /// A large frame over a real loopback socket, sent in odd pieces, read into a pooled
     /// buffer (`read_data`) and into the caller's (`read_data_into`): the low-water mark is
     /// raised once, only ever lowered while data is outstanding, back to 1 at the end, and
@@ -951,6 +956,7 @@ mod tests {
             let set = |s: &mut TcpStream, n| {
                 memkv_ioengine::set_recv_low_water(s.as_fd(), n).unwrap();
                 marks.push(n);
+                n
             };
             let reader = async {
                 if into {

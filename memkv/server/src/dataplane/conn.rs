@@ -82,16 +82,16 @@ pub(super) struct ConnState {
     load: ThreadLoad,
 }
 
-/// Sets the receive low-water mark for a request's data: eager (a mark of at most one read
+/// Sets (and returns) the receive low-water mark for a request's data: eager (a mark of at most one read
 /// piece) while no other connection of the thread reads a request, where the wake-ups cost
 /// other connections nothing and the client waits for the answer; the whole schedule (marks of
 /// 1 MiB) while the thread's time is shared (see `memkv_frameio::EAGER_LOW_WATER`). Either
 /// mark is at most what the schedule asks for, so it never exceeds the bytes still to come.
-fn request_low_water(load: &ThreadLoad, rd: &mut BufReader<OwnedReadHalf>, bytes: usize) {
+fn request_low_water(load: &ThreadLoad, rd: &mut BufReader<OwnedReadHalf>, bytes: usize) -> usize {
     if load.alone() {
-        set_socket_low_water_eager(rd, bytes);
+        set_socket_low_water_eager(rd, bytes)
     } else {
-        set_socket_low_water(rd, bytes);
+        set_socket_low_water(rd, bytes)
     }
 }
 
