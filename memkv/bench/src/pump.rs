@@ -145,8 +145,8 @@ async fn receive(
     s.set_nodelay(true)?;
     let tl = check.trailer_len();
     // The receive low-water mark memkv's eager readers ask for while a value's data is
-    // outstanding (256 KiB: a client reading replies, a server connection alone on its thread,
-    // as in the one-client cells), at most one message: messages follow each other until the
+    // outstanding (256 KiB: a client reading replies, a server connection while no other of
+    // its thread reads a request, as in the one-client cells), at most one message: messages follow each other until the
     // sender shuts down, which wakes the reader whatever the mark. (1 MiB, the mark of a
     // server thread shared by connections, measured the same here: within 3% at 4 MiB, one
     // and four streams.)

@@ -109,8 +109,10 @@ pub struct CellSpec {
     /// Concurrent tasks, each with its own session.
     pub tasks: usize,
     /// `Some(n)`: the tasks share `n` connections, their requests pipelined on them (the
-    /// harness's cells of one connection with two requests in flight); `None`: the target's
-    /// client as it is (in `compare`, a connection per task).
+    /// harness's cells of one connection with two requests in flight; `compare`, which makes
+    /// them, runs them through a client of one connection); `None`: the target's client as it
+    /// is (in `compare`, a connection per task). A label for the result: `run_cell` uses the
+    /// target it is given.
     pub connections: Option<usize>,
     /// Keys per call for batched operations.
     pub batch: usize,
