@@ -55,6 +55,9 @@ const BLOCK: usize = 16;
 /// Bytes of a tag.
 pub const TAG_LEN: usize = 16;
 
+/// Bytes of a digest ([`Mac::digest`]).
+pub const DIGEST_LEN: usize = BLOCK;
+
 const POLYVAL_CONTEXT: &str = "memkv frame mac v1 polyval";
 const AES_CONTEXT: &str = "memkv frame mac v1 aes-256";
 
@@ -169,6 +172,18 @@ impl Mac {
 
     /// The tag of the bytes fed so far; the MAC goes on from where it was.
     pub fn tag(&self) -> [u8; TAG_LEN] {
+        let mut block = self.digest().into();
+        self.key.0.aes.encrypt_block(&mut block);
+        block.into()
+    }
+
+    /// The POLYVAL hash of the bytes fed so far and their length, `POLYVAL_H(M ‖ 0^p ‖
+    /// le64(|M|) ‖ le64(0))`: the tag before its encryption. Not a MAC: it is linear in the
+    /// message and reveals `H` to whoever sees it next to its message, so it may only be hashed
+    /// again under a MAC whose output alone is seen (a value's digest inside a frame's data tag,
+    /// docs/protocol.md). Two different messages of at most `n` blocks have the same digest for
+    /// at most `n + 1` of the 2^128 keys `H`.
+    pub fn digest(&self) -> [u8; DIGEST_LEN] {
         let mut tail = [0u8; 2 * BLOCK];
         let padded = if self.partial_len > 0 {
             tail[..self.partial_len].copy_from_slice(&self.partial[..self.partial_len]);
@@ -180,10 +195,7 @@ impl Mac {
         let tail = &tail[..padded + BLOCK];
         let mut state = self.state.clone();
         state.absorb(&self.key.0, tail);
-        let hash = state.hash();
-        let mut block = hash.into();
-        self.key.0.aes.encrypt_block(&mut block);
-        block.into()
+        state.hash()
     }
 
     /// Hashes whole blocks.

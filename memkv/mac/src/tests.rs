@@ -177,6 +177,32 @@ fn a_tag_so_far_leaves_the_mac_going_on() {
     assert_eq!(mac.tag(), tag(&key, &message));
 }
 
+/// A digest is POLYVAL of the message, its zero padding and its length block under `H`, on
+/// either kernel, and the tag is that digest encrypted: the construction of the module docs.
+#[test]
+fn a_digest_is_the_polyval_of_the_padded_message_and_its_length_and_the_tag_encrypts_it() {
+    let key = MacKey::derive(&[4; 32]);
+    for len in [0, 1, 15, 16, 17, 4096, 5000] {
+        let message = bytes(len, 3);
+        let mut blocks = message.clone();
+        blocks.resize(len.div_ceil(BLOCK) * BLOCK, 0);
+        blocks.extend_from_slice(&(len as u64).to_le_bytes());
+        blocks.extend_from_slice(&[0; 8]);
+        let mut p = Polyval::new(&key.0.h.into());
+        p.update_padded(&blocks);
+        let want: [u8; DIGEST_LEN] = p.finalize().into();
+        let mut fast = Mac::new(&key);
+        fast.update(&message);
+        let mut slow = portable(&key);
+        slow.update(&message);
+        assert_eq!(fast.digest(), want, "{len}");
+        assert_eq!(slow.digest(), want, "{len}");
+        let mut block = want.into();
+        key.0.aes.encrypt_block(&mut block);
+        assert_eq!(fast.tag(), <[u8; TAG_LEN]>::from(block), "{len}");
+    }
+}
+
 proptest! {
     #[test]
     fn pieces_give_the_tag_of_the_whole_on_either_kernel(

@@ -25,6 +25,8 @@ use memkv_mac::{Mac, MacKey};
 use subtle::ConstantTimeEq;
 
 use crate::header::{HEADER_LEN, Header, SIGNED_LEN, TRAILER_LEN};
+use crate::msg;
+use crate::opcode::{Opcode, Status};
 
 /// Bytes of a frame tag.
 pub const TAG_LEN: usize = 16;
@@ -35,6 +37,7 @@ pub const NONCE_LEN: usize = 16;
 pub type Nonce = [u8; NONCE_LEN];
 
 const SESSION_LABEL: &[u8] = b"memkv session v1";
+const DIGEST_CONTEXT: &str = "memkv value digest v1";
 const DEV_KEY_CONTEXT: &str = "memkv loopback dev key v1";
 
 /// The shared 32-byte key that authenticates every frame (`network.auth_key` on servers,
@@ -193,6 +196,9 @@ pub enum VerifyError {
 pub struct Session {
     integrity: Integrity,
     keys: FrameKeys,
+    /// `mac` mode: the key of the value digests that a data tag covers instead of the data,
+    /// derived from the auth key alone, so that a digest is the same on every connection.
+    digests: Option<MacKey>,
 }
 
 /// What a session's taggers start from, prepared once per session.
@@ -250,10 +256,10 @@ impl Tagger {
 impl Session {
     /// The session used for the handshake frames themselves: tags under the raw auth key.
     pub fn handshake(auth: &AuthKey, integrity: Integrity) -> Self {
-        Self::with_key(integrity, auth.0)
+        Self::with_key(auth, integrity, auth.0)
     }
 
-    fn with_key(integrity: Integrity, key: [u8; 32]) -> Self {
+    fn with_key(auth: &AuthKey, integrity: Integrity, key: [u8; 32]) -> Self {
         let keys = match integrity {
             Integrity::Mac | Integrity::Checksum => FrameKeys::Mac(MacKey::derive(&key)),
             Integrity::HmacSha256 => FrameKeys::Hmac(Box::new(
@@ -261,7 +267,13 @@ impl Session {
                     .expect("HMAC accepts any key length"),
             )),
         };
-        Session { integrity, keys }
+        let digests = (integrity == Integrity::Mac)
+            .then(|| MacKey::derive(&blake3::derive_key(DIGEST_CONTEXT, &auth.0)));
+        Session {
+            integrity,
+            keys,
+            digests,
+        }
     }
 
     /// The session of an established connection, bound to both handshake nonces.
@@ -284,7 +296,7 @@ impl Session {
                 h.finalize().into_bytes().into()
             }
         };
-        Self::with_key(integrity, key)
+        Self::with_key(auth, integrity, key)
     }
 
     /// The integrity mode of this session.
@@ -307,6 +319,22 @@ impl Session {
         t
     }
 
+    /// How a frame's data divides into values, where the mode tags their digests.
+    fn value_lens(&self, opcode: u8, response: bool, ctrl: &[u8], data_len: usize) -> ValueLens {
+        if self.digests.is_some() {
+            ValueLens::of_frame(opcode, response, ctrl, data_len)
+        } else {
+            ValueLens::One
+        }
+    }
+
+    /// The digests of a frame's values, where the mode tags digests instead of data.
+    fn value_digests(&self, lens: ValueLens) -> Option<ValueDigests> {
+        self.digests
+            .as_ref()
+            .map(|key| ValueDigests::new(key, lens))
+    }
+
     /// Fills in the integrity mode, lengths and header tag of `header` for a frame carrying
     /// `ctrl` and `data_len` bytes of data, and returns the header's encoding together with the
     /// [`DataSealer`] that the data must be fed to, in order, as it is written. Its
@@ -319,6 +347,21 @@ impl Session {
         data_len: usize,
         crc: SendCrc,
     ) -> ([u8; HEADER_LEN], DataSealer) {
+        let lens = self.value_lens(header.opcode, header.response, ctrl, data_len);
+        self.seal_values(header, ctrl, data_len, lens, crc)
+    }
+
+    /// [`seal`](Session::seal) for a frame whose data section holds values of `lens` bytes,
+    /// which add up to `data_len` (the protocol's division: [`ValueLens::of_frame`]).
+    fn seal_values(
+        &self,
+        header: &mut Header,
+        ctrl: &[u8],
+        data_len: usize,
+        lens: ValueLens,
+        crc: SendCrc,
+    ) -> ([u8; HEADER_LEN], DataSealer) {
+        debug_assert!(lens.fits(data_len), "value lengths must add up to the data");
         header.integrity = self.integrity;
         header.ctrl_len = u32::try_from(ctrl.len()).expect("control section fits in u32");
         header.data_len = u32::try_from(data_len).expect("data section fits in u32");
@@ -342,6 +385,7 @@ impl Session {
         let sum = crc == SendCrc::Compute && data_len > 0;
         let sealer = DataSealer {
             tagger: data_tagger,
+            digests: self.value_digests(lens),
             covers_data: self.integrity != Integrity::Checksum,
             has_data: data_len > 0,
             crc,
@@ -405,6 +449,25 @@ impl Session {
         ctrl: &[u8],
         crc: DataCrc,
     ) -> FrameVerifier {
+        let lens = self.value_lens(
+            header.opcode,
+            header.response,
+            ctrl,
+            header.data_len as usize,
+        );
+        self.verifier_values(header, raw, ctrl, lens, crc)
+    }
+
+    /// [`verifier`](Session::verifier) for a frame whose data section holds values of `lens`
+    /// bytes. Lengths that do not add up to the data fail it with `BadMac` in `mac` mode.
+    fn verifier_values(
+        &self,
+        header: &Header,
+        raw: &[u8; HEADER_LEN],
+        ctrl: &[u8],
+        lens: ValueLens,
+        crc: DataCrc,
+    ) -> FrameVerifier {
         let tagger = self.frame_tagger(raw, ctrl);
         let header_ok = bool::from(tagger.tag_so_far().ct_eq(&header.tag));
         // A frame whose sender left the CRC32C to us: nothing to compare it with (the data tag
@@ -416,6 +479,7 @@ impl Session {
         FrameVerifier {
             integrity: self.integrity,
             frame_integrity: header.integrity,
+            digests: self.value_digests(lens),
             tagger,
             header_ok,
             has_data: header.data_len > 0,
@@ -457,6 +521,8 @@ pub struct Sealed {
 /// The data half of sealing one frame: fed the data as it is written, it computes the trailer.
 pub struct DataSealer {
     tagger: Tagger,
+    /// `mac` mode: the values' digests, which the tag covers instead of the data.
+    digests: Option<ValueDigests>,
     covers_data: bool,
     has_data: bool,
     crc: SendCrc,
@@ -480,7 +546,9 @@ impl DataSealer {
 
     /// Feeds the next piece of data, in the order it is sent.
     pub fn update(&mut self, piece: &[u8]) {
-        if self.covers_data {
+        if let Some(digests) = &mut self.digests {
+            digests.update(&mut self.tagger, piece);
+        } else if self.covers_data {
             self.tagger.update(piece);
         }
         if let Some(crc) = &mut self.summed {
@@ -493,6 +561,9 @@ impl DataSealer {
         if !self.has_data {
             return None;
         }
+        if let Some(digests) = self.digests.take() {
+            digests.finish(&mut self.tagger);
+        }
         let crc = match self.crc {
             SendCrc::Compute => self.summed.unwrap_or(0),
             SendCrc::Known(crc) => crc,
@@ -504,6 +575,160 @@ impl DataSealer {
         trailer[..4].copy_from_slice(&crc_le);
         trailer[4..].copy_from_slice(&self.tagger.finish());
         Some(trailer)
+    }
+}
+
+/// How a frame's data section divides into values. In `mac` mode a data tag covers each
+/// value's digest in turn instead of the data (docs/protocol.md), so both ends divide it alike
+/// ([`ValueLens::of_frame`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ValueLens {
+    /// The whole data section is one value.
+    One,
+    /// Values of these lengths, in order (some may be empty).
+    Many(Vec<usize>),
+}
+
+impl ValueLens {
+    /// The protocol's division of a frame's data into values: a batch put request's items and
+    /// a batch get response's found (`Ok`) items are values of their own, in the order its
+    /// control section lists them, when their lengths add up to the data; any other frame's
+    /// data (a batch whose lengths do not add up, which the receiver refuses, included) is one
+    /// value.
+    pub(crate) fn of_frame(opcode: u8, response: bool, ctrl: &[u8], data_len: usize) -> Self {
+        let lens: Option<Vec<usize>> = match (Opcode::from_code(opcode), response) {
+            (Some(Opcode::BatchPut), false) => msg::decode::<msg::BatchPutReq>(ctrl)
+                .ok()
+                .map(|req| req.items.iter().map(|it| it.len as usize).collect()),
+            (Some(Opcode::BatchGet), true) => {
+                msg::decode::<msg::BatchGetResp>(ctrl).ok().map(|resp| {
+                    resp.items
+                        .iter()
+                        .filter(|it| it.status == Status::Ok.code())
+                        .map(|it| usize::try_from(it.len).unwrap_or(usize::MAX))
+                        .collect()
+                })
+            }
+            _ => None,
+        };
+        match lens {
+            Some(lens) if adds_up(&lens, data_len) => ValueLens::Many(lens),
+            _ => ValueLens::One,
+        }
+    }
+
+    /// Whether these values fill exactly `data_len` bytes.
+    fn fits(&self, data_len: usize) -> bool {
+        match self {
+            ValueLens::One => true,
+            ValueLens::Many(lens) => adds_up(lens, data_len),
+        }
+    }
+}
+
+fn adds_up(lens: &[usize], total: usize) -> bool {
+    lens.iter()
+        .try_fold(0usize, |sum, &len| sum.checked_add(len))
+        == Some(total)
+}
+
+/// The running digests of a frame's values: each value's [`Mac::digest`] under the session's
+/// digest key, fed to the frame's tagger as the value ends.
+struct ValueDigests {
+    key: MacKey,
+    lens: ValueLens,
+    /// The value being hashed (an index into `ValueLens::Many`).
+    index: usize,
+    /// Bytes of that value still to come (`ValueLens::Many`).
+    left: usize,
+    current: Mac,
+    /// Bytes came after the last value listed.
+    overflow: bool,
+}
+
+impl ValueDigests {
+    fn new(key: &MacKey, lens: ValueLens) -> Self {
+        let left = match &lens {
+            ValueLens::One => 0,
+            ValueLens::Many(lens) => lens.first().copied().unwrap_or(0),
+        };
+        ValueDigests {
+            key: key.clone(),
+            lens,
+            index: 0,
+            left,
+            current: Mac::new(key),
+            overflow: false,
+        }
+    }
+
+    fn update(&mut self, tagger: &mut Tagger, mut data: &[u8]) {
+        let ValueLens::Many(lens) = &self.lens else {
+            self.current.update(data);
+            return;
+        };
+        let count = lens.len();
+        while !data.is_empty() {
+            self.end_complete(tagger);
+            if self.index >= count {
+                // More data than the values listed: hashed as one more value, so the tag
+                // cannot verify (the sender's values add up to its data).
+                self.overflow = true;
+                self.current.update(data);
+                return;
+            }
+            let n = self.left.min(data.len());
+            self.current.update(&data[..n]);
+            self.left -= n;
+            data = &data[n..];
+        }
+    }
+
+    /// Feeds the digest of every value that has all its bytes (empty values too) to `tagger`.
+    fn end_complete(&mut self, tagger: &mut Tagger) {
+        let ValueLens::Many(lens) = &self.lens else {
+            return;
+        };
+        while self.index < lens.len() && self.left == 0 {
+            let done = std::mem::replace(&mut self.current, Mac::new(&self.key));
+            tagger.update(&done.digest());
+            self.index += 1;
+            self.left = lens.get(self.index).copied().unwrap_or(0);
+        }
+    }
+
+    /// Whether the bytes fed so far are exactly the values listed.
+    fn filled(&self) -> bool {
+        match &self.lens {
+            ValueLens::One => true,
+            ValueLens::Many(lens) => {
+                !self.overflow
+                    && self.left == 0
+                    && lens[self.index.min(lens.len())..]
+                        .iter()
+                        .skip(1)
+                        .all(|&l| l == 0)
+            }
+        }
+    }
+
+    /// Feeds the digests of the values not fed yet; a value still missing bytes is hashed as
+    /// far as it came.
+    fn finish(mut self, tagger: &mut Tagger) {
+        match &self.lens {
+            ValueLens::One => tagger.update(&self.current.digest()),
+            ValueLens::Many(lens) => {
+                let count = lens.len();
+                self.end_complete(tagger);
+                while self.index < count {
+                    self.left = 0;
+                    self.end_complete(tagger);
+                }
+                if self.overflow {
+                    tagger.update(&self.current.digest());
+                }
+            }
+        }
     }
 }
 
@@ -537,6 +762,8 @@ pub enum DataCrc {
 pub struct FrameVerifier {
     integrity: Integrity,
     frame_integrity: Integrity,
+    /// `mac` mode: the values' digests, which the tag covers instead of the data.
+    digests: Option<ValueDigests>,
     tagger: Tagger,
     /// Whether the header's tag verified (computed before any data was fed).
     header_ok: bool,
@@ -559,7 +786,9 @@ impl fmt::Debug for FrameVerifier {
 impl FrameVerifier {
     /// Feeds the next piece of the frame's data, in order.
     pub fn update(&mut self, data: &[u8]) {
-        if self.integrity != Integrity::Checksum {
+        if let Some(digests) = &mut self.digests {
+            digests.update(&mut self.tagger, data);
+        } else if self.integrity != Integrity::Checksum {
             self.tagger.update(data);
         }
         if let Some(crc) = &mut self.crc {
@@ -591,6 +820,13 @@ impl FrameVerifier {
                 computed: self.crc,
             });
         }
+        if let Some(digests) = self.digests {
+            // Values that do not add up to the data: the sender divided it otherwise.
+            if !digests.filled() {
+                return Err(VerifyError::BadMac);
+            }
+            digests.finish(&mut data_tagger);
+        }
         let (crc_le, tag) = self.trailer.split_at(4);
         data_tagger.update(crc_le);
         if !bool::from(data_tagger.finish().ct_eq(tag)) {
@@ -617,6 +853,115 @@ impl FrameVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::msg::Message;
+
+    /// Batch puts (requests) and batch gets (responses) divide their data as their items say,
+    /// when the lengths add up; every other frame carries one value.
+    #[test]
+    fn the_protocol_divides_batch_frames_by_their_items() {
+        let put = msg::BatchPutReq {
+            items: [3u32, 0, 5]
+                .iter()
+                .map(|&len| msg::BatchPutItem {
+                    key: b"k",
+                    len,
+                    crc: 0,
+                })
+                .collect(),
+        }
+        .encode();
+        let item = |status: Status, len| msg::BatchGetItem {
+            status: status.code(),
+            len,
+            crc: 0,
+        };
+        let got = msg::BatchGetResp {
+            items: vec![
+                item(Status::Ok, 3),
+                item(Status::NotFound, 0),
+                item(Status::PayloadTooLarge, 9),
+                item(Status::Ok, 5),
+            ],
+        }
+        .encode();
+        let put_op = Opcode::BatchPut.code();
+        let get_op = Opcode::BatchGet.code();
+        assert_eq!(
+            ValueLens::of_frame(put_op, false, &put, 8),
+            ValueLens::Many(vec![3, 0, 5])
+        );
+        assert_eq!(
+            ValueLens::of_frame(get_op, true, &got, 8),
+            ValueLens::Many(vec![3, 5])
+        );
+        assert_eq!(ValueLens::of_frame(put_op, false, &put, 9), ValueLens::One);
+        assert_eq!(ValueLens::of_frame(get_op, true, &got, 7), ValueLens::One);
+        assert_eq!(ValueLens::of_frame(put_op, true, &put, 8), ValueLens::One);
+        assert_eq!(ValueLens::of_frame(get_op, false, &got, 8), ValueLens::One);
+        assert_eq!(
+            ValueLens::of_frame(put_op, false, b"junk", 8),
+            ValueLens::One
+        );
+        assert_eq!(
+            ValueLens::of_frame(Opcode::Put.code(), false, &put, 8),
+            ValueLens::One
+        );
+    }
+
+    /// In `mac` mode the data tag covers each value's digest: the same bytes divided into
+    /// other values (lengths that do not add up to the data included) fail the tag, whatever
+    /// pieces they arrive in; the other modes cover the bytes as one string.
+    #[test]
+    fn a_frame_of_several_values_verifies_only_as_the_values_it_was_sealed_with() {
+        let a: Vec<u8> = (0..5000u32).map(|i| (i * 3) as u8).collect();
+        let b: Vec<u8> = (0..5000u32).map(|i| (i * 5 + 1) as u8).collect();
+        let lens = vec![5000, 0, 5000, 4];
+        let data = [&a[..], &[], &b, b"tail"].concat();
+        let key = AuthKey::from_bytes([6; 32]);
+        for mode in Integrity::ALL {
+            let s = Session::derive(&key, mode, &[1; 16], &[2; 16]);
+            let mut h = Header::request(Opcode::BatchPut, 9, 1_000);
+            let many = ValueLens::Many(lens.clone());
+            let (raw, mut sealer) = s.seal_values(&mut h, b"c", data.len(), many, SendCrc::Compute);
+            for piece in data.chunks(1024) {
+                sealer.update(piece);
+            }
+            let trailer = sealer.finish().expect("data");
+            let check = |lens: ValueLens, piece: usize| {
+                let mut v = s.verifier_values(&h, &raw, b"c", lens, DataCrc::Compute);
+                for p in data.chunks(piece) {
+                    v.update(p);
+                }
+                *v.trailer_mut() = trailer;
+                v.finish().map(|_| ())
+            };
+            for piece in [1, 7, 4999, 5000, 5001, data.len()] {
+                assert_eq!(
+                    check(ValueLens::Many(lens.clone()), piece),
+                    Ok(()),
+                    "{mode} {piece}"
+                );
+            }
+            for other in [
+                vec![5000, 5000, 0, 4],
+                vec![4999, 1, 5000, 4],
+                vec![5000, 0, 5000],
+                vec![5000, 0, 5000, 4, 0],
+                vec![5000, 0, 5000, 3],
+                vec![5000, 0, 5000, 5],
+                vec![],
+            ] {
+                let got = check(ValueLens::Many(other.clone()), 100);
+                if mode == Integrity::Mac {
+                    assert_eq!(got, Err(VerifyError::BadMac), "{other:?}");
+                } else {
+                    assert_eq!(got, Ok(()), "{mode} {other:?}");
+                }
+            }
+            let one = check(ValueLens::One, 100);
+            assert_eq!(one.is_ok(), mode != Integrity::Mac, "{mode}");
+        }
+    }
 
     /// A header tag read off a tagger without finishing it is the tag of the bytes fed so far,
     /// in every mode, and the tagger goes on as if it had not been read.

@@ -32,11 +32,12 @@ pub const MAGIC: [u8; 4] = *b"MEMK";
 /// The protocol version this build speaks. Frames of any other version are refused with
 /// [`crate::Status::UnsupportedVersion`]. Version 1 (before the first release) carried the
 /// data's CRC32C and tag in the header; version 2 tagged frames with keyed BLAKE3 in the `mac`
-/// and `checksum` modes, where version 3 uses [`memkv_mac`] (POLYVAL + AES-256). Neither
-/// verifies as version 3.
-pub const VERSION: u16 = 3;
+/// and `checksum` modes, where version 3 uses [`memkv_mac`] (POLYVAL + AES-256); version 4's
+/// `mac` data tag covers each value's digest instead of the data
+/// ([`crate::Session::seal_values`]). None of them verifies as version 4.
+pub const VERSION: u16 = 4;
 /// The oldest protocol version this build reads.
-pub const MIN_VERSION: u16 = 3;
+pub const MIN_VERSION: u16 = 4;
 /// Bytes after the data of a frame whose `data_len` is not zero: the data's CRC32C (u32 LE)
 /// and the data tag.
 pub const TRAILER_LEN: usize = 4 + TAG_LEN;

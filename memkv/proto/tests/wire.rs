@@ -50,11 +50,12 @@ fn future_version_is_refused_with_its_request_id() {
     }
 }
 
-/// Versions 1 (CRC32C and tag in the header) and 2 (keyed BLAKE3 tags) cannot be verified by
-/// this build: refused by the header alone, with what to do, not as a bad MAC.
+/// Versions 1 (CRC32C and tag in the header), 2 (keyed BLAKE3 tags) and 3 (`mac` data tags
+/// over the data itself) cannot be verified by this build: refused by the header alone, with
+/// what to do, not as a bad MAC.
 #[test]
-fn version_1_and_2_frames_are_refused_as_unsupported() {
-    for old in [1u16, 2] {
+fn frames_of_versions_1_to_3_are_refused_as_unsupported() {
+    for old in [1u16, 2, 3] {
         let mut raw = Header::request(Opcode::Get, 42, 0).encode();
         raw[4..6].copy_from_slice(&old.to_le_bytes());
         let err = Header::decode(&raw, &Limits::default()).unwrap_err();
@@ -65,7 +66,7 @@ fn version_1_and_2_frames_are_refused_as_unsupported() {
             ),
             "{err:?}"
         );
-        assert!(err.to_string().contains("versions 3 to 3"), "{err}");
+        assert!(err.to_string().contains("versions 4 to 4"), "{err}");
     }
 }
 
@@ -676,4 +677,83 @@ fn the_crc_by_receiver_flag_is_refused_where_it_cannot_hold() {
             other => panic!("{integrity} response={response} data={data_len}: {other:?}"),
         }
     }
+}
+
+/// A batch put's items and a batch get's found values are values of their own: frames of
+/// either verify in every mode however their data is cut into pieces, and two values of one
+/// length swapped fail.
+#[test]
+fn batch_frames_verify_in_pieces_and_refuse_swapped_values() {
+    let a: Vec<u8> = (0..5000u32).map(|i| (i * 3) as u8).collect();
+    let b: Vec<u8> = (0..5000u32).map(|i| (i * 5 + 1) as u8).collect();
+    let values: [&[u8]; 4] = [&a, &[], &b, b"tail"];
+    let data = values.concat();
+    let swapped = [&b[..], &[], &a, b"tail"].concat();
+    let put = msg::BatchPutReq {
+        items: values
+            .iter()
+            .map(|v| msg::BatchPutItem {
+                key: b"k",
+                len: v.len() as u32,
+                crc: crc32c(v),
+            })
+            .collect(),
+    }
+    .encode();
+    let item = |status: Status, v: &[u8]| msg::BatchGetItem {
+        status: status.code(),
+        len: v.len() as u64,
+        crc: crc32c(v),
+    };
+    let mut items: Vec<_> = values.iter().map(|v| item(Status::Ok, v)).collect();
+    items.insert(1, item(Status::NotFound, &[]));
+    items.push(item(Status::PayloadTooLarge, &[0; 9]));
+    let got = msg::BatchGetResp { items }.encode();
+    for mode in Integrity::ALL {
+        let s = Session::derive(&key(), mode, &[1; 16], &[2; 16]);
+        for (opcode, response, ctrl) in [
+            (Opcode::BatchPut, false, &put),
+            (Opcode::BatchGet, true, &got),
+        ] {
+            let mut h = Header::request(opcode, 9, 1_000);
+            h.response = response;
+            let (raw, mut sealer) = s.seal(&mut h, ctrl, data.len(), SendCrc::Compute);
+            for v in values {
+                sealer.update(v);
+            }
+            let trailer = sealer.finish().expect("data");
+            let check = |data: &[u8], piece: usize| {
+                let mut v = s.verifier(&h, &raw, ctrl, DataCrc::Compute);
+                for p in data.chunks(piece) {
+                    v.update(p);
+                }
+                *v.trailer_mut() = trailer;
+                v.finish().map(|_| ())
+            };
+            for piece in [1, 7, 4999, 5000, 5001, data.len()] {
+                assert_eq!(check(&data, piece), Ok(()), "{mode} {opcode:?} {piece}");
+            }
+            assert!(check(&swapped, 100).is_err(), "{mode} {opcode:?}");
+        }
+    }
+}
+
+/// In `mac` mode a data tag covers the value's digest, keyed from the auth key alone: the same
+/// value sealed on two connections has the same digest, yet each frame verifies only on its
+/// own connection.
+#[test]
+fn a_mac_frame_of_one_value_verifies_only_on_its_own_connection() {
+    let value = vec![0x3c; 70_000];
+    let one = Session::derive(&key(), Integrity::Mac, &[1; 16], &[2; 16]);
+    let two = Session::derive(&key(), Integrity::Mac, &[3; 16], &[4; 16]);
+    let (raw, h, trailer) = sealed(&one, b"c", &value);
+    assert_eq!(
+        one.verify(&h, &raw, b"c", &value, trailer.as_ref())
+            .map(|_| ()),
+        Ok(())
+    );
+    assert_eq!(
+        two.verify(&h, &raw, b"c", &value, trailer.as_ref()),
+        Err(VerifyError::BadMac)
+    );
 }
