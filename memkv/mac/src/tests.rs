@@ -203,6 +203,22 @@ fn a_digest_is_the_polyval_of_the_padded_message_and_its_length_and_the_tag_encr
     }
 }
 
+#[test]
+fn a_reset_mac_is_a_new_one() {
+    let key = MacKey::derive(&[5; 32]);
+    let mut mac = Mac::new(&key);
+    mac.update(&bytes(777, 2));
+    mac.reset();
+    assert_eq!(mac.tag(), tag(&key, &[]));
+    mac.update(b"after");
+    assert_eq!(mac.tag(), tag(&key, b"after"));
+    assert_eq!(mac.digest(), {
+        let mut fresh = Mac::new(&key);
+        fresh.update(b"after");
+        fresh.digest()
+    });
+}
+
 proptest! {
     #[test]
     fn pieces_give_the_tag_of_the_whole_on_either_kernel(

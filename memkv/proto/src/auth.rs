@@ -547,7 +547,7 @@ impl DataSealer {
     /// Feeds the next piece of data, in the order it is sent.
     pub fn update(&mut self, piece: &[u8]) {
         if let Some(digests) = &mut self.digests {
-            digests.update(&mut self.tagger, piece);
+            digests.update(piece);
         } else if self.covers_data {
             self.tagger.update(piece);
         }
@@ -633,46 +633,49 @@ fn adds_up(lens: &[usize], total: usize) -> bool {
 }
 
 /// The running digests of a frame's values: each value's [`Mac::digest`] under the session's
-/// digest key, fed to the frame's tagger as the value ends.
+/// digest key, kept in order until the frame's tag takes them all at once.
 struct ValueDigests {
-    key: MacKey,
     lens: ValueLens,
     /// The value being hashed (an index into `ValueLens::Many`).
     index: usize,
     /// Bytes of that value still to come (`ValueLens::Many`).
     left: usize,
     current: Mac,
+    /// The digests of the values ended so far, back to back.
+    done: Vec<u8>,
     /// Bytes came after the last value listed.
     overflow: bool,
 }
 
 impl ValueDigests {
     fn new(key: &MacKey, lens: ValueLens) -> Self {
-        let left = match &lens {
-            ValueLens::One => 0,
-            ValueLens::Many(lens) => lens.first().copied().unwrap_or(0),
+        let (left, count) = match &lens {
+            ValueLens::One => (0, 1),
+            ValueLens::Many(lens) => (lens.first().copied().unwrap_or(0), lens.len()),
         };
         ValueDigests {
-            key: key.clone(),
             lens,
             index: 0,
             left,
             current: Mac::new(key),
+            done: Vec::with_capacity(count * memkv_mac::DIGEST_LEN),
             overflow: false,
         }
     }
 
-    fn update(&mut self, tagger: &mut Tagger, mut data: &[u8]) {
-        let ValueLens::Many(lens) = &self.lens else {
-            self.current.update(data);
-            return;
+    fn update(&mut self, mut data: &[u8]) {
+        let count = match &self.lens {
+            ValueLens::One => {
+                self.current.update(data);
+                return;
+            }
+            ValueLens::Many(lens) => lens.len(),
         };
-        let count = lens.len();
         while !data.is_empty() {
-            self.end_complete(tagger);
+            self.end_complete();
             if self.index >= count {
-                // More data than the values listed: hashed as one more value, so the tag
-                // cannot verify (the sender's values add up to its data).
+                // More data than the values listed: hashed as one more value, and the frame
+                // fails (the sender's values add up to its data).
                 self.overflow = true;
                 self.current.update(data);
                 return;
@@ -684,14 +687,14 @@ impl ValueDigests {
         }
     }
 
-    /// Feeds the digest of every value that has all its bytes (empty values too) to `tagger`.
-    fn end_complete(&mut self, tagger: &mut Tagger) {
+    /// Ends every value that has all its bytes (empty values too).
+    fn end_complete(&mut self) {
         let ValueLens::Many(lens) = &self.lens else {
             return;
         };
         while self.index < lens.len() && self.left == 0 {
-            let done = std::mem::replace(&mut self.current, Mac::new(&self.key));
-            tagger.update(&done.digest());
+            self.done.extend_from_slice(&self.current.digest());
+            self.current.reset();
             self.index += 1;
             self.left = lens.get(self.index).copied().unwrap_or(0);
         }
@@ -712,23 +715,24 @@ impl ValueDigests {
         }
     }
 
-    /// Feeds the digests of the values not fed yet; a value still missing bytes is hashed as
-    /// far as it came.
+    /// Feeds the digests of all values to `tagger`, in order; a value still missing bytes is
+    /// hashed as far as it came.
     fn finish(mut self, tagger: &mut Tagger) {
         match &self.lens {
-            ValueLens::One => tagger.update(&self.current.digest()),
+            ValueLens::One => self.done.extend_from_slice(&self.current.digest()),
             ValueLens::Many(lens) => {
                 let count = lens.len();
-                self.end_complete(tagger);
+                self.end_complete();
                 while self.index < count {
                     self.left = 0;
-                    self.end_complete(tagger);
+                    self.end_complete();
                 }
                 if self.overflow {
-                    tagger.update(&self.current.digest());
+                    self.done.extend_from_slice(&self.current.digest());
                 }
             }
         }
+        tagger.update(&self.done);
     }
 }
 
@@ -787,7 +791,7 @@ impl FrameVerifier {
     /// Feeds the next piece of the frame's data, in order.
     pub fn update(&mut self, data: &[u8]) {
         if let Some(digests) = &mut self.digests {
-            digests.update(&mut self.tagger, data);
+            digests.update(data);
         } else if self.integrity != Integrity::Checksum {
             self.tagger.update(data);
         }
