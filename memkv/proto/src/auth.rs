@@ -21,7 +21,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use hmac::{Mac as _, digest::KeyInit};
-use memkv_mac::{Mac, MacKey};
+use memkv_mac::{DIGEST_LEN, Mac, MacKey};
 use subtle::ConstantTimeEq;
 
 use crate::header::{HEADER_LEN, Header, SIGNED_LEN, TRAILER_LEN};
@@ -329,10 +329,10 @@ impl Session {
     }
 
     /// The digests of a frame's values, where the mode tags digests instead of data.
-    fn value_digests(&self, lens: ValueLens) -> Option<ValueDigests> {
+    fn value_digests(&self, lens: ValueLens) -> Option<ValueDigester> {
         self.digests
             .as_ref()
-            .map(|key| ValueDigests::new(key, lens))
+            .map(|key| ValueDigester::new(key, lens))
     }
 
     /// Fills in the integrity mode, lengths and header tag of `header` for a frame carrying
@@ -349,6 +349,35 @@ impl Session {
     ) -> ([u8; HEADER_LEN], DataSealer) {
         let lens = self.value_lens(header.opcode, header.response, ctrl, data_len);
         self.seal_values(header, ctrl, data_len, lens, crc)
+    }
+
+    /// [`seal`](Session::seal) for a frame of values a server holds: their CRC32C (of the data
+    /// section) and, in `mac` mode, each value's digest (one per value of the frame, from
+    /// [`FrameVerifier::finish_with_digests`] when they arrived) are known, so the sealer reads
+    /// none of the data ([`DataSealer::reads_data`]). Without a digest for every value the data
+    /// is hashed as it is sent, as [`seal`](Session::seal) does. A receiver finds values that
+    /// changed since in the trailer (see [`DataCrc::Report`]).
+    pub fn seal_stored(
+        &self,
+        header: &mut Header,
+        ctrl: &[u8],
+        data_len: usize,
+        crc: u32,
+        digests: &[[u8; DIGEST_LEN]],
+    ) -> ([u8; HEADER_LEN], DataSealer) {
+        let lens = self.value_lens(header.opcode, header.response, ctrl, data_len);
+        let count = match &lens {
+            ValueLens::One => 1,
+            ValueLens::Many(lens) => lens.len(),
+        };
+        let (raw, mut sealer) = self.seal_values(header, ctrl, data_len, lens, SendCrc::Known(crc));
+        if let Some(key) = &self.digests
+            && digests.len() == count
+        {
+            sealer.digests = Some(ValueDigester::known(key, digests));
+            sealer.covers_data = false;
+        }
+        (raw, sealer)
     }
 
     /// [`seal`](Session::seal) for a frame whose data section holds values of `lens` bytes,
@@ -522,7 +551,7 @@ pub struct Sealed {
 pub struct DataSealer {
     tagger: Tagger,
     /// `mac` mode: the values' digests, which the tag covers instead of the data.
-    digests: Option<ValueDigests>,
+    digests: Option<ValueDigester>,
     covers_data: bool,
     has_data: bool,
     crc: SendCrc,
@@ -634,7 +663,7 @@ fn adds_up(lens: &[usize], total: usize) -> bool {
 
 /// The running digests of a frame's values: each value's [`Mac::digest`] under the session's
 /// digest key, kept in order until the frame's tag takes them all at once.
-struct ValueDigests {
+struct ValueDigester {
     lens: ValueLens,
     /// The value being hashed (an index into `ValueLens::Many`).
     index: usize,
@@ -645,25 +674,39 @@ struct ValueDigests {
     done: Vec<u8>,
     /// Bytes came after the last value listed.
     overflow: bool,
+    /// The digests were given (a sender's stored values): the data is not hashed.
+    known: bool,
 }
 
-impl ValueDigests {
+impl ValueDigester {
     fn new(key: &MacKey, lens: ValueLens) -> Self {
         let (left, count) = match &lens {
             ValueLens::One => (0, 1),
             ValueLens::Many(lens) => (lens.first().copied().unwrap_or(0), lens.len()),
         };
-        ValueDigests {
+        ValueDigester {
             lens,
             index: 0,
             left,
             current: Mac::new(key),
             done: Vec::with_capacity(count * memkv_mac::DIGEST_LEN),
             overflow: false,
+            known: false,
         }
     }
 
+    /// A digester that already has every value's digest: it hashes nothing.
+    fn known(key: &MacKey, digests: &[[u8; DIGEST_LEN]]) -> Self {
+        let mut d = ValueDigester::new(key, ValueLens::One);
+        d.done = digests.as_flattened().to_vec();
+        d.known = true;
+        d
+    }
+
     fn update(&mut self, mut data: &[u8]) {
+        if self.known {
+            return;
+        }
         let count = match &self.lens {
             ValueLens::One => {
                 self.current.update(data);
@@ -702,6 +745,9 @@ impl ValueDigests {
 
     /// Whether the bytes fed so far are exactly the values listed.
     fn filled(&self) -> bool {
+        if self.known {
+            return true;
+        }
         match &self.lens {
             ValueLens::One => true,
             ValueLens::Many(lens) => {
@@ -715,9 +761,13 @@ impl ValueDigests {
         }
     }
 
-    /// Feeds the digests of all values to `tagger`, in order; a value still missing bytes is
-    /// hashed as far as it came.
-    fn finish(mut self, tagger: &mut Tagger) {
+    /// Feeds the digests of all values to `tagger`, in order, and returns them; a value still
+    /// missing bytes is hashed as far as it came.
+    fn finish(mut self, tagger: &mut Tagger) -> Digests {
+        if self.known {
+            tagger.update(&self.done);
+            return Digests(self.done);
+        }
         match &self.lens {
             ValueLens::One => self.done.extend_from_slice(&self.current.digest()),
             ValueLens::Many(lens) => {
@@ -733,6 +783,32 @@ impl ValueDigests {
             }
         }
         tagger.update(&self.done);
+        Digests(self.done)
+    }
+}
+
+/// The digests of a frame's values, in the order of the frame's division into values
+/// (`mac` mode, docs/protocol.md): what a receiver keeps to send the values later without
+/// hashing them again ([`Session::seal_stored`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digests(Vec<u8>);
+
+impl Digests {
+    /// How many values the frame carried.
+    pub fn len(&self) -> usize {
+        self.0.len() / DIGEST_LEN
+    }
+
+    /// Whether the frame carried no value.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The digest of value `i`.
+    pub fn get(&self, i: usize) -> Option<[u8; DIGEST_LEN]> {
+        self.0
+            .get(i * DIGEST_LEN..(i + 1) * DIGEST_LEN)
+            .map(|d| d.try_into().expect("a digest's length"))
     }
 }
 
@@ -767,7 +843,7 @@ pub struct FrameVerifier {
     integrity: Integrity,
     frame_integrity: Integrity,
     /// `mac` mode: the values' digests, which the tag covers instead of the data.
-    digests: Option<ValueDigests>,
+    digests: Option<ValueDigester>,
     tagger: Tagger,
     /// Whether the header's tag verified (computed before any data was fed).
     header_ok: bool,
@@ -807,7 +883,19 @@ impl FrameVerifier {
 
     /// Checks the mode, the header tag and, for a frame with data, the trailer's tag and (with
     /// [`DataCrc::Compute`]) the data against the trailer's CRC32C.
+    ///
+    /// With [`DataCrc::Report`], data that fails the data tag and whose CRC32C differs from the
+    /// trailer's is returned as such (`computed != sent`), not as `BadMac`: in `mac` mode a
+    /// value a server held in RAM is tagged with the digest it had when it arrived, so bytes
+    /// damaged there since fail the tag too, and the caller treats them as damaged (a miss).
+    /// None of such data may be used.
     pub fn finish(self) -> Result<DataSums, VerifyError> {
+        self.finish_with_digests().map(|(sums, _)| sums)
+    }
+
+    /// [`finish`](Self::finish), also returning the digests of the frame's values (`mac` mode,
+    /// a verified frame with data), which a server keeps with the values it stores.
+    pub fn finish_with_digests(self) -> Result<(DataSums, Option<Digests>), VerifyError> {
         if self.frame_integrity != self.integrity {
             return Err(VerifyError::IntegrityMismatch {
                 frame: self.frame_integrity,
@@ -819,38 +907,50 @@ impl FrameVerifier {
         }
         let mut data_tagger = self.tagger;
         if !self.has_data {
-            return Ok(DataSums {
+            let sums = DataSums {
                 sent: 0,
                 computed: self.crc,
-            });
+            };
+            return Ok((sums, None));
         }
-        if let Some(digests) = self.digests {
+        let mut digests = None;
+        if let Some(digester) = self.digests {
             // Values that do not add up to the data: the sender divided it otherwise.
-            if !digests.filled() {
+            if !digester.filled() {
                 return Err(VerifyError::BadMac);
             }
-            digests.finish(&mut data_tagger);
+            digests = Some(digester.finish(&mut data_tagger));
         }
         let (crc_le, tag) = self.trailer.split_at(4);
+        let sent = u32::from_le_bytes(crc_le.try_into().expect("4 bytes"));
         data_tagger.update(crc_le);
         if !bool::from(data_tagger.finish().ct_eq(tag)) {
+            let reported = self.crc.filter(|_| !self.compare_crc && !self.by_receiver);
+            if let Some(computed) = reported.filter(|&computed| computed != sent) {
+                let sums = DataSums {
+                    sent,
+                    computed: Some(computed),
+                };
+                return Ok((sums, None));
+            }
             return Err(VerifyError::BadMac);
         }
         if self.by_receiver {
             // Reached after the tags: the flag is covered by the header tag.
-            return Ok(DataSums {
+            let sums = DataSums {
                 sent: self.crc.unwrap_or(0),
                 computed: self.crc,
-            });
+            };
+            return Ok((sums, digests));
         }
-        let sent = u32::from_le_bytes(crc_le.try_into().expect("4 bytes"));
         if self.compare_crc && self.crc.is_some_and(|crc| crc != sent) {
             return Err(VerifyError::ChecksumMismatch);
         }
-        Ok(DataSums {
+        let sums = DataSums {
             sent,
             computed: self.crc,
-        })
+        };
+        Ok((sums, digests))
     }
 }
 

@@ -21,8 +21,8 @@ pub mod msg;
 mod opcode;
 
 pub use auth::{
-    AuthKey, AuthKeyError, DataCrc, DataSealer, DataSums, FrameVerifier, Integrity, NONCE_LEN,
-    Nonce, ParseIntegrityError, Sealed, SendCrc, Session, TAG_LEN, VerifyError,
+    AuthKey, AuthKeyError, DataCrc, DataSealer, DataSums, Digests, FrameVerifier, Integrity,
+    NONCE_LEN, Nonce, ParseIntegrityError, Sealed, SendCrc, Session, TAG_LEN, VerifyError,
 };
 pub use clock::{ClockDrift, ReplayGuard, check_clock};
 pub use codec::{DecodeError, Decoder, Encoder};
@@ -30,6 +30,7 @@ pub use crc::{CrcKernel, crc32c, crc32c_append, crc32c_combine};
 pub use header::{
     FrameError, HEADER_LEN, Header, Limits, MAGIC, MIN_VERSION, TRAILER_LEN, VERSION, trailer_len,
 };
+pub use memkv_mac::DIGEST_LEN;
 pub use opcode::{Opcode, Status};
 
 /// Largest key the protocol carries, in bytes. Longer keys are refused with

@@ -757,3 +757,61 @@ fn a_mac_frame_of_one_value_verifies_only_on_its_own_connection() {
         Err(VerifyError::BadMac)
     );
 }
+
+/// A frame of stored values sealed with their CRC32C and digests (from the frames that brought
+/// them) reads none of the data in `mac` mode, and its trailer is the one hashing the data
+/// gives; in the other modes the digests are not used. A value changed since verifies as
+/// damaged (its CRC32C) with `DataCrc::Report`, never as good.
+#[test]
+fn stored_values_are_sealed_with_their_digests_and_changed_bytes_show_as_damage() {
+    let value: Vec<u8> = (0..300_000u32).map(|i| (i * 11) as u8).collect();
+    let crc = crc32c(&value);
+    for mode in Integrity::ALL {
+        let s = Session::derive(&key(), mode, &[1; 16], &[2; 16]);
+        // The put that brought the value: its verifier gives the digest.
+        let (raw, h, trailer) = sealed(&s, b"put", &value);
+        let mut v = s.verifier(&h, &raw, b"put", DataCrc::Compute);
+        v.update(&value);
+        *v.trailer_mut() = trailer.unwrap();
+        let (sums, digests) = v.finish_with_digests().unwrap();
+        assert_eq!(sums.computed, Some(crc));
+        assert_eq!(digests.is_some(), mode == Integrity::Mac, "{mode}");
+        let stored: Vec<[u8; DIGEST_LEN]> = digests.iter().filter_map(|d| d.get(0)).collect();
+
+        // The get that sends it back, with and without the digest.
+        let reply = |stored: &[[u8; DIGEST_LEN]]| {
+            let mut h = Header::request(Opcode::Get, 8, 2_000);
+            h.response = true;
+            let (raw, mut sealer) = s.seal_stored(&mut h, b"meta", value.len(), crc, stored);
+            let reads = sealer.reads_data();
+            if reads {
+                sealer.update(&value);
+            }
+            (h, raw, sealer.finish().unwrap(), reads)
+        };
+        let (h, raw, with, reads) = reply(&stored);
+        // Only HMAC-SHA256 still hashes the data (checksum mode tags only the known CRC32C).
+        assert_eq!(reads, mode == Integrity::HmacSha256, "{mode}");
+        let (_, _, without, _) = reply(&[]);
+        assert_eq!(with, without, "{mode}: the same trailer");
+        let check = |data: &[u8]| {
+            let mut v = s.verifier(&h, &raw, b"meta", DataCrc::Report);
+            v.update(data);
+            *v.trailer_mut() = with;
+            v.finish()
+        };
+        assert_eq!(
+            check(&value),
+            Ok(DataSums {
+                sent: crc,
+                computed: Some(crc)
+            }),
+            "{mode}"
+        );
+        let mut damaged = value.clone();
+        damaged[1234] ^= 4;
+        let got = check(&damaged).expect("damage is reported, not refused");
+        assert_eq!(got.sent, crc, "{mode}");
+        assert_ne!(got.computed, Some(crc), "{mode}");
+    }
+}

@@ -93,3 +93,50 @@ async fn values_damaged_in_ram_are_misses_in_every_mode_and_are_dropped() {
         }
     }
 }
+
+/// In `mac` mode a server sends a value it holds in RAM with the digest the value arrived with
+/// instead of hashing it again (docs/protocol.md "Value digests"): a kept digest changed on
+/// purpose (the bytes intact) makes the client refuse the get, which shows the server used it;
+/// the client never takes such a reply as good. Batch gets hash the values they send, so they
+/// still read the value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_is_sent_with_the_digest_its_value_arrived_with() {
+    let key = AuthKey::from_hex(&"5b".repeat(32)).unwrap();
+    let server = start(&key, Integrity::Mac).await;
+    let client = AsyncClient::new(
+        ClientConfig::new([server.served.addr.to_string()])
+            .with_auth_key(key.clone())
+            .with_integrity(Integrity::Mac)
+            .with_num_connections(1),
+    )
+    .unwrap();
+    let value: Vec<u8> = (0..65_536).map(|i| (i % 251) as u8).collect();
+    client.put(b"v", &value).await.unwrap();
+    client.put(b"short", &value[..4095]).await.unwrap();
+    assert_eq!(client.get(b"v").await.unwrap().as_deref(), Some(&value[..]));
+    assert!(
+        !server.store.corrupt_digest_for_test(b"short"),
+        "values under 4 KiB keep no digest"
+    );
+    assert!(server.store.corrupt_digest_for_test(b"v"));
+    let got = client.get(b"v").await;
+    assert!(got.is_err(), "a reply whose tag fails is refused: {got:?}");
+    // A refused reply ends its connection, and a request racing with that may fail with it:
+    // the batch get goes through a client of its own.
+    let other = AsyncClient::new(
+        ClientConfig::new([server.served.addr.to_string()])
+            .with_auth_key(key.clone())
+            .with_integrity(Integrity::Mac)
+            .with_num_connections(1),
+    )
+    .unwrap();
+    let got = other
+        .batch_get(&[b"v".as_slice(), b"short".as_slice()])
+        .await
+        .unwrap();
+    assert_eq!(got[0].as_deref(), Some(&value[..]));
+    assert_eq!(got[1].as_deref(), Some(&value[..4095]));
+    assert_eq!(server.store.stats().corrupt_reads, 0, "nothing was damaged");
+    server.served.stop.send(true).unwrap();
+    server.served.task.await.unwrap();
+}

@@ -44,13 +44,24 @@ pub struct Value {
     pub data: Bytes,
     /// CRC32C (Castagnoli) of `data`, as computed by the client.
     pub crc: u32,
+    /// The value's digest under the auth key (`mac` mode, docs/protocol.md "Value digests"),
+    /// when it came with one: a server sends the value with it instead of hashing the value
+    /// again. The memory engine keeps it for values of 4 KiB or more; other engines drop it.
+    pub digest: Option<ValueDigest>,
 }
+
+/// A value's digest ([`Value::digest`]).
+pub type ValueDigest = [u8; 16];
 
 impl Value {
     /// Wraps `data` together with its freshly computed CRC32C.
     pub fn checksummed(data: Bytes) -> Self {
         let crc = crate::checksum::crc32c(&data);
-        Self { data, crc }
+        Self {
+            data,
+            crc,
+            digest: None,
+        }
     }
 
     /// Whether `crc` is the CRC32C of `data`.

@@ -35,7 +35,8 @@
 //! # Capacity accounting
 //!
 //! Every entry is charged `value length + key length + ENTRY_OVERHEAD` bytes against
-//! `max_size`. A put first tries, under its shard's lock, to charge only what it adds (its
+//! `max_size`, and 24 more when its value is long enough to keep its digest (4 KiB or more,
+//! see `shard`). A put first tries, under its shard's lock, to charge only what it adds (its
 //! charge minus that of the value it replaces); that always succeeds when the store has room,
 //! and for any overwrite that does not grow. Otherwise it lets go of the lock, evicts until
 //! its whole charge fits, then stores and releases the replaced value's charge. So
@@ -110,8 +111,18 @@ struct Padded(Mutex<Shard>);
 
 /// Capacity charged for an entry.
 fn charge(key_len: usize, data_len: usize) -> u64 {
-    ENTRY_OVERHEAD + key_len as u64 + data_len as u64
+    let digest = if data_len >= shard::DIGEST_MIN_LEN {
+        DIGEST_OVERHEAD
+    } else {
+        0
+    };
+    ENTRY_OVERHEAD + key_len as u64 + data_len as u64 + digest
 }
+
+/// Bytes charged on top of [`ENTRY_OVERHEAD`] for an entry whose value is long enough to keep
+/// its digest (4 KiB or more): the 20-byte slot number and digest in a hash table, with its
+/// control byte and load-factor slack.
+const DIGEST_OVERHEAD: u64 = 24;
 
 impl MemoryStore {
     /// An empty store holding at most `cfg.max_size` bytes (as charged, see
@@ -173,9 +184,10 @@ impl MemoryStore {
         let old_cost = existing.map(|slot| charge(key.len(), guard.value_len(slot)));
         if self.try_charge(cost.saturating_sub(old_cost.unwrap_or(0))) {
             let replaced = match existing {
-                Some(slot) => Some(guard.replace(slot, value.data, value.crc)),
+                Some(slot) => Some(guard.replace(slot, value.data, value.crc, value.digest)),
                 None => {
-                    guard.insert(hash, key, value.data, value.crc, &self.hasher);
+                    let (data, crc, digest) = (value.data, value.crc, value.digest);
+                    guard.insert(hash, key, data, crc, digest, &self.hasher);
                     self.keys.fetch_add(1, Relaxed);
                     None
                 }
@@ -194,7 +206,8 @@ impl MemoryStore {
         self.reserve(cost);
         let replaced = {
             let mut shard = shard.lock();
-            let replaced = shard.upsert(hash, key, value.data, value.crc, &self.hasher);
+            let replaced =
+                shard.upsert(hash, key, value.data, value.crc, value.digest, &self.hasher);
             if replaced.is_none() {
                 self.keys.fetch_add(1, Relaxed);
             }
@@ -289,8 +302,8 @@ impl MemoryStore {
     /// for their CRC32C: see [`Store::get_unchecked`].
     pub(crate) fn get_unchecked_now(&self, key: &[u8]) -> Option<Value> {
         let (hash, shard) = self.locate(key);
-        let (data, crc) = shard.lock().get(hash, key)?;
-        Some(Value { data, crc })
+        let (data, crc, digest) = shard.lock().get(hash, key)?;
+        Some(Value { data, crc, digest })
     }
 
     /// Drops `value` under `key`, found damaged by a reader, unless a newer value replaced it;
@@ -323,7 +336,11 @@ impl MemoryStore {
     pub(crate) fn hot_now(&self, key: &[u8]) -> Option<Value> {
         let (hash, shard) = self.locate(key);
         let (data, crc) = shard.lock().get_if_referenced(hash, key)?;
-        (crate::checksum::crc32c(&data) == crc).then_some(Value { data, crc })
+        (crate::checksum::crc32c(&data) == crc).then_some(Value {
+            data,
+            crc,
+            digest: None,
+        })
     }
 
     pub(crate) fn delete_now(&self, key: &[u8]) -> bool {
@@ -367,6 +384,16 @@ impl MemoryStore {
     pub fn corrupt_for_test(&self, key: &[u8]) -> bool {
         let (hash, shard) = self.locate(key);
         shard.lock().corrupt(hash, key)
+    }
+
+    /// Changes the digest kept for the value under `key`, leaving its bytes and CRC32C
+    /// intact, so the next `mac` get sends it with a digest that no longer matches. Returns
+    /// whether a digest was kept. For tests only.
+    #[cfg(any(test, feature = "fault-injection"))]
+    #[doc(hidden)]
+    pub fn corrupt_digest_for_test(&self, key: &[u8]) -> bool {
+        let (hash, shard) = self.locate(key);
+        shard.lock().corrupt_digest(hash, key)
     }
 }
 

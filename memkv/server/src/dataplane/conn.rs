@@ -371,8 +371,8 @@ async fn frame<S: Store>(
             return Next::Close;
         }
     };
-    let sums = match verifier.finish() {
-        Ok(sums) => sums,
+    let (sums, digests) = match verifier.finish_with_digests() {
+        Ok(verified) => verified,
         Err(e) => {
             let (status, fatal) = match e {
                 VerifyError::BadMac => {
@@ -408,6 +408,7 @@ async fn frame<S: Store>(
     let checked = handler::Checked {
         data_crc: sums.computed,
         sent_crc: sums.sent,
+        digests,
     };
     let response = match handler::handle(opcode, &header, ctrl, data, checked, state, shared).await
     {
@@ -547,11 +548,17 @@ async fn write_one<W: AsyncWrite + Unpin>(
     let data_len = response.data.iter().map(|b| b.len()).sum();
     // A value held in RAM is sent with its stored CRC32C without re-reading it here: the
     // client checks every value's bytes against it, and reports a mismatch (`ReportDamaged`).
-    let crc = match response.data_crc {
-        None => SendCrc::Compute,
-        Some(crc) => SendCrc::Known(crc),
+    // In `mac` mode such a value is tagged with the digest it kept from its put, so the
+    // sealer reads none of its bytes either (docs/protocol.md "Value digests").
+    let (raw, sealer) = match (response.data_crc, response.data_digest) {
+        (Some(crc), Some(digest)) => {
+            session.seal_stored(&mut header, &response.ctrl, data_len, crc, &[digest])
+        }
+        (Some(crc), None) => {
+            session.seal(&mut header, &response.ctrl, data_len, SendCrc::Known(crc))
+        }
+        (None, _) => session.seal(&mut header, &response.ctrl, data_len, SendCrc::Compute),
     };
-    let (raw, sealer) = session.seal(&mut header, &response.ctrl, data_len, crc);
     let head = [&raw[..], &response.ctrl[..]];
     // A frame of up to SEND_CHUNK bytes of data (a batch of small values) goes in one vectored
     // write, which the BufWriter passes straight to the socket when it is larger than its free

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use futures_util::future::join_all;
 use memkv_proto::msg::{self, Message};
-use memkv_proto::{Header, MAX_KEY_LEN, Opcode, Status, VERSION, crc32c, crc32c_combine};
-use memkv_store::{Staged, Store, StoreError, Value};
+use memkv_proto::{Digests, Header, MAX_KEY_LEN, Opcode, Status, VERSION, crc32c, crc32c_combine};
+use memkv_store::{Staged, Store, StoreError, Value, ValueDigest};
 
 use super::Shared;
 use super::conn::ConnState;
@@ -24,6 +24,8 @@ pub(super) struct Response {
     pub(super) data: Vec<Bytes>,
     /// CRC32C of the data when already known (values carry theirs).
     pub(super) data_crc: Option<u32>,
+    /// The digest of the one value of the data, when known (a stored value that kept it).
+    pub(super) data_digest: Option<ValueDigest>,
 }
 
 impl Response {
@@ -37,6 +39,7 @@ impl Response {
             ctrl,
             data: Vec::new(),
             data_crc: None,
+            data_digest: None,
         }
     }
 
@@ -119,7 +122,7 @@ impl Data {
 }
 
 /// What the reader learned about a request's data while verifying it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct Checked {
     /// CRC32C of the data, when it was computed on the way in (and then found equal to
     /// `sent_crc`).
@@ -127,6 +130,16 @@ pub(super) struct Checked {
     /// The CRC32C the client sent in the frame's trailer. Where the reader did not compute the
     /// data's (a batch put), the handler checks the data against it.
     pub(super) sent_crc: u32,
+    /// The digests of the frame's values (`mac` mode): the store keeps them, so that the values
+    /// are sent later without being hashed again (docs/protocol.md "Value digests").
+    pub(super) digests: Option<Digests>,
+}
+
+impl Checked {
+    /// The digest of value `i` of the frame.
+    fn digest(&self, i: usize) -> Option<ValueDigest> {
+        self.digests.as_ref().and_then(|d| d.get(i))
+    }
 }
 
 /// A response still to come.
@@ -190,7 +203,7 @@ pub(super) async fn handle<S: Store>(
         // Stored before the connection reads on, answered once every value is durable.
         Opcode::BatchPut => {
             let sent = (!header.crc_by_receiver).then_some(checked.sent_crc);
-            return batch_put(&ctrl, data, sent, shared)
+            return batch_put(&ctrl, data, sent, &checked, shared)
                 .await
                 .unwrap_or_else(Reply::Now);
         }
@@ -242,7 +255,12 @@ async fn put<S: Store>(
             "value bytes do not match the CRC32C sent with them: damaged before or in transit",
         ));
     }
-    let value = match shared.store.put_staged(req.key, Value { data, crc }) {
+    let value = Value {
+        data,
+        crc,
+        digest: checked.digest(0),
+    };
+    let value = match shared.store.put_staged(req.key, value) {
         Staged::Stored(staged) => {
             let durable = staged.map_err(store_error)?;
             if durable.is_done() {
@@ -309,6 +327,7 @@ fn get_answer<S>(found: Result<Option<Value>, StoreError>, shared: &Shared<S>) -
         status: Status::Ok,
         ctrl: meta,
         data_crc: Some(value.crc),
+        data_digest: value.digest,
         data: vec![value.data],
     })
 }
@@ -377,6 +396,7 @@ async fn batch_put<S: Store>(
     ctrl: &[u8],
     data: Data,
     sent_crc: Option<u32>,
+    checked: &Checked,
     shared: &Shared<S>,
 ) -> Result<Reply, Response> {
     let req: msg::BatchPutReq = msg::decode(ctrl)?;
@@ -427,14 +447,19 @@ async fn batch_put<S: Store>(
     let mut statuses = Vec::with_capacity(req.items.len());
     // Items stored but not yet durable: their index in `statuses` and what to wait for.
     let mut pending = Vec::new();
-    for (it, (bytes, crc)) in req.items.iter().zip(values) {
+    for (i, (it, (bytes, crc))) in req.items.iter().zip(values).enumerate() {
         let status = if it.key.len() > MAX_KEY_LEN {
             Status::KeyTooLong
         } else if sent_crc.is_some() && crc != it.crc {
             shared.metrics.checksum_failure(ChecksumStage::Put);
             Status::ChecksumMismatch
         } else {
-            match shared.store.put_staged(it.key, Value { data: bytes, crc }) {
+            let value = Value {
+                data: bytes,
+                crc,
+                digest: checked.digest(i),
+            };
+            match shared.store.put_staged(it.key, value) {
                 Staged::Stored(Ok(durable)) => {
                     if !durable.is_done() {
                         pending.push((statuses.len(), durable));
@@ -571,6 +596,9 @@ fn batch_get_answer<S>(
         ctrl: msg::BatchGetResp { items }.encode(),
         data,
         data_crc: Some(frame_crc),
+        // Hashed as they are sent: a value damaged in RAM then fails only its own CRC32C,
+        // where a frame tagged with kept digests would fail as a whole.
+        data_digest: None,
     })
 }
 
@@ -671,7 +699,14 @@ async fn put_commit<S: Store>(ctrl: &[u8], state: &mut ConnState, shared: &Share
     }
     shared
         .store
-        .put(&up.key, Value { data, crc: up.crc })
+        .put(
+            &up.key,
+            Value {
+                data,
+                crc: up.crc,
+                digest: None,
+            },
+        )
         .await
         .map_err(store_error)?;
     Ok(Response::ok())
@@ -735,6 +770,7 @@ fn get_chunk<S>(ctrl: &[u8], state: &mut ConnState, shared: &Shared<S>) -> Handl
         ctrl: Vec::new(),
         data: vec![chunk],
         data_crc: None,
+        data_digest: None,
     })
 }
 

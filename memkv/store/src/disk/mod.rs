@@ -378,7 +378,11 @@ impl Inner {
         if intact {
             let data_at = rel + RECORD_HEADER_LEN + key.len();
             let data = buf.into_bytes().slice(data_at..data_at + loc.len as usize);
-            return Ok(Some(Value { data, crc: loc.crc }));
+            return Ok(Some(Value {
+                data,
+                crc: loc.crc,
+                digest: None,
+            }));
         }
         // Not what the index promised. If the record is still being written, or the key
         // moved on meanwhile, this is a race and not damage.

@@ -394,6 +394,7 @@ pub(crate) async fn read(inner: &Inner, key: &[u8], loc: Loc) -> Result<Option<V
         return Ok(Some(Value {
             data: Bytes::from(data),
             crc: loc.crc,
+            digest: None,
         }));
     }
     // The parts of a value stay reserved to it while the index points at it, so a mismatch

@@ -7,12 +7,16 @@
 //!   up to 22 bytes), the value `Bytes`, its CRC and the CLOCK state.
 //! - `index`: a hash table of 4-byte slot numbers; key comparison reads the slot.
 //! - `queue`: the CLOCK ring, 4-byte slot numbers in insertion order.
+//! - `digests`: the digests of live values of at least [`DIGEST_MIN_LEN`] bytes that came with
+//!   one (`mac` mode), by slot number: the slot has no room for 16 more bytes, and small values
+//!   are cheap to hash again when they are sent.
 //!
 //! Invariants, relied on for exact accounting:
 //! - every live slot is in `index` once and in `queue` once;
 //! - a deleted slot is `Dead`: out of `index`, its key and value already dropped, still in
 //!   `queue` until the hand pops it or a compaction removes it; `dead` counts them;
-//! - a `Vacant` slot is in neither and is on `free` (or above `bumped`, never used).
+//! - a `Vacant` slot is in neither and is on `free` (or above `bumped`, never used);
+//! - `digests` holds live slots only, each with the digest of the value it holds now.
 
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
@@ -22,6 +26,10 @@ use foldhash::fast::SeedableRandomState;
 use hashbrown::HashTable;
 
 use super::key::Key;
+use crate::ValueDigest;
+
+/// Values of at least this many bytes keep the digest they arrived with.
+pub(super) const DIGEST_MIN_LEN: usize = 4096;
 
 /// Slots per slab chunk (16 KiB of slots).
 const CHUNK_SLOTS: usize = 256;
@@ -83,6 +91,13 @@ pub(super) struct Shard {
     free: Vec<u32>,
     queue: VecDeque<u32>,
     dead: usize,
+    /// Slot number and digest of values that keep theirs (see the module doc).
+    digests: HashTable<(u32, ValueDigest)>,
+}
+
+/// Where slot `i`'s digest goes in `Shard::digests`.
+fn digest_hash(i: u32) -> u64 {
+    u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 fn slot(chunks: &[Box<[Slot]>], i: u32) -> &Slot {
@@ -104,6 +119,7 @@ impl Shard {
             free: Vec::new(),
             queue: VecDeque::new(),
             dead: 0,
+            digests: HashTable::new(),
         }
     }
 
@@ -120,12 +136,43 @@ impl Shard {
         slot(&self.chunks, id.0).data.len()
     }
 
-    /// The value and CRC under `key`; marks the entry referenced.
-    pub(super) fn get(&mut self, hash: u64, key: &[u8]) -> Option<(Bytes, u32)> {
+    /// The value, CRC and digest under `key`; marks the entry referenced.
+    pub(super) fn get(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+    ) -> Option<(Bytes, u32, Option<ValueDigest>)> {
         let id = self.find(hash, key)?;
+        let digest = self.digest(id.0);
         let s = slot_mut(&mut self.chunks, id.0);
         s.state = State::Referenced;
-        Some((s.data.clone(), s.crc))
+        Some((s.data.clone(), s.crc, digest))
+    }
+
+    /// The digest kept for slot `i`.
+    fn digest(&self, i: u32) -> Option<ValueDigest> {
+        if self.digests.is_empty() {
+            return None;
+        }
+        self.digests.find(digest_hash(i), |e| e.0 == i).map(|e| e.1)
+    }
+
+    /// Keeps `digest` for slot `i`, now holding a value of `len` bytes, or forgets the one it
+    /// had.
+    fn set_digest(&mut self, i: u32, len: usize, digest: Option<ValueDigest>) {
+        let hash = digest_hash(i);
+        match self.digests.find_entry(hash, |e| e.0 == i) {
+            Ok(mut entry) => match digest.filter(|_| len >= DIGEST_MIN_LEN) {
+                Some(d) => entry.get_mut().1 = d,
+                None => drop(entry.remove()),
+            },
+            Err(_) => {
+                if let Some(d) = digest.filter(|_| len >= DIGEST_MIN_LEN) {
+                    self.digests
+                        .insert_unique(hash, (i, d), |e| digest_hash(e.0));
+                }
+            }
+        }
     }
 
     /// The value under `key` if its entry is marked referenced (read or overwritten since the
@@ -153,12 +200,13 @@ impl Shard {
         key: &[u8],
         data: Bytes,
         crc: u32,
+        digest: Option<ValueDigest>,
         hasher: &SeedableRandomState,
     ) -> Option<Bytes> {
         match self.find(hash, key) {
-            Some(id) => Some(self.replace(id, data, crc)),
+            Some(id) => Some(self.replace(id, data, crc, digest)),
             None => {
-                self.insert(hash, key, data, crc, hasher);
+                self.insert(hash, key, data, crc, digest, hasher);
                 None
             }
         }
@@ -166,7 +214,14 @@ impl Shard {
 
     /// Swaps the value in `id` for `data`, returning the old one. The entry keeps its queue
     /// position and is marked referenced: a rewrite counts as use.
-    pub(super) fn replace(&mut self, id: SlotId, data: Bytes, crc: u32) -> Bytes {
+    pub(super) fn replace(
+        &mut self,
+        id: SlotId,
+        data: Bytes,
+        crc: u32,
+        digest: Option<ValueDigest>,
+    ) -> Bytes {
+        self.set_digest(id.0, data.len(), digest);
         let s = slot_mut(&mut self.chunks, id.0);
         s.crc = crc;
         s.state = State::Referenced;
@@ -180,6 +235,7 @@ impl Shard {
         key: &[u8],
         data: Bytes,
         crc: u32,
+        digest: Option<ValueDigest>,
         hasher: &SeedableRandomState,
     ) {
         debug_assert!(
@@ -187,6 +243,7 @@ impl Shard {
             "inserting a key already present"
         );
         let i = self.allocate();
+        self.set_digest(i, data.len(), digest);
         *slot_mut(&mut self.chunks, i) = Slot {
             key: Key::new(key),
             data,
@@ -254,6 +311,7 @@ impl Shard {
 
     /// Turns slot `i`, already out of the index, into a dead queue entry.
     fn kill(&mut self, i: u32) -> Removed {
+        self.set_digest(i, 0, None);
         let s = slot_mut(&mut self.chunks, i);
         let key = std::mem::replace(&mut s.key, Key::EMPTY);
         let data = std::mem::take(&mut s.data);
@@ -320,6 +378,7 @@ impl Shard {
                     s.crc = 0;
                     s.state = State::Vacant;
                     self.free.push(i);
+                    self.set_digest(i, 0, None);
                     return Some(Removed {
                         key_len: key.as_bytes().len(),
                         data,
@@ -348,6 +407,22 @@ impl Shard {
             s.data = Bytes::from(damaged);
         }
         true
+    }
+
+    /// Changes the digest kept for the value under `key` (its bytes stay intact), so that a
+    /// reader checking the digest has something to find. Returns whether a digest was kept.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub(super) fn corrupt_digest(&mut self, hash: u64, key: &[u8]) -> bool {
+        let Some(id) = self.find(hash, key) else {
+            return false;
+        };
+        match self.digests.find_mut(digest_hash(id.0), |e| e.0 == id.0) {
+            Some(e) => {
+                e.1[0] ^= 1;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Slab chunks allocated so far.
@@ -392,6 +467,18 @@ impl Shard {
             self.bumped as usize,
             "slots leaked"
         );
+        for &(i, _) in &self.digests {
+            let s = slot(&self.chunks, i);
+            assert!(
+                matches!(s.state, State::Live | State::Referenced),
+                "digest of slot {i}, which is {:?}",
+                s.state
+            );
+            assert!(
+                s.data.len() >= DIGEST_MIN_LEN,
+                "digest of a short value in slot {i}"
+            );
+        }
         (live as u64, charged)
     }
 }

@@ -446,7 +446,7 @@ fn damage_found_by_a_reader_spares_a_value_written_since() {
     let s = one_shard(1 << 20);
     put(&s, b"k", b"old");
     let (hash, shard) = s.locate(b"k");
-    let (seen, crc) = shard.lock().get(hash, b"k").unwrap();
+    let (seen, crc, _) = shard.lock().get(hash, b"k").unwrap();
     put(&s, b"k", b"new");
     // The reader now decides `seen` was damaged; the newer value must stay.
     assert!(
@@ -496,4 +496,45 @@ fn futures_run_on_a_multi_threaded_runtime() {
         }
     });
     assert_eq!(s.stats().keys, 8);
+}
+
+/// A value of 4 KiB or more keeps the digest it came with, and only that value: overwritten
+/// without one, deleted, or evicted, its slot's next value has none; shorter values keep none.
+#[test]
+fn long_values_keep_their_digest_until_they_are_replaced_deleted_or_evicted() {
+    let with = |data: Vec<u8>, d: u8| Value {
+        digest: Some([d; 16]),
+        ..Value::checksummed(Bytes::from(data))
+    };
+    let digest = |s: &MemoryStore, key: &[u8]| now(s.get_unchecked(key)).unwrap().unwrap().digest;
+    let long = vec![1u8; 4096];
+    let s = one_shard(5 * charge(1, 4096));
+    now(s.put(b"a", with(long.clone(), 1))).unwrap();
+    now(s.put(b"b", with(vec![2u8; 4095], 2))).unwrap();
+    assert_eq!(digest(&s, b"a"), Some([1; 16]));
+    assert_eq!(digest(&s, b"b"), None, "shorter than 4 KiB: not kept");
+    now(s.put(b"a", with(long.clone(), 3))).unwrap();
+    assert_eq!(digest(&s, b"a"), Some([3; 16]), "overwritten with another");
+    put(&s, b"a", &long);
+    assert_eq!(digest(&s, b"a"), None, "overwritten without one");
+    now(s.put(b"a", with(long.clone(), 4))).unwrap();
+    assert!(now(s.delete(b"a")).unwrap());
+    check_accounting(&s);
+    put(&s, b"c", &long);
+    assert_eq!(digest(&s, b"c"), None, "a reused slot has no digest");
+    // Fill the store with digests until the first entries are evicted.
+    for i in 0..20u8 {
+        now(s.put(&[b'k', i], with(long.clone(), i))).unwrap();
+        check_accounting(&s);
+    }
+    // Evicted entries took their digests along (`check_accounting` checks that every kept
+    // digest belongs to a live value); those left have their own.
+    let mut left = 0;
+    for i in 0..20u8 {
+        if let Some(v) = now(s.get_unchecked(&[b'k', i])).unwrap() {
+            assert_eq!(v.digest, Some([i; 16]), "{i}");
+            left += 1;
+        }
+    }
+    assert!(left > 0 && left < 20, "{left}");
 }

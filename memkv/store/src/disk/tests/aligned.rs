@@ -32,11 +32,16 @@ fn odd_value(i: u64) -> Value {
     if i.is_multiple_of(2) {
         let data = AlignedBuf::from_slice(&v.data).into_bytes();
         assert_eq!(data.as_ptr().addr() % 4096, 0);
-        Value { data, crc: v.crc }
+        Value {
+            data,
+            crc: v.crc,
+            digest: None,
+        }
     } else {
         Value {
             data: Bytes::from(v.data.to_vec()),
             crc: v.crc,
+            digest: None,
         }
     }
 }
@@ -102,7 +107,11 @@ fn striped_value(i: u64, len: usize, aligned: bool) -> Value {
         // One byte in, so that it is certainly not aligned.
         Bytes::from([&[0u8][..], &v.data[..]].concat()).slice(1..)
     };
-    Value { data, crc: v.crc }
+    Value {
+        data,
+        crc: v.crc,
+        digest: None,
+    }
 }
 
 #[tokio::test]
