@@ -182,15 +182,15 @@ impl Shared {
         };
         if was_healthy {
             Counters::bump(&self.counters.connections_failed);
-            if waiters.is_empty() {
-                tracing::debug!(server = %self.server, "Connection marked unhealthy: {err}");
-            } else {
-                tracing::warn!(
-                    server = %self.server,
-                    in_flight = waiters.len(),
-                    "Connection marked unhealthy: {err}"
-                );
-            }
+        }
+        if !waiters.is_empty() {
+            tracing::warn!(
+                server = %self.server,
+                in_flight = waiters.len(),
+                "Connection marked unhealthy: {err}"
+            );
+        } else if was_healthy {
+            tracing::debug!(server = %self.server, "Connection marked unhealthy: {err}");
         }
         for w in waiters {
             w.fail(err.clone());
@@ -784,6 +784,9 @@ async fn read_loop(shared: Arc<Shared>, rd: OwnedReadHalf, limits: Limits) {
             Err(e) => {
                 let e = shared.lost(format!("read failed inside a frame: {e}"));
                 if let Some(w) = waiter {
+                    // Unhealthy before its caller wakes, whose next request must not choose
+                    // this connection before the reader has ended it.
+                    shared.mark_unhealthy(&e.to_string());
                     w.fail(e.clone());
                 }
                 break e;
@@ -799,6 +802,7 @@ async fn read_loop(shared: Arc<Shared>, rd: OwnedReadHalf, limits: Limits) {
             }),
             Err(fatal) => {
                 if let Some(w) = waiter {
+                    shared.mark_unhealthy(&fatal.to_string());
                     w.fail(fatal.clone());
                 }
                 break fatal;

@@ -155,6 +155,9 @@ impl Handoff {
         let sums = match self.shared.check_reply(&self.header, verifier.finish()) {
             Ok(r) => r?,
             Err(fatal) => {
+                // Unhealthy before the caller hears of it, so that its next request takes
+                // another connection (the reader ends this one once the stream is back).
+                self.shared.mark_unhealthy(&fatal.to_string());
                 self.fatal = Some(fatal.clone());
                 return Err(fatal);
             }
@@ -171,6 +174,7 @@ impl Handoff {
     /// The stream failed: the reader ends the connection with this error.
     fn lost(&mut self, reason: String) -> ClientError {
         let err = self.shared.lost(reason);
+        self.shared.mark_unhealthy(&err.to_string());
         self.fatal = Some(err.clone());
         err
     }
