@@ -137,6 +137,31 @@ async fn a_value_larger_than_the_cache_replaces_the_cached_older_one() {
     store.close().await;
 }
 
+/// The disk engines keep a value's digest only in their RAM cache: a get served from the cache
+/// has the digest the put brought, one read from the drive has none (it is hashed as sent).
+#[tokio::test]
+async fn a_cached_value_keeps_its_digest_and_one_read_from_the_drive_has_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 1, 64 * MIB, 8 * MIB, SyncPolicy::Always);
+    let store = DiskStore::open(cfg.clone()).await.unwrap();
+    let value = Value {
+        digest: Some([9; 16]),
+        ..value_for(3, 8192)
+    };
+    store.put(b"k", value.clone()).await.unwrap();
+    let got = store.get_unchecked(b"k").await.unwrap().unwrap();
+    assert_eq!(got.digest, Some([9; 16]), "served from the cache");
+    store.close().await;
+    let store = DiskStore::open(cfg).await.unwrap();
+    let got = store.get_unchecked(b"k").await.unwrap().unwrap();
+    assert_eq!(
+        (got.data, got.digest),
+        (value.data, None),
+        "read from the drive"
+    );
+    store.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_puts_share_syncs() {
     let dir = tempfile::tempdir().unwrap();
