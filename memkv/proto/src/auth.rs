@@ -8,11 +8,15 @@
 //! trailer: the data's CRC32C and a second tag over header, control section, (MAC modes) the
 //! data, and that CRC32C, computed by the sender while it writes the data.
 //!
-//! | mode          | data covered by the trailer's tag            | MAC              |
-//! |---------------|----------------------------------------------|-------------------|
-//! | `mac`         | yes                                          | POLYVAL + AES-256 |
-//! | `hmac-sha256` | yes                                          | HMAC-SHA256       |
-//! | `checksum`    | no: only by the (tagged) CRC32C              | POLYVAL + AES-256 |
+//! | mode          | data covered by the trailer's tag                      | MAC              |
+//! |---------------|--------------------------------------------------------|-------------------|
+//! | `mac`         | through each value's digest (keyed from the auth key)  | POLYVAL + AES-256 |
+//! | `hmac-sha256` | yes                                                    | HMAC-SHA256       |
+//! | `checksum`    | no: only by the (tagged) CRC32C                        | POLYVAL + AES-256 |
+//!
+//! In `mac` mode a value's digest is the same on every connection, so a server can keep it and
+//! send the value later without reading it ([`Session::seal_stored`]; docs/protocol.md "Value
+//! digests").
 //!
 //! POLYVAL + AES-256 is [`memkv_mac`]'s MAC: POLYVAL over the bytes, the hash encrypted with
 //! AES-256, both keyed from the session key (docs/protocol.md).

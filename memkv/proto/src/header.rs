@@ -34,7 +34,7 @@ pub const MAGIC: [u8; 4] = *b"MEMK";
 /// data's CRC32C and tag in the header; version 2 tagged frames with keyed BLAKE3 in the `mac`
 /// and `checksum` modes, where version 3 uses [`memkv_mac`] (POLYVAL + AES-256); version 4's
 /// `mac` data tag covers each value's digest instead of the data
-/// ([`crate::Session::seal_values`]). None of them verifies as version 4.
+/// ([`crate::Session::seal`]). None of them verifies as version 4.
 pub const VERSION: u16 = 4;
 /// The oldest protocol version this build reads.
 pub const MIN_VERSION: u16 = 4;
