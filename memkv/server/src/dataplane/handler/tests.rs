@@ -12,7 +12,7 @@ use memkv_proto::msg::{self, Message};
 use memkv_proto::{AuthKey, Integrity, Limits, Status, crc32c};
 use memkv_store::{DiskMode, DiskStore, DiskStoreConfig, SyncPolicy};
 
-use super::{Checked, Data, Reply, batch_put};
+use super::{Checked, Data, Reply, Response, batch_put};
 use crate::dataplane::{DataPlaneSettings, Shared, recv_pool};
 use crate::metrics::Metrics;
 use crate::run::{OP_NAMES, STATUS_NAMES};
@@ -87,13 +87,16 @@ async fn statuses(reply: Reply) -> Vec<u16> {
         .statuses
 }
 
-/// What the reader learned of a frame of `checksum` mode: its CRC32C, no digests.
-fn unhashed(crc: u32) -> Checked {
-    Checked {
+/// A batch put of `n` values, handled as the reader hands over a `checksum`-mode frame: its
+/// CRC32C, no digests.
+async fn put_batch(shared: &Shared<DiskStore>, n: usize) -> Result<Reply, Response> {
+    let (ctrl, values, crc) = batch(n);
+    let checked = Checked {
         data_crc: None,
         sent_crc: crc,
         digests: None,
-    }
+    };
+    batch_put(&ctrl, Data::Values(values), Some(crc), &checked, shared).await
 }
 
 #[tokio::test]
@@ -101,29 +104,14 @@ async fn a_disk_batch_put_is_answered_once_durable_and_reports_a_failed_sync_per
     let dir = tempfile::tempdir().unwrap();
     let shared = disk_shared(dir.path()).await;
 
-    let (ctrl, values, crc) = batch(16);
-    let reply = batch_put(
-        &ctrl,
-        Data::Values(values),
-        Some(crc),
-        &unhashed(crc),
-        &shared,
-    )
-    .await
-    .unwrap_or_else(|r| panic!("batch put refused: {r:?}"));
+    let reply = put_batch(&shared, 16)
+        .await
+        .unwrap_or_else(|r| panic!("batch put refused: {r:?}"));
     assert_eq!(statuses(reply).await, vec![Status::Ok.code(); 16]);
 
     // The drive fails after the values are staged: every item reports it.
     shared.store.inject_faults(0, FaultPlan::DEAD);
-    let (ctrl, values, crc) = batch(4);
-    let reply = batch_put(
-        &ctrl,
-        Data::Values(values),
-        Some(crc),
-        &unhashed(crc),
-        &shared,
-    )
-    .await;
+    let reply = put_batch(&shared, 4).await;
     let statuses = match reply {
         Ok(reply) => statuses(reply).await,
         Err(r) => panic!("batch put refused: {r:?}"),
