@@ -110,13 +110,13 @@ async fn a_get_is_sent_with_the_digest_its_value_arrived_with() {
             .with_num_connections(1),
     )
     .unwrap();
-    let value: Vec<u8> = (0..65_536).map(|i| (i % 251) as u8).collect();
+    let value: Vec<u8> = (0..65_537).map(|i| (i % 251) as u8).collect();
     client.put(b"v", &value).await.unwrap();
-    client.put(b"short", &value[..4095]).await.unwrap();
+    client.put(b"short", &value[..65_535]).await.unwrap();
     assert_eq!(client.get(b"v").await.unwrap().as_deref(), Some(&value[..]));
     assert!(
         !server.store.corrupt_digest_for_test(b"short"),
-        "values under 4 KiB keep no digest"
+        "values under 64 KiB keep no digest"
     );
     assert!(server.store.corrupt_digest_for_test(b"v"));
     let got = client.get(b"v").await;
@@ -128,7 +128,7 @@ async fn a_get_is_sent_with_the_digest_its_value_arrived_with() {
         .await
         .unwrap();
     assert_eq!(got[0].as_deref(), Some(&value[..]));
-    assert_eq!(got[1].as_deref(), Some(&value[..4095]));
+    assert_eq!(got[1].as_deref(), Some(&value[..65_535]));
     assert_eq!(server.store.stats().corrupt_reads, 0, "nothing was damaged");
     server.served.stop.send(true).unwrap();
     server.served.task.await.unwrap();

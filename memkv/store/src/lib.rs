@@ -46,7 +46,7 @@ pub struct Value {
     pub crc: u32,
     /// The value's digest under the auth key (`mac` mode, docs/protocol.md "Value digests"),
     /// when it came with one: a server sends the value with it instead of hashing the value
-    /// again. The memory engine keeps it for values of 4 KiB or more, the disk engines only in
+    /// again. The memory engine keeps it for values of 64 KiB or more, the disk engines only in
     /// their RAM cache (a value read from a drive has none).
     pub digest: Option<ValueDigest>,
 }

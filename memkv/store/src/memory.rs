@@ -35,7 +35,7 @@
 //! # Capacity accounting
 //!
 //! Every entry is charged `value length + key length + ENTRY_OVERHEAD` bytes against
-//! `max_size`, and 24 more when its value is long enough to keep its digest (4 KiB or more,
+//! `max_size`, and 24 more when its value is long enough to keep its digest (64 KiB or more,
 //! see `shard`). A put first tries, under its shard's lock, to charge only what it adds (its
 //! charge minus that of the value it replaces); that always succeeds when the store has room,
 //! and for any overwrite that does not grow. Otherwise it lets go of the lock, evicts until
@@ -120,7 +120,7 @@ fn charge(key_len: usize, data_len: usize) -> u64 {
 }
 
 /// Bytes charged on top of [`ENTRY_OVERHEAD`] for an entry whose value is long enough to keep
-/// its digest (4 KiB or more): the 20-byte slot number and digest in a hash table, with its
+/// its digest (64 KiB or more): the 20-byte slot number and digest in a hash table, with its
 /// control byte and load-factor slack.
 const DIGEST_OVERHEAD: u64 = 24;
 

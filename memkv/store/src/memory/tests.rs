@@ -8,6 +8,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use foldhash::fast::SeedableRandomState;
 
+use super::shard::DIGEST_MIN_LEN;
 use super::{ENTRY_OVERHEAD, MemoryStore, MemoryStoreConfig, charge};
 use crate::{AnyStore, Store, StoreConfig, StoreError, Value, ValueMeta};
 
@@ -498,7 +499,7 @@ fn futures_run_on_a_multi_threaded_runtime() {
     assert_eq!(s.stats().keys, 8);
 }
 
-/// A value of 4 KiB or more keeps the digest it came with, and only that value: overwritten
+/// A value of 64 KiB or more keeps the digest it came with, and only that value: overwritten
 /// without one, deleted, or evicted, its slot's next value has none; shorter values keep none.
 #[test]
 fn long_values_keep_their_digest_until_they_are_replaced_deleted_or_evicted() {
@@ -507,12 +508,12 @@ fn long_values_keep_their_digest_until_they_are_replaced_deleted_or_evicted() {
         ..Value::checksummed(Bytes::from(data))
     };
     let digest = |s: &MemoryStore, key: &[u8]| now(s.get_unchecked(key)).unwrap().unwrap().digest;
-    let long = vec![1u8; 4096];
-    let s = one_shard(5 * charge(1, 4096));
+    let long = vec![1u8; DIGEST_MIN_LEN];
+    let s = one_shard(5 * charge(1, DIGEST_MIN_LEN));
     now(s.put(b"a", with(long.clone(), 1))).unwrap();
-    now(s.put(b"b", with(vec![2u8; 4095], 2))).unwrap();
+    now(s.put(b"b", with(vec![2u8; DIGEST_MIN_LEN - 1], 2))).unwrap();
     assert_eq!(digest(&s, b"a"), Some([1; 16]));
-    assert_eq!(digest(&s, b"b"), None, "shorter than 4 KiB: not kept");
+    assert_eq!(digest(&s, b"b"), None, "shorter than 64 KiB: not kept");
     now(s.put(b"a", with(long.clone(), 3))).unwrap();
     assert_eq!(digest(&s, b"a"), Some([3; 16]), "overwritten with another");
     put(&s, b"a", &long);

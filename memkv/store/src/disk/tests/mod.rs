@@ -146,7 +146,7 @@ async fn a_cached_value_keeps_its_digest_and_one_read_from_the_drive_has_none() 
     let store = DiskStore::open(cfg.clone()).await.unwrap();
     let value = Value {
         digest: Some([9; 16]),
-        ..value_for(3, 8192)
+        ..value_for(3, 128 * 1024)
     };
     store.put(b"k", value.clone()).await.unwrap();
     let got = store.get_unchecked(b"k").await.unwrap().unwrap();
