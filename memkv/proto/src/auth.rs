@@ -491,6 +491,25 @@ impl Session {
         self.verifier_values(header, raw, ctrl, lens, crc)
     }
 
+    /// [`verifier`](Session::verifier) for a caller that has already divided the frame's data
+    /// with [`frame_value_lens`] (a server reading a batch put's values each into a buffer of
+    /// its own), so that the control section is not decoded a second time. Other lengths fail
+    /// the frame with `BadMac` in `mac` mode; the other modes do not use them.
+    pub fn verifier_with_values(
+        &self,
+        header: &Header,
+        raw: &[u8; HEADER_LEN],
+        ctrl: &[u8],
+        lens: Option<Vec<usize>>,
+        crc: DataCrc,
+    ) -> FrameVerifier {
+        let lens = match lens {
+            Some(lens) if self.digests.is_some() => ValueLens::Many(lens),
+            _ => ValueLens::One,
+        };
+        self.verifier_values(header, raw, ctrl, lens, crc)
+    }
+
     /// [`verifier`](Session::verifier) for a frame whose data section holds values of `lens`
     /// bytes. Lengths that do not add up to the data fail it with `BadMac` in `mac` mode.
     fn verifier_values(
@@ -629,24 +648,9 @@ impl ValueLens {
     /// data (a batch whose lengths do not add up, which the receiver refuses, included) is one
     /// value.
     pub(crate) fn of_frame(opcode: u8, response: bool, ctrl: &[u8], data_len: usize) -> Self {
-        let lens: Option<Vec<usize>> = match (Opcode::from_code(opcode), response) {
-            (Some(Opcode::BatchPut), false) => msg::decode::<msg::BatchPutReq>(ctrl)
-                .ok()
-                .map(|req| req.items.iter().map(|it| it.len as usize).collect()),
-            (Some(Opcode::BatchGet), true) => {
-                msg::decode::<msg::BatchGetResp>(ctrl).ok().map(|resp| {
-                    resp.items
-                        .iter()
-                        .filter(|it| it.status == Status::Ok.code())
-                        .map(|it| usize::try_from(it.len).unwrap_or(usize::MAX))
-                        .collect()
-                })
-            }
-            _ => None,
-        };
-        match lens {
-            Some(lens) if adds_up(&lens, data_len) => ValueLens::Many(lens),
-            _ => ValueLens::One,
+        match frame_value_lens(opcode, response, ctrl, data_len) {
+            Some(lens) => ValueLens::Many(lens),
+            None => ValueLens::One,
         }
     }
 
@@ -657,6 +661,33 @@ impl ValueLens {
             ValueLens::Many(lens) => adds_up(lens, data_len),
         }
     }
+}
+
+/// The lengths of the values a batch frame carries, by the protocol's division (docs/protocol.md
+/// "Value digests"): a batch put request's items and a batch get response's found (`Ok`) items,
+/// in order, when the control section decodes and they add up to `data_len`. `None` for any
+/// other frame (one value), and for a batch whose lengths do not add up (which its receiver
+/// refuses). The server reads a batch put's values by these lengths.
+pub fn frame_value_lens(
+    opcode: u8,
+    response: bool,
+    ctrl: &[u8],
+    data_len: usize,
+) -> Option<Vec<usize>> {
+    let lens: Option<Vec<usize>> = match (Opcode::from_code(opcode), response) {
+        (Some(Opcode::BatchPut), false) => msg::decode::<msg::BatchPutReq>(ctrl)
+            .ok()
+            .map(|req| req.items.iter().map(|it| it.len as usize).collect()),
+        (Some(Opcode::BatchGet), true) => msg::decode::<msg::BatchGetResp>(ctrl).ok().map(|resp| {
+            resp.items
+                .iter()
+                .filter(|it| it.status == Status::Ok.code())
+                .map(|it| usize::try_from(it.len).unwrap_or(usize::MAX))
+                .collect()
+        }),
+        _ => None,
+    };
+    lens.filter(|lens| adds_up(lens, data_len))
 }
 
 fn adds_up(lens: &[usize], total: usize) -> bool {

@@ -23,6 +23,7 @@ mod opcode;
 pub use auth::{
     AuthKey, AuthKeyError, DataCrc, DataSealer, DataSums, Digests, FrameVerifier, Integrity,
     NONCE_LEN, Nonce, ParseIntegrityError, Sealed, SendCrc, Session, TAG_LEN, VerifyError,
+    frame_value_lens,
 };
 pub use clock::{ClockDrift, ReplayGuard, check_clock};
 pub use codec::{DecodeError, Decoder, Encoder};

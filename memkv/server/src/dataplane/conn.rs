@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use memkv_proto::msg::{self, Message};
 use memkv_proto::{
     DataCrc, FrameError, HEADER_LEN, Header, Limits, Opcode, ReplayGuard, SendCrc, Session, Status,
-    VerifyError, check_clock,
+    VerifyError, check_clock, frame_value_lens,
 };
 use memkv_store::Store;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
@@ -242,15 +242,6 @@ pub(super) async fn serve<S: Store>(
     }
 }
 
-/// The lengths of a batch put's values, when its control section decodes and they add up to
-/// the frame's `data_len` (already within the frame limit, so reading them allocates nothing
-/// more than the frame's length allowed). `None` leaves the refusal to the handler.
-fn batch_value_lens(ctrl: &[u8], data_len: usize) -> Option<Vec<usize>> {
-    let req: msg::BatchPutReq = msg::decode(ctrl).ok()?;
-    let lens: Vec<usize> = req.items.iter().map(|it| it.len as usize).collect();
-    (lens.iter().sum::<usize>() == data_len).then_some(lens)
-}
-
 /// After refusing a frame, the client may still be sending (the rest of an oversized body, or
 /// pipelined requests). Closing a socket with unread input makes the kernel answer with a reset,
 /// which can destroy the error response before the client reads it; so read and discard input
@@ -339,11 +330,16 @@ async fn frame<S: Store>(
         } else {
             DataCrc::Compute
         };
-        let mut verifier = state.session.verifier(&header, raw, &ctrl, crc);
         let data_len = header.data_len as usize;
+        // A batch put's values, by the protocol's division of its data (`None` for lengths
+        // that do not add up: the handler refuses the frame), which the verifier follows too.
         let lens = batch_put
-            .then(|| batch_value_lens(&ctrl, data_len))
+            .then(|| frame_value_lens(header.opcode, false, &ctrl, data_len))
             .flatten();
+        let mut verifier =
+            state
+                .session
+                .verifier_with_values(&header, raw, &ctrl, lens.clone(), crc);
         // Counted among the thread's readers while the data is read (see `request_low_water`).
         let _reading = state.load.reading();
         let load = &state.load;
