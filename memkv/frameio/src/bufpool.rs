@@ -21,7 +21,13 @@
 //! hand a received value's bytes to `O_DIRECT` I/O as they are, without copying them into an
 //! aligned buffer first. The alignment is had without `unsafe`: the buffer is a `Vec` one page
 //! longer than needed, and the data starts at the first page boundary inside it.
+//!
+//! A pool also says how data lands in its buffers ([`Landing`]): a server's values are kept,
+//! not read soon, and land through a small buffer that stays in the cache, from which
+//! non-temporal stores write them ([`Landing::Streamed`]); a client's replies are read by the
+//! caller next and land with ordinary copies ([`Landing::Cached`]).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
@@ -41,11 +47,32 @@ const SMALL_GRANULE: usize = 64;
 /// that direct I/O asks memory to be aligned to.
 pub const PAGE: usize = 4096;
 
+/// How received data is written into a pool's buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Landing {
+    /// The socket's copy writes the buffer directly: for data read soon after (a client's
+    /// reply, which its caller reads next).
+    Cached,
+    /// Data of at least [`STREAMED_MIN`] bytes is read into a small buffer that stays in the
+    /// cache (where the frame's verifier sums it), then written to the buffer with
+    /// non-temporal stores ([`memkv_ioengine::extend_streaming`]): for data kept and not read
+    /// soon (a server's stored values). The socket's copy into a buffer not in the cache read
+    /// every line of it from memory first and left the value in the cache, evicting the
+    /// socket's buffers and the other core's working set; streamed, 8-client puts of 64 KiB to
+    /// 4 MiB values ran 6-9% faster (2-core VM, paired rounds; `docs/benchmarks.md`).
+    Streamed,
+}
+
+/// Data at least this large lands through the cache-resident buffer of a
+/// [`Landing::Streamed`] pool; shorter data is copied directly.
+pub const STREAMED_MIN: usize = POOLED_MIN;
+
 /// Idle receive buffers by capacity (see the module documentation).
 #[derive(Debug)]
 pub struct BufPool {
     idle: Mutex<Idle>,
     max_idle: usize,
+    landing: Landing,
 }
 
 #[derive(Debug, Default)]
@@ -86,15 +113,33 @@ impl RecvBuf {
     pub(crate) fn appender(&mut self) -> &mut Vec<u8> {
         &mut self.buf
     }
+
+    /// Appends `src` to the data with non-temporal stores ([`Landing::Streamed`]).
+    pub(crate) fn append_streaming(&mut self, src: &[u8]) {
+        memkv_ioengine::extend_streaming(&mut self.buf, src);
+    }
 }
 
 impl BufPool {
-    /// A pool that keeps at most `max_idle` bytes of idle buffers.
+    /// A pool that keeps at most `max_idle` bytes of idle buffers, into which data lands
+    /// with ordinary copies ([`Landing::Cached`]).
     pub fn new(max_idle: usize) -> Self {
+        Self::with_landing(max_idle, Landing::Cached)
+    }
+
+    /// A pool that keeps at most `max_idle` bytes of idle buffers, into which data lands as
+    /// `landing` says.
+    pub fn with_landing(max_idle: usize, landing: Landing) -> Self {
         BufPool {
             idle: Mutex::default(),
             max_idle,
+            landing,
         }
+    }
+
+    /// How data lands in this pool's buffers.
+    pub fn landing(&self) -> Landing {
+        self.landing
     }
 
     fn idle(&self) -> std::sync::MutexGuard<'_, Idle> {
@@ -179,6 +224,49 @@ impl BufPool {
     }
 }
 
+/// Bounce buffers a thread keeps idle for its next streamed reads.
+const IDLE_BOUNCES: usize = 4;
+
+thread_local! {
+    static BOUNCES: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The cache-resident buffer a [`Landing::Streamed`] read lands each piece in first: one per
+/// read in progress, taken from the thread's idle ones (or allocated) and given back to them
+/// when dropped, up to [`IDLE_BOUNCES`] per thread. Small enough (one read piece) to stay in
+/// a core's L2 cache between the socket's copy, the verifier's sum and the streaming copy out.
+#[derive(Debug)]
+pub(crate) struct Bounce(Vec<u8>);
+
+impl Bounce {
+    /// A bounce buffer of `len` bytes.
+    pub(crate) fn take(len: usize) -> Bounce {
+        let idle = BOUNCES.with_borrow_mut(|idle| {
+            let at = idle.iter().position(|b| b.len() == len)?;
+            Some(idle.swap_remove(at))
+        });
+        Bounce(idle.unwrap_or_else(|| vec![0; len]))
+    }
+
+    /// Its bytes.
+    pub(crate) fn bytes(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+
+impl Drop for Bounce {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.0);
+        // A thread being torn down has no list left to keep it in: the buffer is freed.
+        let _ = BOUNCES.try_with(|idle| {
+            let mut idle = idle.borrow_mut();
+            if idle.len() < IDLE_BOUNCES {
+                idle.push(buf);
+            }
+        });
+    }
+}
+
 /// A pooled buffer inside a [`Bytes`].
 struct Pooled {
     /// Always `Some` until dropped.
@@ -209,6 +297,24 @@ pub(crate) fn leaked(pool: BufPool) -> &'static BufPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_thread_reuses_its_bounce_buffers_and_keeps_a_few() {
+        std::thread::spawn(|| {
+            let mut first = Bounce::take(1000);
+            assert_eq!(first.bytes().len(), 1000);
+            let at = first.bytes().as_ptr();
+            drop(first);
+            assert_eq!(Bounce::take(1000).bytes().as_ptr(), at, "taken again");
+            // Many in use at once (readers of one thread interleaved): all are allocated,
+            // and a few are kept when they come back.
+            let many: Vec<Bounce> = (0..IDLE_BOUNCES + 3).map(|_| Bounce::take(1000)).collect();
+            drop(many);
+            assert_eq!(BOUNCES.with_borrow(Vec::len), IDLE_BOUNCES);
+        })
+        .join()
+        .unwrap();
+    }
 
     #[test]
     fn small_buffers_are_pooled_by_their_own_size_and_tiny_ones_are_not() {

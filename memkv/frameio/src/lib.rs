@@ -30,7 +30,8 @@ use memkv_proto::{DataSealer, FrameVerifier};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedReadHalf;
 
-pub use bufpool::BufPool;
+use bufpool::Bounce;
+pub use bufpool::{BufPool, Landing, STREAMED_MIN};
 pub use sendbuf::SendBuffer;
 
 /// Bytes of data summed, then written, at a time by [`write_sealed`]: the sum's pass over a
@@ -197,8 +198,10 @@ pub fn eager_low_water(bytes: usize) -> usize {
 }
 
 /// Reads exactly `len` bytes of frame data into a buffer from `pool`, feeding each piece to
-/// `verifier` as it arrives, then the trailer that follows data. On an error the buffer goes
-/// back to the pool.
+/// `verifier` as it arrives, then the trailer that follows data. The data lands as the pool
+/// says ([`Landing`]): through a cache-resident bounce buffer, summed there, then streamed
+/// into the buffer; or copied there by the socket and summed in place. On an error the buffer
+/// goes back to the pool.
 ///
 /// `low_water(rd, n)` sets the stream's receive low-water mark to at most `n` bytes (see
 /// [`LOW_WATER`]) and returns the mark it set, which the next calls are compared with (an
@@ -215,17 +218,30 @@ pub async fn read_data<R: AsyncRead + Unpin>(
     low_water: impl FnMut(&mut R, usize) -> usize,
 ) -> std::io::Result<Bytes> {
     let mut buf = pool.take(len);
+    let mut bounce = (pool.landing() == Landing::Streamed && len >= bufpool::STREAMED_MIN)
+        .then(|| Bounce::take(READ_PIECE));
     let mut mark = LowWater::new(low_water);
     while buf.len() < len {
         let start = buf.len();
         mark.before_read(rd, start, len);
-        let piece = (len - start).min(READ_PIECE) as u64;
-        match (&mut *rd).take(piece).read_buf(buf.appender()).await {
+        let piece = (len - start).min(READ_PIECE);
+        let read = match &mut bounce {
+            Some(bounce) => rd.read(&mut bounce.bytes()[..piece]).await,
+            None => (&mut *rd).take(piece as u64).read_buf(buf.appender()).await,
+        };
+        match read {
             Ok(0) => {
                 pool.give_back(buf);
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
-            Ok(_) => verifier.update(&buf.data()[start..]),
+            Ok(n) => match &mut bounce {
+                Some(bounce) => {
+                    let got = &bounce.bytes()[..n];
+                    verifier.update(got);
+                    buf.append_streaming(got);
+                }
+                None => verifier.update(&buf.data()[start..]),
+            },
             Err(e) => {
                 pool.give_back(buf);
                 return Err(e);
@@ -529,8 +545,17 @@ mod tests {
 
     #[tokio::test]
     async fn data_is_verified_on_the_way_in_and_its_buffer_is_reused() {
-        let pool = bufpool::leaked(BufPool::new(64 << 20));
-        let data: Vec<u8> = (0..POOLED_MIN * 3 + 5).map(|i| i as u8).collect();
+        for landing in [Landing::Cached, Landing::Streamed] {
+            verified_on_the_way_in_and_reused(landing).await;
+        }
+    }
+
+    async fn verified_on_the_way_in_and_reused(landing: Landing) {
+        let pool = bufpool::leaked(BufPool::with_landing(64 << 20, landing));
+        // Several read pieces and a tail that fills no whole cache line.
+        let data: Vec<u8> = (0..READ_PIECE * 2 + POOLED_MIN * 3 + 5)
+            .map(|i| (i % 251) as u8)
+            .collect();
         let (mut v, wire) = frame_for(&data);
         let mut rd = &wire[..];
         let got = read_data(&mut rd, data.len(), &mut v, pool, |_, n| n)
@@ -873,15 +898,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_short_read_is_an_error_and_keeps_the_buffer() {
-        let pool = bufpool::leaked(BufPool::new(64 << 20));
-        let big = vec![2u8; POOLED_MIN];
-        let (mut v, wire) = frame_for(&big);
-        for cut in [POOLED_MIN - 1, POOLED_MIN + 3] {
-            let err = read_data(&mut &wire[..cut], POOLED_MIN, &mut v, pool, |_, n| n)
-                .await
-                .unwrap_err();
-            assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
-            assert_eq!(pool.idle_bytes(), POOLED_MIN + bufpool::PAGE);
+        for landing in [Landing::Cached, Landing::Streamed] {
+            let pool = bufpool::leaked(BufPool::with_landing(64 << 20, landing));
+            let big = vec![2u8; POOLED_MIN];
+            let (mut v, wire) = frame_for(&big);
+            for cut in [POOLED_MIN - 1, POOLED_MIN + 3] {
+                let err = read_data(&mut &wire[..cut], POOLED_MIN, &mut v, pool, |_, n| n)
+                    .await
+                    .unwrap_err();
+                assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{landing:?}");
+                assert_eq!(pool.idle_bytes(), POOLED_MIN + bufpool::PAGE, "{landing:?}");
+            }
         }
 
         let err = read_body(&mut &b"abc"[..], 4).await.unwrap_err();
@@ -941,9 +968,18 @@ mod tests {
             .await
             .unwrap();
         let (mut rx, _) = listener.accept().await.unwrap();
-        let pool = bufpool::leaked(BufPool::new(64 << 20));
+        // Read into the caller's buffer (`None`), or into buffers of a pool of each landing.
+        let pools = [
+            None,
+            Some(bufpool::leaked(BufPool::new(64 << 20))),
+            Some(bufpool::leaked(BufPool::with_landing(
+                64 << 20,
+                Landing::Streamed,
+            ))),
+        ];
         let sizes = [100 << 10, (1 << 20) + (300 << 10) + 7, 3 << 20];
-        for (len, into) in sizes.into_iter().flat_map(|l| [(l, false), (l, true)]) {
+        for (len, pool) in sizes.into_iter().flat_map(|l| pools.map(|p| (l, p))) {
+            let into = pool.is_none();
             let data: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
             let (mut v, wire) = frame_for(&data);
             let sender = async {
@@ -966,7 +1002,7 @@ mod tests {
                     assert_eq!(filled, rest_len(len), "{len}: data and trailer counted");
                     Ok(Bytes::from(dest))
                 } else {
-                    read_data(&mut rx, len, &mut v, pool, set).await
+                    read_data(&mut rx, len, &mut v, pool.unwrap(), set).await
                 }
             };
             // A mark left above the bytes still to come would wait forever: fail instead.
@@ -974,8 +1010,9 @@ mod tests {
             let ((), got) = tokio::time::timeout(limit, async { tokio::join!(sender, reader) })
                 .await
                 .expect("the read waited for bytes that were never sent");
-            assert_eq!(&got.unwrap()[..], &data[..], "{len} {into}");
-            assert_eq!(v.finish().unwrap(), sums(&data), "{len} {into}");
+            let how = pool.map(|p| p.landing());
+            assert_eq!(&got.unwrap()[..], &data[..], "{len} {how:?}");
+            assert_eq!(v.finish().unwrap(), sums(&data), "{len} {how:?}");
             if len <= READ_PIECE {
                 assert!(marks.is_empty(), "{len}: {marks:?}");
                 continue;

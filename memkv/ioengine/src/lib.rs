@@ -40,10 +40,12 @@
 //!
 //! This is the workspace's containment crate for `unsafe`: every io_uring submission,
 //! aligned allocation and raw syscall of the project lives here, behind a safe API, so no
-//! other crate needs `unsafe`. It is kept to three files: `aligned.rs` (allocation),
-//! `uring.rs` (SQE submission, with the ownership argument) and `sys.rs` (ioctls, fallocate,
-//! eventfd, flock, the socket receive low-water mark). Every block carries a `// SAFETY:` comment (enforced by
-//! `clippy::undocumented_unsafe_blocks`) and `unsafe_op_in_unsafe_fn` stays denied.
+//! other crate needs `unsafe`. It is kept to four files: `aligned.rs` (allocation),
+//! `uring.rs` (SQE submission, with the ownership argument), `sys.rs` (ioctls, fallocate,
+//! eventfd, flock, the socket receive low-water mark) and `streaming.rs` (copies with
+//! non-temporal stores into memory a server keeps: [`extend_streaming`]). Every block carries
+//! a `// SAFETY:` comment (enforced by `clippy::undocumented_unsafe_blocks`) and
+//! `unsafe_op_in_unsafe_fn` stays denied.
 // This crate exists to contain the project's unsafe code; see "Unsafe code" above.
 #![allow(unsafe_code)]
 #![deny(missing_docs)]
@@ -58,6 +60,7 @@ mod kind;
 mod metrics;
 mod request;
 mod stdfs;
+mod streaming;
 mod sys;
 mod uring;
 
@@ -68,6 +71,7 @@ pub use error::{DeviceError, EngineError, RequestError};
 pub use fault::FaultPlan;
 pub use kind::{ENV_VAR, EngineChoice, EngineKind};
 pub use metrics::{MetricsHandle, MetricsSnapshot, OpCounts};
+pub use streaming::extend_streaming;
 pub use sys::{send_buffer, set_recv_low_water, set_send_buffer, try_lock_exclusive};
 
 #[cfg(test)]

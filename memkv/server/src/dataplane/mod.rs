@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use memkv_frameio::{BufPool, SendBuffer};
+use memkv_frameio::{BufPool, Landing, SendBuffer};
 use memkv_proto::{AuthKey, Integrity, Limits};
 use memkv_store::Store;
 
@@ -32,10 +32,11 @@ use threads::ConnThreads;
 /// Most bytes of idle receive buffers the process keeps for reuse.
 const RECV_POOL_MAX_IDLE: usize = 256 << 20;
 
-/// The process's receive buffers (see [`Shared::recv_pool`]).
+/// The process's receive buffers (see [`Shared::recv_pool`]). The values they receive are
+/// stored, not read soon: they land with non-temporal stores ([`Landing::Streamed`]).
 fn recv_pool() -> &'static BufPool {
     static POOL: std::sync::OnceLock<BufPool> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| BufPool::new(RECV_POOL_MAX_IDLE))
+    POOL.get_or_init(|| BufPool::with_landing(RECV_POOL_MAX_IDLE, Landing::Streamed))
 }
 
 /// The settings the data plane runs with, derived once from the validated server config.
