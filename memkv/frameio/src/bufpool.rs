@@ -113,11 +113,6 @@ impl RecvBuf {
     pub(crate) fn appender(&mut self) -> &mut Vec<u8> {
         &mut self.buf
     }
-
-    /// Appends `src` to the data with non-temporal stores ([`Landing::Streamed`]).
-    pub(crate) fn append_streaming(&mut self, src: &[u8]) {
-        memkv_ioengine::extend_streaming(&mut self.buf, src);
-    }
 }
 
 impl BufPool {

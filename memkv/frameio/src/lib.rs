@@ -218,7 +218,7 @@ pub async fn read_data<R: AsyncRead + Unpin>(
     low_water: impl FnMut(&mut R, usize) -> usize,
 ) -> std::io::Result<Bytes> {
     let mut buf = pool.take(len);
-    let mut bounce = (pool.landing() == Landing::Streamed && len >= bufpool::STREAMED_MIN)
+    let mut bounce = (pool.landing() == Landing::Streamed && len >= STREAMED_MIN)
         .then(|| Bounce::take(READ_PIECE));
     let mut mark = LowWater::new(low_water);
     while buf.len() < len {
@@ -226,7 +226,7 @@ pub async fn read_data<R: AsyncRead + Unpin>(
         mark.before_read(rd, start, len);
         let piece = (len - start).min(READ_PIECE);
         let read = match &mut bounce {
-            Some(bounce) => rd.read(&mut bounce.bytes()[..piece]).await,
+            Some(bounce) => read_streamed(rd, bounce, piece, verifier, buf.appender()).await,
             None => (&mut *rd).take(piece as u64).read_buf(buf.appender()).await,
         };
         match read {
@@ -234,14 +234,8 @@ pub async fn read_data<R: AsyncRead + Unpin>(
                 pool.give_back(buf);
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
-            Ok(n) => match &mut bounce {
-                Some(bounce) => {
-                    let got = &bounce.bytes()[..n];
-                    verifier.update(got);
-                    buf.append_streaming(got);
-                }
-                None => verifier.update(&buf.data()[start..]),
-            },
+            Ok(_) if bounce.is_some() => {}
+            Ok(_) => verifier.update(&buf.data()[start..]),
             Err(e) => {
                 pool.give_back(buf);
                 return Err(e);
@@ -258,24 +252,60 @@ pub async fn read_data<R: AsyncRead + Unpin>(
     Ok(BufPool::freeze(pool, buf))
 }
 
+/// Reads at most `piece` bytes into `bounce`, feeds them to `verifier` there, while they are
+/// in the cache, and appends them to `dest` with non-temporal stores ([`Landing::Streamed`]);
+/// returns how many were read (0 at the end of the stream).
+async fn read_streamed<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    bounce: &mut Bounce,
+    piece: usize,
+    verifier: &mut FrameVerifier,
+    dest: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    let room = &mut bounce.bytes()[..piece];
+    let n = rd.read(room).await?;
+    verifier.update(&room[..n]);
+    memkv_ioengine::extend_streaming(dest, &room[..n]);
+    Ok(n)
+}
+
 /// Reads frame data made of values of the lengths `lens`, back to back (a batch put), each
 /// into a buffer of exactly its length, feeding each piece to `verifier` as it arrives, then
 /// the trailer that follows the data. A stored value then owns exactly its bytes, without a
 /// copy out of one buffer for the whole frame (which a slice would keep alive for as long as
 /// any one of its values stays stored). The caller checks that `lens` add up to the frame's
 /// data length before calling: nothing is allocated that the frame's length did not allow.
-/// `low_water` as for [`read_data`].
+/// Values land as `landing` says: with [`Landing::Streamed`], those of at least
+/// [`STREAMED_MIN`] bytes through a bounce buffer, as [`read_data`]'s do. `low_water` as for
+/// [`read_data`].
 pub async fn read_values<R: AsyncRead + Unpin>(
     rd: &mut R,
     lens: &[usize],
     verifier: &mut FrameVerifier,
+    landing: Landing,
     low_water: impl FnMut(&mut R, usize) -> usize,
 ) -> std::io::Result<Vec<Bytes>> {
     let len: usize = lens.iter().sum();
     let mut mark = LowWater::new(low_water);
     let mut start = 0;
     let mut values = Vec::with_capacity(lens.len());
+    let mut bounce: Option<Bounce> = None;
     for &value_len in lens {
+        if landing == Landing::Streamed && value_len >= STREAMED_MIN {
+            let bounce = bounce.get_or_insert_with(|| Bounce::take(READ_PIECE));
+            let mut value = Vec::with_capacity(value_len);
+            while value.len() < value_len {
+                mark.before_read(rd, start, len);
+                let piece = (value_len - value.len()).min(READ_PIECE);
+                let n = read_streamed(rd, bounce, piece, verifier, &mut value).await?;
+                if n == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                start += n;
+            }
+            values.push(Bytes::from(value));
+            continue;
+        }
         let mut value = BytesMut::with_capacity(value_len);
         while value.len() < value_len {
             mark.before_read(rd, start, len);
@@ -696,28 +726,38 @@ mod tests {
 
     #[tokio::test]
     async fn values_are_read_each_into_its_own_buffer_and_verified() {
-        let lens = [READ_PIECE * 2 + 3, 0, 1, 4096, READ_PIECE - 1];
+        for landing in [Landing::Cached, Landing::Streamed] {
+            values_each_into_its_own_buffer(landing).await;
+        }
+    }
+
+    async fn values_each_into_its_own_buffer(landing: Landing) {
+        // Values streamed through the bounce buffer (from STREAMED_MIN) and copied directly,
+        // in one frame.
+        let lens = [READ_PIECE * 2 + 3, 0, 1, 4096, STREAMED_MIN, READ_PIECE - 1];
         let data: Vec<u8> = (0..lens.iter().sum::<usize>())
             .map(|i| (i % 253) as u8)
             .collect();
         let (mut v, wire) = frame_for(&data);
         let mut rd = &wire[..];
-        let values = read_values(&mut rd, &lens, &mut v, |_, n| n).await.unwrap();
+        let values = read_values(&mut rd, &lens, &mut v, landing, |_, n| n)
+            .await
+            .unwrap();
         assert!(rd.is_empty(), "the trailer was read too");
         assert_eq!(values.iter().map(Bytes::len).collect::<Vec<_>>(), lens);
-        assert_eq!(values.concat(), data);
+        assert_eq!(values.concat(), data, "{landing:?}");
         assert_eq!(v.finish(), Ok(sums(&data)));
 
         // Damage in the data is found at the end, a short stream is an error.
         let (mut v, mut wire) = frame_for(&data);
         wire[READ_PIECE * 2 + 5] ^= 1;
-        read_values(&mut &wire[..], &lens, &mut v, |_, n| n)
+        read_values(&mut &wire[..], &lens, &mut v, landing, |_, n| n)
             .await
             .unwrap();
         assert!(v.finish().is_err());
-        for cut in [READ_PIECE, data.len() + 2] {
+        for cut in [READ_PIECE, data.len() - 100, data.len() + 2] {
             let (mut v, wire) = frame_for(&data);
-            let err = read_values(&mut &wire[..cut], &lens, &mut v, |_, n| n)
+            let err = read_values(&mut &wire[..cut], &lens, &mut v, landing, |_, n| n)
                 .await
                 .unwrap_err();
             assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{cut}");

@@ -347,7 +347,11 @@ async fn frame<S: Store>(
             |rd: &mut BufReader<OwnedReadHalf>, bytes| request_low_water(load, rd, bytes);
         let data = match lens {
             Some(lens) => {
-                Data::Values(memkv_frameio::read_values(rd, &lens, &mut verifier, low_water).await?)
+                let landing = shared.recv_pool.landing();
+                let values =
+                    memkv_frameio::read_values(rd, &lens, &mut verifier, landing, low_water)
+                        .await?;
+                Data::Values(values)
             }
             None => Data::Whole(
                 memkv_frameio::read_data(rd, data_len, &mut verifier, shared.recv_pool, low_water)
