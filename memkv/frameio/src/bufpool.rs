@@ -22,10 +22,11 @@
 //! aligned buffer first. The alignment is had without `unsafe`: the buffer is a `Vec` one page
 //! longer than needed, and the data starts at the first page boundary inside it.
 //!
-//! A pool also says how data lands in its buffers ([`Landing`]): a server's values are kept,
-//! not read soon, and land through a small buffer that stays in the cache, from which
-//! non-temporal stores write them ([`Landing::Streamed`]); a client's replies are read by the
-//! caller next and land with ordinary copies ([`Landing::Cached`]).
+//! A pool also says how data lands in its buffers ([`Landing`]): a memory store's values are
+//! kept, not read soon, and land through a small buffer that stays in the cache, from which
+//! non-temporal stores write them ([`Landing::Streamed`]); a client's replies, read by the
+//! caller next, and a disk store's values, written to a drive next, land with ordinary copies
+//! ([`Landing::Cached`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -51,12 +52,12 @@ pub const PAGE: usize = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Landing {
     /// The socket's copy writes the buffer directly: for data read soon after (a client's
-    /// reply, which its caller reads next).
+    /// reply, which its caller reads next; a disk store's value, written to a drive next).
     Cached,
     /// Data of at least [`STREAMED_MIN`] bytes is read into a small buffer that stays in the
     /// cache (where the frame's verifier sums it), then written to the buffer with
     /// non-temporal stores ([`memkv_ioengine::extend_streaming`]): for data kept and not read
-    /// soon (a server's stored values). The socket's copy into a buffer not in the cache read
+    /// soon (a memory store's values). The socket's copy into a buffer not in the cache read
     /// every line of it from memory first and left the value in the cache, evicting the
     /// socket's buffers and the other core's working set; streamed, 8-client puts of 64 KiB to
     /// 4 MiB values ran 6-9% faster (2-core VM, paired rounds; `docs/benchmarks.md`).

@@ -32,11 +32,29 @@ use threads::ConnThreads;
 /// Most bytes of idle receive buffers the process keeps for reuse.
 const RECV_POOL_MAX_IDLE: usize = 256 << 20;
 
-/// The process's receive buffers (see [`Shared::recv_pool`]). The values they receive are
-/// stored, not read soon: they land with non-temporal stores ([`Landing::Streamed`]).
-fn recv_pool() -> &'static BufPool {
-    static POOL: std::sync::OnceLock<BufPool> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| BufPool::with_landing(RECV_POOL_MAX_IDLE, Landing::Streamed))
+/// The process's receive buffers whose data lands as `landing` says (see
+/// [`Shared::recv_pool`]).
+fn recv_pool(landing: Landing) -> &'static BufPool {
+    static STREAMED: std::sync::OnceLock<BufPool> = std::sync::OnceLock::new();
+    static CACHED: std::sync::OnceLock<BufPool> = std::sync::OnceLock::new();
+    let pool = match landing {
+        Landing::Streamed => &STREAMED,
+        Landing::Cached => &CACHED,
+    };
+    pool.get_or_init(|| BufPool::with_landing(RECV_POOL_MAX_IDLE, landing))
+}
+
+/// How a store's received values land in their buffers. A memory store keeps them and does
+/// not read them soon: streamed with non-temporal stores, 8-client puts ran 5-9% faster. The
+/// disk engines write them to a drive next, and 4 MiB file-mode puts ran about 9% slower
+/// streamed (paired rounds, `bench/results/2026-12-07-2core-intel-session23`): their values
+/// land with the socket's copy.
+fn landing_for(store: &impl Store) -> Landing {
+    if store.stats().engine == "memory" {
+        Landing::Streamed
+    } else {
+        Landing::Cached
+    }
 }
 
 /// The settings the data plane runs with, derived once from the validated server config.
@@ -76,8 +94,9 @@ pub(crate) struct Shared<S> {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) server_id: [u8; 16],
     pub(crate) active: AtomicUsize,
-    /// Receive buffers of values, reused (`memkv_frameio::BufPool`): one pool for the
-    /// process, shared by the servers it runs (tests run several).
+    /// Receive buffers of values, reused (`memkv_frameio::BufPool`): one pool per landing for
+    /// the process, shared by the servers it runs (tests run several), each server's chosen by
+    /// its store's engine (`landing_for`).
     pub(crate) recv_pool: &'static BufPool,
 }
 
@@ -98,13 +117,14 @@ impl<S: Store> DataPlane<S> {
         metrics: Arc<Metrics>,
     ) -> std::io::Result<Self> {
         let threads = ConnThreads::start(settings.threads)?;
+        let recv_pool = recv_pool(landing_for(&*store));
         let shared = Arc::new(Shared {
             store,
             settings,
             metrics,
             server_id: rand::random(),
             active: AtomicUsize::new(0),
-            recv_pool: recv_pool(),
+            recv_pool,
         });
         Ok(DataPlane {
             listener,

@@ -13,7 +13,7 @@ use memkv_proto::{AuthKey, Integrity, Limits, Status, crc32c};
 use memkv_store::{DiskMode, DiskStore, DiskStoreConfig, SyncPolicy};
 
 use super::{Checked, Data, Reply, Response, batch_put};
-use crate::dataplane::{DataPlaneSettings, Shared, recv_pool};
+use crate::dataplane::{DataPlaneSettings, Shared, landing_for, recv_pool};
 use crate::metrics::Metrics;
 use crate::run::{OP_NAMES, STATUS_NAMES};
 
@@ -34,6 +34,7 @@ async fn disk_shared(dir: &std::path::Path) -> Shared<DiskStore> {
     })
     .await
     .expect("open a disk store on a data file");
+    let recv_pool = recv_pool(landing_for(&store));
     Shared {
         store: Arc::new(store),
         settings: DataPlaneSettings {
@@ -53,7 +54,7 @@ async fn disk_shared(dir: &std::path::Path) -> Shared<DiskStore> {
         metrics: Arc::new(Metrics::new(&OP_NAMES, &STATUS_NAMES)),
         server_id: [0; 16],
         active: AtomicUsize::new(0),
-        recv_pool: recv_pool(),
+        recv_pool,
     }
 }
 
@@ -118,4 +119,19 @@ async fn a_disk_batch_put_is_answered_once_durable_and_reports_a_failed_sync_per
     };
     assert_eq!(statuses, vec![Status::ServerError.code(); 4]);
     shared.store.inject_faults(0, FaultPlan::NONE);
+}
+
+/// A memory store's received values stream past the cache; a disk store's, written to a drive
+/// next, land with the socket's copy (`landing_for`).
+#[tokio::test]
+async fn a_memory_store_streams_received_values_and_a_disk_store_does_not() {
+    let memory = memkv_store::MemoryStore::new(memkv_store::MemoryStoreConfig { max_size: MIB });
+    assert_eq!(landing_for(&memory), memkv_frameio::Landing::Streamed);
+    assert_eq!(
+        recv_pool(landing_for(&memory)).landing(),
+        memkv_frameio::Landing::Streamed
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let shared = disk_shared(dir.path()).await;
+    assert_eq!(shared.recv_pool.landing(), memkv_frameio::Landing::Cached);
 }
