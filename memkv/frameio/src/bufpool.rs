@@ -235,13 +235,10 @@ thread_local! {
 pub(crate) struct Bounce(Vec<u8>);
 
 impl Bounce {
-    /// A bounce buffer of `len` bytes.
-    pub(crate) fn take(len: usize) -> Bounce {
-        let idle = BOUNCES.with_borrow_mut(|idle| {
-            let at = idle.iter().position(|b| b.len() == len)?;
-            Some(idle.swap_remove(at))
-        });
-        Bounce(idle.unwrap_or_else(|| vec![0; len]))
+    /// A bounce buffer of one read piece.
+    pub(crate) fn take() -> Bounce {
+        let idle = BOUNCES.with_borrow_mut(Vec::pop);
+        Bounce(idle.unwrap_or_else(|| vec![0; crate::READ_PIECE]))
     }
 
     /// Its bytes.
@@ -297,14 +294,14 @@ mod tests {
     #[test]
     fn a_thread_reuses_its_bounce_buffers_and_keeps_a_few() {
         std::thread::spawn(|| {
-            let mut first = Bounce::take(1000);
-            assert_eq!(first.bytes().len(), 1000);
+            let mut first = Bounce::take();
+            assert_eq!(first.bytes().len(), crate::READ_PIECE);
             let at = first.bytes().as_ptr();
             drop(first);
-            assert_eq!(Bounce::take(1000).bytes().as_ptr(), at, "taken again");
+            assert_eq!(Bounce::take().bytes().as_ptr(), at, "taken again");
             // Many in use at once (readers of one thread interleaved): all are allocated,
             // and a few are kept when they come back.
-            let many: Vec<Bounce> = (0..IDLE_BOUNCES + 3).map(|_| Bounce::take(1000)).collect();
+            let many: Vec<Bounce> = (0..IDLE_BOUNCES + 3).map(|_| Bounce::take()).collect();
             drop(many);
             assert_eq!(BOUNCES.with_borrow(Vec::len), IDLE_BOUNCES);
         })

@@ -218,8 +218,8 @@ pub async fn read_data<R: AsyncRead + Unpin>(
     low_water: impl FnMut(&mut R, usize) -> usize,
 ) -> std::io::Result<Bytes> {
     let mut buf = pool.take(len);
-    let mut bounce = (pool.landing() == Landing::Streamed && len >= STREAMED_MIN)
-        .then(|| Bounce::take(READ_PIECE));
+    let mut bounce =
+        (pool.landing() == Landing::Streamed && len >= STREAMED_MIN).then(Bounce::take);
     let mut mark = LowWater::new(low_water);
     while buf.len() < len {
         let start = buf.len();
@@ -227,15 +227,18 @@ pub async fn read_data<R: AsyncRead + Unpin>(
         let piece = (len - start).min(READ_PIECE);
         let read = match &mut bounce {
             Some(bounce) => read_streamed(rd, bounce, piece, verifier, buf.appender()).await,
-            None => (&mut *rd).take(piece as u64).read_buf(buf.appender()).await,
+            None => (&mut *rd)
+                .take(piece as u64)
+                .read_buf(buf.appender())
+                .await
+                .inspect(|_| verifier.update(&buf.data()[start..])),
         };
         match read {
             Ok(0) => {
                 pool.give_back(buf);
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
-            Ok(_) if bounce.is_some() => {}
-            Ok(_) => verifier.update(&buf.data()[start..]),
+            Ok(_) => {}
             Err(e) => {
                 pool.give_back(buf);
                 return Err(e);
@@ -289,35 +292,32 @@ pub async fn read_values<R: AsyncRead + Unpin>(
     let mut mark = LowWater::new(low_water);
     let mut start = 0;
     let mut values = Vec::with_capacity(lens.len());
+    // Taken at the first value that streams, for the rest of the frame.
     let mut bounce: Option<Bounce> = None;
     for &value_len in lens {
-        if landing == Landing::Streamed && value_len >= STREAMED_MIN {
-            let bounce = bounce.get_or_insert_with(|| Bounce::take(READ_PIECE));
-            let mut value = Vec::with_capacity(value_len);
-            while value.len() < value_len {
-                mark.before_read(rd, start, len);
-                let piece = (value_len - value.len()).min(READ_PIECE);
-                let n = read_streamed(rd, bounce, piece, verifier, &mut value).await?;
-                if n == 0 {
-                    return Err(std::io::ErrorKind::UnexpectedEof.into());
-                }
-                start += n;
-            }
-            values.push(Bytes::from(value));
-            continue;
+        let streamed = landing == Landing::Streamed && value_len >= STREAMED_MIN;
+        if streamed && bounce.is_none() {
+            bounce = Some(Bounce::take());
         }
-        let mut value = BytesMut::with_capacity(value_len);
+        let mut value = Vec::with_capacity(value_len);
         while value.len() < value_len {
             mark.before_read(rd, start, len);
-            let piece = (value_len - value.len()).min(READ_PIECE) as u64;
+            let piece = (value_len - value.len()).min(READ_PIECE);
             let at = value.len();
-            if (&mut *rd).take(piece).read_buf(&mut value).await? == 0 {
+            let n = match bounce.as_mut().filter(|_| streamed) {
+                Some(bounce) => read_streamed(rd, bounce, piece, verifier, &mut value).await?,
+                None => {
+                    let n = (&mut *rd).take(piece as u64).read_buf(&mut value).await?;
+                    verifier.update(&value[at..]);
+                    n
+                }
+            };
+            if n == 0 {
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
-            verifier.update(&value[at..]);
-            start += value.len() - at;
+            start += n;
         }
-        values.push(value.freeze());
+        values.push(Bytes::from(value));
     }
     mark.reset(rd);
     if len > 0 {

@@ -33,6 +33,9 @@ pub use memory::{ENTRY_OVERHEAD, MemoryStore, MemoryStoreConfig};
 /// reach a store; engines only check it in debug builds.
 pub const MAX_KEY_LEN: usize = 512;
 
+/// [`StoreStats::engine`] of the memory engine.
+pub const MEMORY_ENGINE: &str = "memory";
+
 /// A stored value: the bytes and the CRC32C (Castagnoli) the client computed over them.
 ///
 /// Engines keep `data` as given (the memory engine does not copy it), so pass a buffer that
@@ -166,7 +169,7 @@ pub enum StoreError {
 /// charged in: see [`ENTRY_OVERHEAD`] for what the memory engine charges per entry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoreStats {
-    /// Engine name: `"memory"`, later `"file"` or `"direct"`.
+    /// Engine name: `"memory"` ([`MEMORY_ENGINE`]), `"file"` or `"direct"`.
     pub engine: &'static str,
     /// Raw capacity of the backing media (for memory: the configured size).
     pub raw_bytes: u64,

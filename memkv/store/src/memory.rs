@@ -432,7 +432,7 @@ impl Store for MemoryStore {
 
     fn stats(&self) -> StoreStats {
         StoreStats {
-            engine: "memory",
+            engine: crate::MEMORY_ENGINE,
             raw_bytes: self.max_size,
             usable_bytes: self.max_size,
             used_bytes: self.used.load(Relaxed),
