@@ -15,8 +15,16 @@ pub(crate) fn group_by_server<'a, I>(keys: I, ring: &Rendezvous) -> Vec<Vec<usiz
 where
     I: IntoIterator<Item = &'a [u8]>,
 {
-    let mut groups = vec![Vec::new(); ring.len()];
-    for (i, key) in keys.into_iter().enumerate() {
+    let keys = keys.into_iter();
+    if ring.len() == 1 {
+        return vec![(0..keys.count()).collect()];
+    }
+    // Room for an even share and a half, so that most groups never grow.
+    let share = keys.size_hint().0.div_ceil(ring.len().max(1));
+    let mut groups: Vec<Vec<usize>> = (0..ring.len())
+        .map(|_| Vec::with_capacity(share + share / 2))
+        .collect();
+    for (i, key) in keys.enumerate() {
         groups[ring.server_for(key)].push(i);
     }
     groups
@@ -93,6 +101,17 @@ mod tests {
             }
         }
         assert!(seen.iter().all(|s| *s));
+    }
+
+    #[test]
+    fn one_server_owns_every_position_in_order() {
+        let ring = Rendezvous::new(["a:1"]);
+        let keys: Vec<&[u8]> = vec![b"x", b"y", b"z"];
+        assert_eq!(group_by_server(keys, &ring), vec![vec![0, 1, 2]]);
+        assert_eq!(
+            group_by_server(Vec::<&[u8]>::new(), &ring),
+            vec![Vec::<usize>::new()]
+        );
     }
 
     #[test]

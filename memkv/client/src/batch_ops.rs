@@ -303,12 +303,15 @@ impl Inner {
         limit: usize,
         bufs: Bufs<'_, '_>,
     ) -> Result<Vec<Fetched>, ClientError> {
-        let frames = split_frames(
-            sizes,
-            COUNT_LEN + FRAME_SLACK,
-            self.config.max_batch_size(),
-            limit,
-        );
+        let base = COUNT_LEN + FRAME_SLACK;
+        if !sizes.is_empty()
+            && sizes.len() <= self.config.max_batch_size()
+            && frame_fits(sizes, base, limit)
+        {
+            // One frame: sent straight, without the bookkeeping of several.
+            return self.get_frame(s, keys, idx, bufs).await;
+        }
+        let frames = split_frames(sizes, base, self.config.max_batch_size(), limit);
         let mut rest = bufs;
         let mut calls = Vec::with_capacity(frames.len());
         for f in &frames {
@@ -445,7 +448,7 @@ impl Inner {
             detail: detail.into(),
         };
         let mut total = 0usize;
-        let mut lens = Vec::new();
+        let mut lens = Vec::with_capacity(resp.items.len());
         for item in &resp.items {
             if Status::from_code(item.status) == Some(Status::Ok) {
                 let len = usize::try_from(item.len)
@@ -483,11 +486,8 @@ impl Inner {
         values: Vec<(u32, Fetched)>,
         lens: &[usize],
     ) -> Vec<Fetched> {
-        let crcs: Vec<(u32, usize)> = values
-            .iter()
-            .map(|(crc, _)| *crc)
-            .zip(lens.iter().copied())
-            .collect();
+        // What the frame's data CRC must be if every value is intact.
+        let combined = combine_crcs(values.iter().map(|(crc, _)| *crc).zip(lens.iter().copied()));
         let mut values = values.into_iter();
         let mut out = Vec::with_capacity(idx.len());
         let mut damaged = Vec::new();
@@ -515,7 +515,7 @@ impl Inner {
                 }
             }
         }
-        if damaged.is_empty() && combine_crcs(crcs) != reply.sent_crc {
+        if damaged.is_empty() && combined != reply.sent_crc {
             self.checksum_failure(s);
             return idx.iter().map(|_| Fetched::Miss).collect();
         }
@@ -537,6 +537,13 @@ impl Inner {
             check_key(k)?;
         }
         let groups = group_by_server(keys.iter().copied(), &self.ring);
+        let mut owners = groups.iter().enumerate().filter(|(_, g)| !g.is_empty());
+        if let (Some((s, idx)), None) = (owners.next(), owners.next()) {
+            // Every key on one server (always so with one): its group is every position in
+            // input order, so its answer is already the result, buffers and all.
+            let r = self.get_group(s, keys, idx, bufs).await;
+            return self.or_miss(r, || idx.iter().map(|_| Fetched::Miss).collect());
+        }
         // Each server's share of the buffers, in its group's (ascending) order.
         let mut shares: Vec<Option<Vec<&mut [u8]>>> = match bufs {
             None => groups.iter().map(|_| None).collect(),

@@ -7,7 +7,13 @@ use std::pin::Pin;
 use std::task::Poll;
 
 /// Runs every future concurrently on the current task and returns their outputs in order.
-pub(crate) async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+pub(crate) async fn join_all<F: Future>(mut futures: Vec<F>) -> Vec<F::Output> {
+    if futures.len() == 1 {
+        // One future (a batch for one server, or that fits one frame): awaited in place, without
+        // the boxes and the bookkeeping below.
+        let only = futures.pop().expect("one future");
+        return vec![only.await];
+    }
     let mut slots: Vec<Option<Pin<Box<F>>>> =
         futures.into_iter().map(|f| Some(Box::pin(f))).collect();
     let mut outputs: Vec<Option<F::Output>> = slots.iter().map(|_| None).collect();
@@ -41,6 +47,10 @@ pub(crate) async fn join_concat<T, E, F>(parts: Vec<F>) -> Result<Vec<T>, E>
 where
     F: Future<Output = Result<Vec<T>, E>>,
 {
+    if parts.len() == 1 {
+        let mut parts = parts;
+        return parts.pop().expect("one part").await;
+    }
     let mut out = Vec::new();
     for part in join_all(parts).await {
         out.extend(part?);
@@ -64,6 +74,19 @@ mod tests {
         let futs: Vec<Pin<Box<dyn Future<Output = u32>>>> =
             vec![Box::pin(waiter), Box::pin(sender)];
         assert_eq!(join_all(futs).await, vec![7, 1]);
+        assert_eq!(join_all(vec![std::future::ready(3)]).await, vec![3]);
+        assert_eq!(
+            join_concat(vec![std::future::ready(Ok::<_, ()>(vec![1, 2]))]).await,
+            Ok(vec![1, 2])
+        );
+        assert_eq!(
+            join_concat(vec![
+                std::future::ready(Ok::<_, u8>(vec![1])),
+                std::future::ready(Err(9)),
+            ])
+            .await,
+            Err(9)
+        );
         assert!(
             join_all(Vec::<std::future::Ready<u8>>::new())
                 .await
