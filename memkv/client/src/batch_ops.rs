@@ -303,15 +303,16 @@ impl Inner {
         limit: usize,
         bufs: Bufs<'_, '_>,
     ) -> Result<Vec<Fetched>, ClientError> {
-        let base = COUNT_LEN + FRAME_SLACK;
-        if !sizes.is_empty()
-            && sizes.len() <= self.config.max_batch_size()
-            && frame_fits(sizes, base, limit)
-        {
+        let frames = split_frames(
+            sizes,
+            COUNT_LEN + FRAME_SLACK,
+            self.config.max_batch_size(),
+            limit,
+        );
+        if let [only] = &frames[..] {
             // One frame: sent straight, without the bookkeeping of several.
-            return self.get_frame(s, keys, idx, bufs).await;
+            return self.get_frame(s, keys, &idx[only.clone()], bufs).await;
         }
-        let frames = split_frames(sizes, base, self.config.max_batch_size(), limit);
         let mut rest = bufs;
         let mut calls = Vec::with_capacity(frames.len());
         for f in &frames {
