@@ -400,12 +400,18 @@ pub fn crash_loop_shaped(
         while acked.load(Ordering::Relaxed) < target {
             std::thread::yield_now();
         }
+        // Read while the load runs: the count starts again at zero with each start.
+        let evictions = server.metric("memkv_evictions_total");
         server.kill();
         stop.store(true, Ordering::Relaxed);
         for t in threads {
             t.join().expect("load thread");
         }
         drop(server);
+        assert_eq!(
+            evictions, 0.0,
+            "iteration {iteration}: the drives must be large enough that nothing is evicted"
+        );
     }
     let server = start_disk(mode, drives, sync);
     verify(&server, &model, sync, iterations, shape.max_len);
@@ -444,11 +450,6 @@ fn verify(
         m.acked = version;
         m.in_flight = None;
     }
-    let evictions = server.metric("memkv_evictions_total");
-    assert_eq!(
-        evictions, 0.0,
-        "the drives must be large enough that nothing is evicted"
-    );
 }
 
 /// The paths of `n` data files in `dir`.

@@ -28,7 +28,7 @@ pub(crate) async fn flusher(inner: Arc<Inner>, d: usize) {
             (jobs, waiters, deferred)
         };
         if jobs.is_empty() {
-            release_parts(&inner, &deferred);
+            release_replaced(&inner, &deferred);
             for w in waiters {
                 let _ = w.send(Ok(()));
             }
@@ -62,7 +62,7 @@ pub(crate) async fn flusher(inner: Arc<Inner>, d: usize) {
         idle = false;
         let result = write_jobs(&inner, d, &mut jobs).await;
         drive.lane.lock().in_flight.clear();
-        release_parts(&inner, &deferred);
+        release_replaced(&inner, &deferred);
         drive.space.notify_waiters();
         let reply = match &result {
             Ok(()) => Ok(()),
@@ -77,10 +77,10 @@ pub(crate) async fn flusher(inner: Arc<Inner>, d: usize) {
     }
 }
 
-/// Releases the parts of striped values whose replacing records are written.
-fn release_parts(inner: &Inner, locs: &[Loc]) {
+/// Releases the records (and parts) of values whose replacing records are written.
+fn release_replaced(inner: &Inner, locs: &[Loc]) {
     for loc in locs {
-        inner.release_parts(loc);
+        inner.release(loc);
     }
     if !locs.is_empty() {
         for d in &inner.drives {
@@ -97,7 +97,7 @@ const DISCARD_BATCH: usize = 256;
 /// Frees sealed segments whose records are all dead (overwritten, deleted or evicted) and
 /// hold no tombstones: invalidates their headers, syncs, and puts them on a free list (to be
 /// discarded later, see [`discard_pending`], where the store discards freed extents).
-async fn trim_dead(inner: &Inner, d: usize) {
+pub(super) async fn trim_dead(inner: &Inner, d: usize) {
     const BATCH: usize = 64;
     let drive = &inner.drives[d];
     let dead: Vec<u32> = {

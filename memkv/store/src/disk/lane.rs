@@ -183,8 +183,9 @@ pub(crate) struct Lane {
     pub(crate) waiters: Vec<Waiter>,
     /// Extents with writes handed to the flusher and not yet complete.
     pub(crate) in_flight: Vec<u32>,
-    /// Striped values replaced or deleted by records not yet written: their parts are
-    /// released once the flusher has written (and, with `sync: always`, synced) those records.
+    /// Values replaced or deleted by records not yet written: their records (and a striped
+    /// value's parts) are released once the flusher has written (and, with `sync: always`,
+    /// synced) those records, so that a crash before then finds the old value whole.
     pub(crate) deferred: Vec<Loc>,
 }
 
@@ -441,13 +442,12 @@ pub(crate) fn append(
             }
         };
         match &old {
-            Some(old) if old.parts.is_some() => {
-                // The old value's parts stay live until this record is written: until then a
-                // crash brings the old value back, so its parts must not be reused or trimmed.
-                inner.release_record(old);
+            Some(old) => {
+                // The old record (and a striped value's parts) stays live until this record
+                // is written: until then a crash brings the old value back, so the segment
+                // holding it must not be trimmed or reused, even when it holds nothing else.
                 deferred = Some(old.clone());
             }
-            Some(old) => inner.release(old),
             None if value.is_some() => {
                 inner.counters.keys.fetch_add(1, Relaxed);
             }

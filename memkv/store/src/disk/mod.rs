@@ -266,17 +266,7 @@ impl Inner {
 
     /// Undoes [`charge`](Self::charge); extents left without live bytes are reclaimed.
     fn release(&self, loc: &Loc) {
-        self.release_record(loc);
-        self.release_parts(loc);
-    }
-
-    /// The record half of [`release`](Self::release).
-    fn release_record(&self, loc: &Loc) {
         self.release_extent(loc.drive.into(), loc.extent, loc.record_len());
-    }
-
-    /// The parts half of [`release`](Self::release).
-    fn release_parts(&self, loc: &Loc) {
         for p in loc.parts.iter().flat_map(|p| p.iter()) {
             self.release_extent(p.drive as usize, p.extent, format::META_BLOCK + p.len);
         }

@@ -439,6 +439,55 @@ async fn extents_emptied_by_overwrites(trim_files: bool) {
     store.close().await;
 }
 
+#[tokio::test]
+async fn a_segment_is_not_freed_before_the_record_that_replaced_its_last_value_is_written() {
+    // The window this closes: a put replaces the last live value of a sealed segment, and the
+    // flusher frees that segment before it has written the new record. A crash then loses
+    // both versions of an acknowledged key. The test runtime runs one task at a time, so the
+    // flusher cannot write the staged record before the trim below looks at the segments.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 1, 2 * MIB, 64 * KIB, SyncPolicy::Always);
+    let store = DiskStore::open(cfg.clone()).await.unwrap();
+    let (old, other, new) = (
+        value_for(1, 40 * KIB as usize),
+        value_for(2, 40 * KIB as usize),
+        value_for(3, 4 * KIB as usize),
+    );
+    // Key 1 alone in the first segment, sealed when key 2 does not fit next to it.
+    store.put(&key(1), old.clone()).await.unwrap();
+    store.put(&key(2), other.clone()).await.unwrap();
+    let first = store
+        .inner
+        .shard(&key(1))
+        .lock()
+        .get(&key(1)[..])
+        .unwrap()
+        .extent;
+    let Staged::Stored(durable) = store.put_staged(&key(1), new) else {
+        panic!("a small value is staged")
+    };
+    // Its bytes still count as live: neither the trim, nor a new segment, nor a part of a
+    // striped value takes a segment with live bytes.
+    assert!(store.inner.drives[0].live[first as usize].load(Relaxed) > 0);
+    flusher::trim_dead(&store.inner, 0).await;
+    assert_eq!(
+        store.stats().trimmed_extents,
+        0,
+        "the segment holding key 1's last written value was freed before its replacement \
+         was written"
+    );
+    // The drive fails before the new record reaches it: the put is never acknowledged, and
+    // the old value is what a restart finds.
+    store.inject_faults(0, FaultPlan::DEAD);
+    assert!(durable.unwrap().wait().await.is_err());
+    store.inject_faults(0, FaultPlan::NONE);
+    store.close().await;
+    let store = DiskStore::open(cfg).await.unwrap();
+    assert_eq!(store.get(&key(1)).await.unwrap(), Some(old));
+    assert_eq!(store.get(&key(2)).await.unwrap(), Some(other));
+    store.close().await;
+}
+
 /// Whether a data file whose allocation went from `before` to `after` bytes gave back the
 /// 64 KiB extents of `discarded` punched holes (give or take a block of the filesystem's own
 /// extent tree, which a hole can split).
