@@ -113,4 +113,11 @@ impl Store for AnyStore {
             Self::Disk(s) => s.stats(),
         }
     }
+
+    fn holds_values_only_in_ram(&self) -> bool {
+        match self {
+            Self::Memory(s) => s.holds_values_only_in_ram(),
+            Self::Disk(s) => s.holds_values_only_in_ram(),
+        }
+    }
 }

@@ -349,4 +349,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Current capacity and activity counters. Cheap: reads counters, takes no locks.
     fn stats(&self) -> StoreStats;
+
+    /// Whether a stored value stays in RAM only, not read again until a get asks for it, as
+    /// opposed to being written to a drive next. The server lands such values past the CPU
+    /// cache as it receives them. The default is `false`.
+    fn holds_values_only_in_ram(&self) -> bool {
+        false
+    }
 }

@@ -446,6 +446,10 @@ impl Store for MemoryStore {
             ..StoreStats::default()
         }
     }
+
+    fn holds_values_only_in_ram(&self) -> bool {
+        true
+    }
 }
 
 impl fmt::Debug for MemoryStore {

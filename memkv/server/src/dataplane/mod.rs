@@ -50,7 +50,7 @@ fn recv_pool(landing: Landing) -> &'static BufPool {
 /// streamed (paired rounds, `bench/results/2026-12-07-2core-intel-session23`): their values
 /// land with the socket's copy.
 fn landing_for(store: &impl Store) -> Landing {
-    if store.stats().engine == memkv_store::MEMORY_ENGINE {
+    if store.holds_values_only_in_ram() {
         Landing::Streamed
     } else {
         Landing::Cached

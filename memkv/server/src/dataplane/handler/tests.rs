@@ -134,4 +134,7 @@ async fn a_memory_store_streams_received_values_and_a_disk_store_does_not() {
     let dir = tempfile::tempdir().unwrap();
     let shared = disk_shared(dir.path()).await;
     assert_eq!(shared.recv_pool.landing(), memkv_frameio::Landing::Cached);
+    // The engine the server picks at run time answers for the one it holds.
+    let any = memkv_store::AnyStore::Memory(memory);
+    assert_eq!(landing_for(&any), memkv_frameio::Landing::Streamed);
 }
