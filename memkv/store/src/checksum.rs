@@ -3,4 +3,4 @@
 //! with carry-less multiplication), so a value's CRC is the same number on the wire, in RAM
 //! and on disk.
 
-pub use memkv_proto::{crc32c, crc32c_append};
+pub use memkv_proto::{crc32c, crc32c_append, crc32c_combine};

@@ -184,7 +184,8 @@ pub struct StoreStats {
     pub evictions: u64,
     /// Value bytes of those evicted entries (keys and per-entry overhead not included).
     pub evicted_bytes: u64,
-    /// Reads that found a damaged value (checksum mismatch); each such value was dropped.
+    /// Values found damaged (checksum mismatch) and dropped: by reads, and, for the disk
+    /// engines, at start in the segments left open (puts cut short by a crash).
     pub corrupt_reads: u64,
     /// Drives serving I/O (0 for memory).
     pub drives_online: u32,

@@ -335,9 +335,11 @@ pub fn crash_loop_shaped(
     let keys_per_thread = shape.keys_per_thread;
     let model: Arc<Mutex<HashMap<u64, KeyModel>>> = Arc::new(Mutex::new(HashMap::new()));
     let next_version = Arc::new(AtomicU64::new(1));
+    // What the server killed last wrote to stderr: part of a failure's message.
+    let mut killed_log = String::new();
     for iteration in 0..iterations {
         let mut server = start_disk(mode, drives, sync);
-        verify(&server, &model, sync, iteration, shape.max_len);
+        verify(&server, &model, sync, iteration, shape.max_len, &killed_log);
         let acked = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let threads: Vec<_> = (0..THREADS)
@@ -407,6 +409,7 @@ pub fn crash_loop_shaped(
         for t in threads {
             t.join().expect("load thread");
         }
+        killed_log = server.stderr();
         drop(server);
         assert_eq!(
             evictions, 0.0,
@@ -414,7 +417,14 @@ pub fn crash_loop_shaped(
         );
     }
     let server = start_disk(mode, drives, sync);
-    verify(&server, &model, sync, iterations, shape.max_len);
+    verify(
+        &server,
+        &model,
+        sync,
+        iterations,
+        shape.max_len,
+        &killed_log,
+    );
 }
 
 /// Reads every key after a restart and checks it against the model, then makes the model
@@ -425,6 +435,7 @@ fn verify(
     sync: &str,
     iteration: u32,
     max_len: u64,
+    killed_log: &str,
 ) {
     let client = client(server);
     let mut model = model.lock().unwrap();
@@ -443,8 +454,13 @@ fn verify(
             assert!(
                 allowed,
                 "iteration {iteration}, key {k}: after the crash it holds {version:?}, but the \
-                 last acknowledged operation left {:?} (in flight: {:?})",
-                m.acked, m.in_flight
+                 last acknowledged operation left {:?} (in flight: {:?}); damaged reads: {}, \
+                 keys: {}; the killed server's log:\n{killed_log}\nthe restarted server's log:\n{}",
+                m.acked,
+                m.in_flight,
+                server.metric("memkv_corrupt_reads_total"),
+                server.metric("memkv_keys"),
+                server.stderr()
             );
         }
         m.acked = version;

@@ -145,7 +145,7 @@ metric!(
     "memkv_corrupt_reads_total",
     Counter,
     [],
-    "Reads that found stored data corrupt; the value is dropped and the read is a miss."
+    "Stored values found corrupt, and dropped: by a read (a miss), or at start in the segments left open (a put in flight when the server stopped counts here)."
 );
 metric!(
     CACHE_HITS,

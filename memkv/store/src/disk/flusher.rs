@@ -217,14 +217,20 @@ async fn write_jobs(inner: &Inner, d: usize, jobs: &mut [Job]) -> std::io::Resul
     if !drive.online.load(Relaxed) {
         return Err(std::io::Error::other("drive is offline"));
     }
-    // Jobs go out together, except that an extent sealed and reused within one round starts a
-    // new wave: its old and new bytes must not be in flight at once.
+    // Jobs go out together, except that a segment's summary (its seal) starts a new wave, so
+    // it is written only once every record it lists is (a start that finds a summary takes
+    // its records as whole; those of a segment left open are checked), and an extent sealed
+    // and reused within one round starts a new wave: its old and new bytes must not be in
+    // flight at once.
     let mut start = 0;
     while start < jobs.len() {
         let mut sealed: Vec<u32> = Vec::new();
         let mut end = start;
         while end < jobs.len() && !sealed.contains(&jobs[end].extent) {
             if jobs[end].seal {
+                if end > start {
+                    break;
+                }
                 sealed.push(jobs[end].extent);
             }
             end += 1;

@@ -521,6 +521,7 @@ impl DiskStore {
             extent_size: cfg.extent_size,
             counters: Counters {
                 keys: AtomicU64::new(recovered.keys),
+                corrupt_reads: AtomicU64::new(recovered.torn),
                 ..Counters::default()
             },
             stop: AtomicBool::new(false),

@@ -22,6 +22,9 @@ pub(crate) struct Recovered {
     pub(crate) index: Vec<IndexShard>,
     pub(crate) next_seq: u64,
     pub(crate) keys: u64,
+    /// Records of segments left open whose bytes were not whole (see [`whole_records`]):
+    /// dropped, and counted with the damaged values that reads find.
+    pub(crate) torn: u64,
 }
 
 /// What one extent held at start.
@@ -31,8 +34,13 @@ pub(crate) struct ExtentScan {
     pub(crate) entries: Vec<SummaryEntry>,
     /// Open at the last stop (no summary); sealed by recovery.
     pub(crate) was_open: bool,
-    /// A part of a striped value (no records), not a log segment.
-    pub(crate) part: bool,
+    /// For a segment that was open, one item per entry: the CRC32C of a stripe record's tail
+    /// (checked against the parts once every drive is scanned), `None` for other records.
+    pub(crate) tail_crcs: Vec<Option<u32>>,
+    /// Records of a segment that was open dropped because their value was not whole.
+    pub(crate) torn: u64,
+    /// A part of a striped value (no records), not a log segment: the part's CRC32C.
+    pub(crate) part: Option<u32>,
 }
 
 /// Opens and checks every configured drive; returns them in set order with superblocks.
@@ -165,13 +173,15 @@ pub(crate) async fn scan_drive(
                     });
                 }
             };
-            if matches!(header.kind, SegmentKind::Part { .. }) {
+            if let SegmentKind::Part { part_crc, .. } = header.kind {
                 out.push(ExtentScan {
                     extent: e,
                     seg_seq: header.seg_seq,
                     entries: Vec::new(),
                     was_open: false,
-                    part: true,
+                    tail_crcs: Vec::new(),
+                    torn: 0,
+                    part: Some(part_crc),
                 });
                 continue;
             }
@@ -201,8 +211,8 @@ pub(crate) async fn scan_drive(
                 }
                 _ => None,
             };
-            let (entries, was_open) = match summary {
-                Some(entries) => (entries, false),
+            let (entries, was_open, tail_crcs, torn) = match summary {
+                Some(entries) => (entries, false, Vec::new(), 0),
                 None => {
                     let (buf, res) = engine
                         .read_at(dev, AlignedBuf::with_len(ext as usize), base)
@@ -215,7 +225,8 @@ pub(crate) async fn scan_drive(
                                 source,
                             }
                         })?;
-                    (entries, true)
+                    let (entries, tail_crcs, torn) = whole_records(buf.as_slice(), entries);
+                    (entries, true, tail_crcs, torn)
                 }
             };
             out.push(ExtentScan {
@@ -223,7 +234,9 @@ pub(crate) async fn scan_drive(
                 seg_seq: header.seg_seq,
                 entries,
                 was_open,
-                part: false,
+                tail_crcs,
+                torn,
+                part: None,
             });
         }
     }
@@ -292,6 +305,68 @@ pub(crate) fn scan_records(seg: &[u8], seg_seq: u64) -> Result<Vec<SummaryEntry>
     Ok(out)
 }
 
+/// Keeps the records of a segment that was open (`seg` is the whole extent) whose bytes are
+/// whole. Such a segment was being written when the server stopped, and the writes of its last
+/// round may have been cut short (a process killed in the middle of a write, a power loss
+/// before its sync): a record whose header made it and whose value did not. None of those
+/// records was acknowledged (with `sync: always`), but taken as they are, the newest record of
+/// a key would hide the older, acknowledged one, and then fail its checksum when read. So an
+/// inline value is checked against its CRC32C here (the segment is in memory already) and
+/// dropped if it fails; a stripe record's tail is summed for [`stripe_torn`], which needs
+/// the parts' checksums from every drive. Returns the records kept, the tails' sums, and how
+/// many records were dropped.
+fn whole_records(
+    seg: &[u8],
+    entries: Vec<SummaryEntry>,
+) -> (Vec<SummaryEntry>, Vec<Option<u32>>, u64) {
+    let mut kept = Vec::with_capacity(entries.len());
+    let mut tails = Vec::with_capacity(entries.len());
+    let mut torn = 0;
+    for e in entries {
+        let data_at = e.offset as usize + RECORD_HEADER_LEN + e.key.len();
+        let tail = match e.kind {
+            RecordKind::Put => {
+                let value = &seg[data_at..data_at + e.val_len as usize];
+                if crate::checksum::crc32c(value) != e.value_crc {
+                    torn += 1;
+                    continue;
+                }
+                None
+            }
+            RecordKind::Stripe => {
+                // scan_records checked that the part list and the tail fit in the segment.
+                let at = data_at + e.parts.len() * format::PART_REF_LEN;
+                let len = format::stripe_tail_len(e.val_len, &e.parts).unwrap_or(0) as usize;
+                Some(crate::checksum::crc32c(&seg[at..at + len]))
+            }
+            RecordKind::Delete | RecordKind::Pad => None,
+        };
+        kept.push(e);
+        tails.push(tail);
+    }
+    (kept, tails, torn)
+}
+
+/// Whether a stripe record of a segment that was open was cut short: every part it names is
+/// there, in the record's incarnation, but the parts' checksums (from their headers) with its
+/// tail's do not make the value's CRC32C. A record whose parts are not all there is left to
+/// the check that drops incomplete values (it may be an older record whose parts were reused).
+fn stripe_torn(e: &SummaryEntry, tail_crc: u32, parts: &HashMap<(u32, u32), (u64, u32)>) -> bool {
+    let Some(tail_len) = format::stripe_tail_len(e.val_len, &e.parts) else {
+        return false;
+    };
+    let mut crc = 0;
+    for p in &e.parts {
+        match parts.get(&(p.drive, p.extent)) {
+            Some(&(seg_seq, part_crc)) if seg_seq == p.seg_seq => {
+                crc = crate::checksum::crc32c_combine(crc, part_crc, p.len as usize);
+            }
+            _ => return false,
+        }
+    }
+    crate::checksum::crc32c_combine(crc, tail_crc, tail_len as usize) != e.value_crc
+}
+
 /// Opens the set and rebuilds the index.
 pub(crate) async fn recover(
     engine: &IoEngine,
@@ -304,8 +379,10 @@ pub(crate) async fn recover(
     let mut winners: HashMap<Arc<[u8]>, (u64, Option<Loc>)> = HashMap::new();
     let mut drives = Vec::new();
     let mut segments = 0usize;
-    // (drive, extent) -> seg_seq of every stripe part found.
-    let mut part_extents: HashMap<(u32, u32), u64> = HashMap::new();
+    // (drive, extent) -> (seg_seq, CRC32C) of every stripe part found.
+    let mut part_extents: HashMap<(u32, u32), (u64, u32)> = HashMap::new();
+    // Every drive is scanned first: a stripe record's parts may be on any of them.
+    let mut scanned = Vec::with_capacity(set.len());
     for (d, (dev, mut sb, claim)) in set.into_iter().enumerate() {
         if sb.version < FORMAT_VERSION {
             // From now on this build writes newer structures to the drive: say so in the
@@ -323,24 +400,42 @@ pub(crate) async fn recover(
             sb.version = FORMAT_VERSION;
         }
         let scans = scan_drive(engine, &dev, &sb).await?;
+        for scan in &scans {
+            if let Some(crc) = scan.part {
+                part_extents.insert((d as u32, scan.extent), (scan.seg_seq, crc));
+            }
+        }
+        scanned.push((dev, sb, claim, scans));
+    }
+    let mut torn = 0u64;
+    for (d, (dev, sb, claim, scans)) in scanned.into_iter().enumerate() {
         let mut lane = Lane {
             segs: (0..sb.extent_count).map(|_| SegMeta::default()).collect(),
             ..Lane::default()
         };
         let mut order: Vec<(u64, u32)> = Vec::new();
         let mut used = vec![false; sb.extent_count as usize];
-        for scan in scans {
+        for mut scan in scans {
             segments += 1;
             used[scan.extent as usize] = true;
             max_seq = max_seq.max(scan.seg_seq);
             order.push((scan.seg_seq, scan.extent));
             let meta = &mut lane.segs[scan.extent as usize];
             meta.seg_seq = scan.seg_seq;
-            if scan.part {
-                part_extents.insert((d as u32, scan.extent), scan.seg_seq);
+            if scan.part.is_some() {
                 continue;
             }
             if scan.was_open {
+                // Stripe records whose value is not whole go the way of torn inline records.
+                let mut tails = std::mem::take(&mut scan.tail_crcs).into_iter();
+                let before = scan.entries.len();
+                scan.entries.retain(|e| {
+                    tails
+                        .next()
+                        .flatten()
+                        .is_none_or(|tail| !stripe_torn(e, tail, &part_extents))
+                });
+                torn += scan.torn + (before - scan.entries.len()) as u64;
                 // Seal it now, so the next start reads its summary.
                 let (off, tail) =
                     format::encode_summary(scan.seg_seq, sb.extent_size, &scan.entries);
@@ -414,7 +509,7 @@ pub(crate) async fn recover(
         // A striped value counts only if every part it names is there, in the same
         // incarnation (with `sync: always` the parts were durable before the record).
         let complete = loc.parts.iter().flat_map(|p| p.iter()).all(|p| {
-            part_extents.get(&(p.drive, p.extent)) == Some(&p.seg_seq)
+            part_extents.get(&(p.drive, p.extent)).map(|&(seq, _)| seq) == Some(p.seg_seq)
                 && (p.drive as usize) < drives.len()
         }) && loc
             .parts
@@ -444,6 +539,13 @@ pub(crate) async fn recover(
         index[shard_of(&key)].insert(key, loc);
         keys += 1;
     }
+    if torn > 0 {
+        tracing::warn!(
+            records = torn,
+            "records whose values were not whole were dropped from the segments left open (puts \
+             in flight when the server stopped, or damaged); the keys keep their previous values"
+        );
+    }
     if incomplete > 0 {
         tracing::warn!(
             values = incomplete,
@@ -464,6 +566,7 @@ pub(crate) async fn recover(
         index,
         next_seq: (max_seq + 1).max(base),
         keys,
+        torn,
     })
 }
 
