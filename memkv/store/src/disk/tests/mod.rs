@@ -281,23 +281,22 @@ async fn with_a_damaged_value(dir: &Path) -> DiskStoreConfig {
 
 /// Finds `needle` in the file and flips a byte in the middle of it.
 fn flip_in_file(path: &Path, needle: &[u8]) {
-    let mut bytes = std::fs::read(path).unwrap();
-    let at = bytes
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .expect("value bytes are on disk");
-    bytes[at + needle.len() / 2] ^= 0x40;
-    std::fs::write(path, bytes).unwrap();
+    edit_in_file(path, needle, |found| found[needle.len() / 2] ^= 0x40);
 }
 
 /// Finds `needle` in the file and zeroes it: bytes a write cut short never put there.
 fn zero_in_file(path: &Path, needle: &[u8]) {
+    edit_in_file(path, needle, |found| found.fill(0));
+}
+
+/// Finds `needle` in the file and changes it there with `edit`.
+fn edit_in_file(path: &Path, needle: &[u8], edit: impl FnOnce(&mut [u8])) {
     let mut bytes = std::fs::read(path).unwrap();
     let at = bytes
         .windows(needle.len())
         .position(|w| w == needle)
         .expect("value bytes are on disk");
-    bytes[at..at + needle.len()].fill(0);
+    edit(&mut bytes[at..at + needle.len()]);
     std::fs::write(path, bytes).unwrap();
 }
 
