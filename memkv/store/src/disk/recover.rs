@@ -22,7 +22,7 @@ pub(crate) struct Recovered {
     pub(crate) index: Vec<IndexShard>,
     pub(crate) next_seq: u64,
     pub(crate) keys: u64,
-    /// Records of segments left open whose bytes were not whole (see [`whole_records`]):
+    /// Records of segments left open whose values were not whole (see [`drop_torn`]):
     /// dropped, and counted with the damaged values that reads find.
     pub(crate) torn: u64,
 }
@@ -32,13 +32,9 @@ pub(crate) struct ExtentScan {
     pub(crate) extent: u32,
     pub(crate) seg_seq: u64,
     pub(crate) entries: Vec<SummaryEntry>,
-    /// Open at the last stop (no summary); sealed by recovery.
-    pub(crate) was_open: bool,
-    /// For a segment that was open, one item per entry: the CRC32C of a stripe record's tail
-    /// (checked against the parts once every drive is scanned), `None` for other records.
-    pub(crate) tail_crcs: Vec<Option<u32>>,
-    /// Records of a segment that was open dropped because their value was not whole.
-    pub(crate) torn: u64,
+    /// For a segment open at the last stop (no summary; sealed by recovery), the whole
+    /// extent: its records' values are checked (see [`drop_torn`]) once every drive is scanned.
+    pub(crate) open: Option<AlignedBuf>,
     /// A part of a striped value (no records), not a log segment: the part's CRC32C.
     pub(crate) part: Option<u32>,
 }
@@ -178,9 +174,7 @@ pub(crate) async fn scan_drive(
                     extent: e,
                     seg_seq: header.seg_seq,
                     entries: Vec::new(),
-                    was_open: false,
-                    tail_crcs: Vec::new(),
-                    torn: 0,
+                    open: None,
                     part: Some(part_crc),
                 });
                 continue;
@@ -211,8 +205,8 @@ pub(crate) async fn scan_drive(
                 }
                 _ => None,
             };
-            let (entries, was_open, tail_crcs, torn) = match summary {
-                Some(entries) => (entries, false, Vec::new(), 0),
+            let (entries, open) = match summary {
+                Some(entries) => (entries, None),
                 None => {
                     let (buf, res) = engine
                         .read_at(dev, AlignedBuf::with_len(ext as usize), base)
@@ -225,17 +219,14 @@ pub(crate) async fn scan_drive(
                                 source,
                             }
                         })?;
-                    let (entries, tail_crcs, torn) = whole_records(buf.as_slice(), entries);
-                    (entries, true, tail_crcs, torn)
+                    (entries, Some(buf))
                 }
             };
             out.push(ExtentScan {
                 extent: e,
                 seg_seq: header.seg_seq,
                 entries,
-                was_open,
-                tail_crcs,
-                torn,
+                open,
                 part: None,
             });
         }
@@ -305,66 +296,51 @@ pub(crate) fn scan_records(seg: &[u8], seg_seq: u64) -> Result<Vec<SummaryEntry>
     Ok(out)
 }
 
-/// Keeps the records of a segment that was open (`seg` is the whole extent) whose bytes are
-/// whole. Such a segment was being written when the server stopped, and the writes of its last
-/// round may have been cut short (a process killed in the middle of a write, a power loss
-/// before its sync): a record whose header made it and whose value did not. None of those
-/// records was acknowledged (with `sync: always`), but taken as they are, the newest record of
-/// a key would hide the older, acknowledged one, and then fail its checksum when read. So an
-/// inline value is checked against its CRC32C here (the segment is in memory already) and
-/// dropped if it fails; a stripe record's tail is summed for [`stripe_torn`], which needs
-/// the parts' checksums from every drive. Returns the records kept, the tails' sums, and how
-/// many records were dropped.
-fn whole_records(
+/// Drops the records of a segment that was open (`seg` is the whole extent) whose values are
+/// not whole, and returns how many it dropped. Such a segment was being written when the server
+/// stopped, and the writes of its last round may have been cut short (a process killed in the
+/// middle of a write, a power loss before its sync): a record whose header made it and whose
+/// value did not. None of those records was acknowledged (with `sync: always`), but taken as
+/// they are, the newest record of a key would hide the older, acknowledged one, and then fail
+/// its checksum when read. An inline value is checked against its CRC32C; a stripe record's
+/// tail, with the checksums of its parts (from their headers, `parts`: every drive's), against
+/// the value's. A stripe record whose parts are not all there is kept: it may be an older
+/// record whose parts were reused, and the check for incomplete values drops it if it wins.
+fn drop_torn(
     seg: &[u8],
-    entries: Vec<SummaryEntry>,
-) -> (Vec<SummaryEntry>, Vec<Option<u32>>, u64) {
-    let mut kept = Vec::with_capacity(entries.len());
-    let mut tails = Vec::with_capacity(entries.len());
-    let mut torn = 0;
-    for e in entries {
+    entries: &mut Vec<SummaryEntry>,
+    parts: &HashMap<(u32, u32), (u64, u32)>,
+) -> u64 {
+    let before = entries.len();
+    entries.retain(|e| {
+        // scan_records checked that each record's payload (and a stripe's tail) is inside.
         let data_at = e.offset as usize + RECORD_HEADER_LEN + e.key.len();
-        let tail = match e.kind {
+        match e.kind {
             RecordKind::Put => {
-                let value = &seg[data_at..data_at + e.val_len as usize];
-                if crate::checksum::crc32c(value) != e.value_crc {
-                    torn += 1;
-                    continue;
-                }
-                None
+                crate::checksum::crc32c(&seg[data_at..data_at + e.val_len as usize]) == e.value_crc
             }
             RecordKind::Stripe => {
-                // scan_records checked that the part list and the tail fit in the segment.
+                let Some(tail_len) = format::stripe_tail_len(e.val_len, &e.parts) else {
+                    return true;
+                };
+                let mut crc = 0;
+                for p in &e.parts {
+                    match parts.get(&(p.drive, p.extent)) {
+                        Some(&(seg_seq, part_crc)) if seg_seq == p.seg_seq => {
+                            crc = crate::checksum::crc32c_combine(crc, part_crc, p.len as usize);
+                        }
+                        _ => return true,
+                    }
+                }
                 let at = data_at + e.parts.len() * format::PART_REF_LEN;
-                let len = format::stripe_tail_len(e.val_len, &e.parts).unwrap_or(0) as usize;
-                Some(crate::checksum::crc32c(&seg[at..at + len]))
+                let tail = &seg[at..at + tail_len as usize];
+                crate::checksum::crc32c_combine(crc, crate::checksum::crc32c(tail), tail.len())
+                    == e.value_crc
             }
-            RecordKind::Delete | RecordKind::Pad => None,
-        };
-        kept.push(e);
-        tails.push(tail);
-    }
-    (kept, tails, torn)
-}
-
-/// Whether a stripe record of a segment that was open was cut short: every part it names is
-/// there, in the record's incarnation, but the parts' checksums (from their headers) with its
-/// tail's do not make the value's CRC32C. A record whose parts are not all there is left to
-/// the check that drops incomplete values (it may be an older record whose parts were reused).
-fn stripe_torn(e: &SummaryEntry, tail_crc: u32, parts: &HashMap<(u32, u32), (u64, u32)>) -> bool {
-    let Some(tail_len) = format::stripe_tail_len(e.val_len, &e.parts) else {
-        return false;
-    };
-    let mut crc = 0;
-    for p in &e.parts {
-        match parts.get(&(p.drive, p.extent)) {
-            Some(&(seg_seq, part_crc)) if seg_seq == p.seg_seq => {
-                crc = crate::checksum::crc32c_combine(crc, part_crc, p.len as usize);
-            }
-            _ => return false,
+            RecordKind::Delete | RecordKind::Pad => true,
         }
-    }
-    crate::checksum::crc32c_combine(crc, tail_crc, tail_len as usize) != e.value_crc
+    });
+    (before - entries.len()) as u64
 }
 
 /// Opens the set and rebuilds the index.
@@ -425,17 +401,8 @@ pub(crate) async fn recover(
             if scan.part.is_some() {
                 continue;
             }
-            if scan.was_open {
-                // Stripe records whose value is not whole go the way of torn inline records.
-                let mut tails = std::mem::take(&mut scan.tail_crcs).into_iter();
-                let before = scan.entries.len();
-                scan.entries.retain(|e| {
-                    tails
-                        .next()
-                        .flatten()
-                        .is_none_or(|tail| !stripe_torn(e, tail, &part_extents))
-                });
-                torn += scan.torn + (before - scan.entries.len()) as u64;
+            if let Some(seg) = scan.open.take() {
+                torn += drop_torn(seg.as_slice(), &mut scan.entries, &part_extents);
                 // Seal it now, so the next start reads its summary.
                 let (off, tail) =
                     format::encode_summary(scan.seg_seq, sb.extent_size, &scan.entries);
