@@ -15,7 +15,6 @@
 mod auth;
 mod clock;
 mod codec;
-mod crc;
 mod header;
 pub mod msg;
 mod opcode;
@@ -27,10 +26,10 @@ pub use auth::{
 };
 pub use clock::{ClockDrift, ReplayGuard, check_clock};
 pub use codec::{DecodeError, Decoder, Encoder};
-pub use crc::{CrcKernel, crc32c, crc32c_append, crc32c_combine};
 pub use header::{
     FrameError, HEADER_LEN, Header, Limits, MAGIC, MIN_VERSION, TRAILER_LEN, VERSION, trailer_len,
 };
+pub use memkv_crc::{CrcKernel, crc32c, crc32c_append, crc32c_combine};
 pub use memkv_mac::DIGEST_LEN;
 pub use opcode::{Opcode, Status};
 
