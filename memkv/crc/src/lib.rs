@@ -64,7 +64,7 @@ impl CrcKernel {
                 && std::arch::is_x86_feature_detected!("vpclmulqdq")
             {
                 CrcKernel::Clmul
-            } else if x86::Fused::detect().is_some() {
+            } else if fused().is_some() {
                 CrcKernel::Fused
             } else {
                 CrcKernel::Crc32Instruction
