@@ -18,7 +18,7 @@ pub(crate) async fn flusher(inner: Arc<Inner>, d: usize) {
     // Whether the last wait for work ran out: the drive is idle.
     let mut idle = false;
     loop {
-        let (mut jobs, waiters, deferred) = {
+        let (jobs, waiters, deferred) = {
             let mut lane = drive.lane.lock();
             lane.cut(drive.align);
             let jobs = std::mem::take(&mut lane.jobs);
@@ -60,7 +60,7 @@ pub(crate) async fn flusher(inner: Arc<Inner>, d: usize) {
             continue;
         }
         idle = false;
-        let result = write_jobs(&inner, d, &mut jobs).await;
+        let result = write_jobs(&inner, d, jobs).await;
         drive.lane.lock().in_flight.clear();
         release_replaced(&inner, &deferred);
         drive.space.notify_waiters();
@@ -212,36 +212,62 @@ async fn discard_pending(inner: &Inner, d: usize, max: usize) {
     drive.space.notify_waiters();
 }
 
-async fn write_jobs(inner: &Inner, d: usize, jobs: &mut [Job]) -> std::io::Result<()> {
+/// Writes a round's jobs, then syncs the drive (with `sync: always`, or when the round seals a
+/// segment).
+///
+/// Each extent's jobs go out in order, in stages: a segment's summary (its seal) is written
+/// only once every job of that extent before it is (a start that finds a summary takes its
+/// records as whole; those of a segment left open are checked), and the jobs after a seal (the
+/// extent reused within the round) only once the seal is: its old and new bytes are never in
+/// flight at once. Extents do not wait for each other, so the next segment's records go out
+/// while a sealed one's last records and summary do. (Cutting the whole round into waves at
+/// each seal drained the drive's queue at every segment boundary: 4 MiB puts from 32 clients
+/// ran 10-15% slower.)
+async fn write_jobs(inner: &Inner, d: usize, jobs: Vec<Job>) -> std::io::Result<()> {
     let drive = &inner.drives[d];
     if !drive.online.load(Relaxed) {
         return Err(std::io::Error::other("drive is offline"));
     }
-    // Jobs go out together, except that a segment's summary (its seal) starts a new wave, so
-    // it is written only once every record it lists is (a start that finds a summary takes
-    // its records as whole; those of a segment left open are checked), and an extent sealed
-    // and reused within one round starts a new wave: its old and new bytes must not be in
-    // flight at once.
-    let mut start = 0;
-    while start < jobs.len() {
-        let mut sealed: Vec<u32> = Vec::new();
-        let mut end = start;
-        while end < jobs.len() && !sealed.contains(&jobs[end].extent) {
-            if jobs[end].seal {
-                if end > start {
-                    break;
-                }
-                sealed.push(jobs[end].extent);
+    let sync = inner.sync == SyncPolicy::Always || jobs.iter().any(|j| j.seal);
+    let results =
+        futures_util::future::join_all(write_plan(jobs).into_iter().map(|stages| async {
+            for mut stage in stages {
+                write_wave(inner, d, &mut stage).await?;
             }
-            end += 1;
-        }
-        write_wave(inner, d, &mut jobs[start..end]).await?;
-        start = end;
-    }
-    if inner.sync == SyncPolicy::Always || jobs.iter().any(|j| j.seal) {
+            Ok::<(), std::io::Error>(())
+        }))
+        .await;
+    results.into_iter().collect::<std::io::Result<()>>()?;
+    if sync {
         drive.engine.fdatasync(&drive.dev).await?;
     }
     Ok(())
+}
+
+/// The order [`write_jobs`] writes a round's jobs in: per extent (in the order of first
+/// appearance), its stages, each written as one batch once the one before it is written; a
+/// seal is a stage of its own.
+fn write_plan(jobs: Vec<Job>) -> Vec<Vec<Vec<Job>>> {
+    let mut extents: Vec<u32> = Vec::new();
+    let mut chains: Vec<Vec<Vec<Job>>> = Vec::new();
+    for job in jobs {
+        let at = extents
+            .iter()
+            .position(|&e| e == job.extent)
+            .unwrap_or_else(|| {
+                extents.push(job.extent);
+                chains.push(vec![Vec::new()]);
+                chains.len() - 1
+            });
+        let stages = &mut chains[at];
+        let stage = stages.last_mut().expect("a chain starts with a stage");
+        if !stage.is_empty() && (job.seal || stage.last().is_some_and(|j| j.seal)) {
+            stages.push(vec![job]);
+        } else {
+            stage.push(job);
+        }
+    }
+    chains
 }
 
 /// Writes the jobs' bytes (handed to the engine as they are; staging buffers return to their
@@ -273,4 +299,75 @@ async fn write_wave(inner: &Inner, d: usize, jobs: &mut [Job]) -> std::io::Resul
         }
     }
     first_err.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::{Job, write_plan};
+
+    fn job(extent: u32, offset: u64, seal: bool) -> Job {
+        Job {
+            extent,
+            offset,
+            data: Bytes::new(),
+            seal,
+        }
+    }
+
+    /// (extent, offset, seal) of each job, by chain and stage.
+    fn shape(plan: &[Vec<Vec<Job>>]) -> Vec<Vec<Vec<(u32, u64, bool)>>> {
+        plan.iter()
+            .map(|c| {
+                c.iter()
+                    .map(|s| s.iter().map(|j| (j.extent, j.offset, j.seal)).collect())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_seal_waits_for_its_own_segment_and_the_next_segment_does_not_wait_for_it() {
+        // Extent 3 gets its last records and its summary; extent 7, opened after it, gets the
+        // next records: they go out with extent 3's records, not after its summary.
+        let plan = write_plan(vec![
+            job(3, 0, false),
+            job(3, 4096, false),
+            job(3, 8192, true),
+            job(7, 0, false),
+            job(7, 4096, false),
+        ]);
+        assert_eq!(
+            shape(&plan),
+            vec![
+                vec![vec![(3, 0, false), (3, 4096, false)], vec![(3, 8192, true)]],
+                vec![vec![(7, 0, false), (7, 4096, false)]],
+            ]
+        );
+    }
+
+    #[test]
+    fn an_extent_sealed_and_reused_in_one_round_is_written_in_order() {
+        // Extent 5 sealed, then reused (evicted into a new segment) in the same round: its new
+        // header and records wait for the summary, which waits for the old records.
+        let plan = write_plan(vec![
+            job(5, 65536, false),
+            job(5, 1 << 20, true),
+            job(9, 0, true),
+            job(5, 0, false),
+            job(5, 4096, false),
+        ]);
+        assert_eq!(
+            shape(&plan),
+            vec![
+                vec![
+                    vec![(5, 65536, false)],
+                    vec![(5, 1 << 20, true)],
+                    vec![(5, 0, false), (5, 4096, false)],
+                ],
+                vec![vec![(9, 0, true)]],
+            ]
+        );
+    }
 }
