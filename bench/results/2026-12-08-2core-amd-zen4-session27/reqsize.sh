@@ -5,7 +5,7 @@ key=$(printf '%064d' 0 | tr 0 a)
 dd if=/dev/zero of=/tmp/disk/r.img bs=1M count=4096 oflag=direct status=none
 /tmp/ab/memkv-$side setup --drives /tmp/disk/r.img --shard-size 32768 >/dev/null 2>&1
 printf 'network:\n  address: 127.0.0.1:7950\n  auth_key: "%s"\n  integrity: checksum\nstorage:\n  mode: file\n  block_size: 32 MiB\n  drives:\n    - media: /tmp/disk/r.img\n      size: 4 GiB\nmemory:\n  max_size: 3 GiB\n' $key > /tmp/ab/r.yaml
-RUST_LOG=warn /tmp/ab/memkv-$side start --config /tmp/ab/r.yaml > /tmp/ab/r.log 2>&1 &
+env RUST_LOG=warn ${SRVENV:-} /tmp/ab/memkv-$side start --config /tmp/ab/r.yaml > /tmp/ab/r.log 2>&1 &
 sp=$!
 until curl -s 127.0.0.1:7951/v1/health >/dev/null; do sleep 0.2; done
 s0=$(awk '$3=="vda"{print $8, $10}' /proc/diskstats)
